@@ -1,0 +1,7 @@
+"""mediasyncd: keep AI-chat archives whole.
+
+Every media file is stored once in a content-addressed store; an incremental SQLite
+index links it to the conversation, message or trace it belongs to.
+"""
+
+__version__ = "0.1.0"

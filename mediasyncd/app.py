@@ -1,0 +1,69 @@
+"""The objects one invocation works with, built from config and state dir in one place.
+
+The CLI and the daemon both build an `App`; tests build one on `tmp_path`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mediasyncd.config import Config, load_config, resolve_state_dir
+from mediasyncd.index import Index, open_index
+from mediasyncd.store import ObjectStore
+
+
+@dataclass
+class App:
+    config: Config
+    state_dir: Path
+    _index: Index | None = field(default=None, repr=False)
+    _store: ObjectStore | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, config_path: str | None = None, state_dir: str | None = None) -> App:
+        config = load_config(config_path)
+        return cls(config, resolve_state_dir(config, state_dir))
+
+    def ensure_state_dir(self) -> None:
+        # The state dir holds every user's archive: readable by its owner only.
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (self.state_dir / "tmp").mkdir(exist_ok=True)
+
+    @property
+    def index_path(self) -> Path:
+        return self.state_dir / "index.db"
+
+    @property
+    def index(self) -> Index:
+        if self._index is None:
+            self.ensure_state_dir()
+            self._index = open_index(
+                self.index_path,
+                synchronous=self.config.index.synchronous,
+                busy_timeout_ms=self.config.index.busy_timeout_ms,
+            )
+        return self._index
+
+    @property
+    def store(self) -> ObjectStore:
+        if self._store is None:
+            self.ensure_state_dir()
+            self._store = ObjectStore(
+                self.state_dir,
+                fsync=self.config.store.fsync,
+                compare_bytes_on_hit=self.config.store.compare_bytes_on_hit,
+            )
+            self._store.ensure()
+        return self._store
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+
+def default_umask() -> None:
+    """Objects and the index are private to the service user."""
+    os.umask(0o077)

@@ -1,0 +1,78 @@
+"""The command line: parse options, build an App, call the library, word its errors.
+
+`main()` returns the exit code (0 ok, 1 some source or object failed, 2 usage or
+configuration error) so that no traceback ever reaches the user for expected failures.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from mediasyncd import __version__
+from mediasyncd.cli.common import CliState
+from mediasyncd.errors import MediasyncdError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Config file (default: $MEDIASYNCD_CONFIG, $XDG_CONFIG_HOME/mediasyncd/config.toml, "
+    "/etc/mediasyncd/config.toml).",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    help="Where the store and index live (default: $MEDIASYNCD_STATE_DIR, the config's "
+    "state_dir, $XDG_STATE_HOME/mediasyncd).",
+)
+@click.option("-v", "--verbose", count=True, help="Log progress events to stderr (-vv: debug).")
+@click.version_option(__version__, prog_name="mediasyncd")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, state_dir: str | None, verbose: int) -> None:
+    """mediasyncd keeps AI-chat archives whole: every image, voice clip and file stored once
+    and linked to the conversation, message or trace it belongs to."""
+    ctx.obj = CliState(config_path, state_dir, verbose)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def _register() -> None:
+    from mediasyncd.cli import ingest, status, verify
+
+    for module in (ingest, status, verify):
+        cli.add_command(module.command)
+
+
+_register()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        result = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="mediasyncd",
+            standalone_mode=False,
+        )
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except MediasyncdError as exc:
+        click.echo(f"mediasyncd: error: {exc}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""`mediasyncd status`: what the index holds and whether the daemon runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from mediasyncd.cli.common import CliState, echo_json, pass_state
+from mediasyncd.status import collect_status
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
+@pass_state
+def command(state: CliState, as_json: bool) -> int:
+    """Counts of objects, sources, conversations, references and matches."""
+    app = state.app
+    data = collect_status(app.index)
+    data["state_dir"] = str(app.state_dir)
+    if as_json:
+        echo_json(data)
+    else:
+        _print(data)
+    return 0
+
+
+def _print(data: dict[str, Any]) -> None:
+    click.echo(f"state dir      {data['state_dir']}")
+    click.echo(f"objects        {data['blobs']} ({_human(data['bytes'])})")
+    sources = data["sources"]
+    click.echo(
+        f"sources        {sources['ok']} ok, {sources['failed']} failed, "
+        f"{sources['pending']} pending"
+    )
+    click.echo(f"conversations  {data['conversations']} ({data['messages']} messages)")
+    click.echo(f"traces         {data['traces']}")
+    refs = data["references"]
+    click.echo(f"references     {refs['resolved']} resolved, {refs['unresolved']} unresolved")
+    matches = data["matches"]
+    if matches:
+        detail = ", ".join(f"{k} {v}" for k, v in matches.items())
+        click.echo(f"matches        {sum(matches.values())} ({detail})")
+    else:
+        click.echo("matches        0")
+    click.echo(f"orphans        {data['orphans']} media files no reference points to")
+    daemon = data["daemon"]
+    if daemon["running"]:
+        click.echo(
+            f"daemon         running, pid {daemon['pid']} since {daemon['since']}, "
+            f"queue {daemon['queue']}"
+        )
+    else:
+        click.echo(f"daemon         not running (queue {daemon['queue']})")
+    last = data["last_ingest"]
+    if last:
+        click.echo(f"last ingest    {last['at']} {last['state']} {last['path']}")
+    if data.get("last_error"):
+        err = data["last_error"]
+        click.echo(f"last error     {err['at']} {err['path']}: {err['error']}")
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

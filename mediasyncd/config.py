@@ -1,0 +1,267 @@
+"""Configuration: where it is read from, what it may contain, and where state lives.
+
+Resolution follows the contract in docs/architecture.md:
+config file: `--config`, else `MEDIASYNCD_CONFIG`, else `$XDG_CONFIG_HOME/mediasyncd/config.toml`,
+else `/etc/mediasyncd/config.toml`, else built-in defaults;
+state dir: `--state-dir`, else `MEDIASYNCD_STATE_DIR`, else the config's `state_dir`, else
+`$XDG_STATE_HOME/mediasyncd` (systemd's `$STATE_DIRECTORY` counts as the system unit's choice).
+
+Every table is a frozen dataclass; the loader checks every key against the annotations,
+so an unknown key or a value of the wrong type is named in a `ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from mediasyncd.errors import ConfigError
+
+GiB = 1024**3
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    folders: list[str] = field(default_factory=list)
+    poll: bool = False
+    poll_interval_seconds: float = 5.0
+    settle_seconds: float = 10.0
+    ignore: list[str] = field(
+        default_factory=lambda: [
+            "*.part",
+            "*.crdownload",
+            "*.tmp",
+            ".syncthing.*",
+            "~$*",
+            ".*",
+        ]
+    )
+    after_ingest: Literal["keep", "move", "delete"] = "keep"
+    done_folder: str = ""
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    compare_bytes_on_hit: bool = False
+    fsync: bool = True
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_member_bytes: int = 64 * GiB
+    max_ratio: float = 200.0
+    max_total_bytes: int = 2048 * GiB
+    max_members: int = 2_000_000
+    max_nesting_depth: int = 3
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    busy_timeout_ms: int = 60_000
+
+
+@dataclass(frozen=True)
+class MatchingConfig:
+    text_mentions: bool = True
+
+
+@dataclass(frozen=True)
+class ImagesConfig:
+    prefix: str = "meal-images"
+    user_id_position: int = 1
+
+
+@dataclass(frozen=True)
+class TracesConfig:
+    direction: Literal["before", "after", "nearest"] = "before"
+    window_seconds: float = 600.0
+    display_timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    reconcile_interval_seconds: float = 3600.0
+    scrub_interval_seconds: float = 3600.0
+    scrub_period_days: float = 30.0
+    checkpoint_interval_seconds: float = 600.0
+    gc_enabled: bool = False
+    gc_interval_seconds: float = 86400.0
+    gc_grace_seconds: float = 86400.0
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    dir: str = ""
+    format: Literal["html", "markdown"] = "html"
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+@dataclass(frozen=True)
+class Config:
+    state_dir: str = ""
+    watch: WatchConfig = field(default_factory=WatchConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    matching: MatchingConfig = field(default_factory=MatchingConfig)
+    images: ImagesConfig = field(default_factory=ImagesConfig)
+    traces: TracesConfig = field(default_factory=TracesConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    # Where this config was read from (None: built-in defaults); not a TOML key.
+    source_path: Path | None = field(default=None, compare=False)
+
+
+def _check_value(value: Any, annotation: Any, key: str, path: Path | None) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        choices = typing.get_args(annotation)
+        if value not in choices:
+            allowed = ", ".join(repr(c) for c in choices)
+            raise ConfigError(f"must be one of {allowed}, not {value!r}", path=path, key=key)
+        return value
+    if origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            raise ConfigError(f"must be a list, not {type(value).__name__}", path=path, key=key)
+        return [_check_value(v, item_type, f"{key}[{i}]", path) for i, v in enumerate(value)]
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"must be true or false, not {value!r}", path=path, key=key)
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"must be a whole number, not {value!r}", path=path, key=key)
+        if value < 0:
+            raise ConfigError(f"must not be negative, got {value}", path=path, key=key)
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"must be a number, not {value!r}", path=path, key=key)
+        if value < 0:
+            raise ConfigError(f"must not be negative, got {value}", path=path, key=key)
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"must be a string, not {value!r}", path=path, key=key)
+        return value
+    raise ConfigError(f"unsupported setting type {annotation!r}", path=path, key=key)
+
+
+def _build(cls: type[Any], table: dict[str, Any], prefix: str, path: Path | None) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.name != "source_path"}
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(
+                f"unknown key (known keys here: {', '.join(sorted(known))})", path=path, key=dotted
+            )
+        annotation = hints[key]
+        if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
+            if not isinstance(value, dict):
+                raise ConfigError("must be a table", path=path, key=dotted)
+            kwargs[key] = _build(annotation, value, f"{dotted}.", path)
+        else:
+            kwargs[key] = _check_value(value, annotation, dotted, path)
+    config = cls(**kwargs)
+    _validate(config, prefix, path)
+    return config
+
+
+def _validate(config: Any, prefix: str, path: Path | None) -> None:
+    """Checks that need more than a type: ranges that would make no sense."""
+    if isinstance(config, LimitsConfig):
+        if config.max_ratio < 1:
+            raise ConfigError("must be at least 1", path=path, key=f"{prefix}max_ratio")
+        if config.max_nesting_depth > 16:
+            raise ConfigError("must be 16 or less", path=path, key=f"{prefix}max_nesting_depth")
+    if isinstance(config, TracesConfig):
+        from mediasyncd.timeutil import parse_timezone
+
+        try:
+            parse_timezone(config.display_timezone)
+        except ValueError as exc:
+            raise ConfigError(str(exc), path=path, key=f"{prefix}display_timezone") from exc
+    if isinstance(config, WatchConfig) and config.after_ingest == "move" and not config.done_folder:
+        raise ConfigError(
+            "after_ingest = 'move' needs watch.done_folder", path=path, key=f"{prefix}done_folder"
+        )
+
+
+def parse_config(text: str, path: Path | None = None) -> Config:
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=path) from exc
+    config: Config = _build(Config, table, "", path)
+    return dataclasses.replace(config, source_path=path)
+
+
+def config_candidates(explicit: str | os.PathLike[str] | None) -> list[tuple[Path, bool]]:
+    """Where to look for the config, in order; the bool says the file must exist."""
+    if explicit:
+        return [(Path(explicit), True)]
+    env = os.environ.get("MEDIASYNCD_CONFIG")
+    if env:
+        return [(Path(env), True)]
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return [
+        (Path(xdg) / "mediasyncd" / "config.toml", False),
+        (Path("/etc/mediasyncd/config.toml"), False),
+    ]
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    for candidate, required in config_candidates(explicit):
+        try:
+            text = candidate.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            if required:
+                raise ConfigError("config file not found", path=candidate) from None
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file: {exc}", path=candidate) from exc
+        return parse_config(text, candidate)
+    return Config()
+
+
+def resolve_state_dir(config: Config, explicit: str | os.PathLike[str] | None = None) -> Path:
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    env = os.environ.get("MEDIASYNCD_STATE_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    if config.state_dir:
+        configured = Path(config.state_dir).expanduser()
+        if not configured.is_absolute() and config.source_path is not None:
+            # A relative state_dir is relative to the config file, not to wherever the
+            # daemon happened to be started.
+            configured = config.source_path.parent / configured
+        return configured.resolve()
+    # Under the system unit, systemd's StateDirectory= sets $STATE_DIRECTORY.
+    systemd_state = os.environ.get("STATE_DIRECTORY")
+    if systemd_state:
+        return Path(systemd_state.split(":")[0]).resolve()
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return (Path(xdg) / "mediasyncd").resolve()
+
+
+def to_table(config: Config) -> dict[str, Any]:
+    """The effective configuration as plain data (for `mediasyncd config --json`)."""
+    data = dataclasses.asdict(config)
+    data.pop("source_path", None)
+    return data

@@ -1,0 +1,138 @@
+"""Opening the index: WAL, a busy timeout, migrations, and write transactions.
+
+SQLite allows one writer and many readers in WAL mode. Writes start with
+`BEGIN IMMEDIATE`: a deferred transaction that later upgrades to a write ignores the busy
+timeout and fails at once with "database is locked" when the daemon is writing.
+The connection runs in autocommit mode (`isolation_level=None`) so that Python's sqlite3
+never opens a transaction behind our back; sqlite-utils nests its own work in savepoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from mediasyncd.errors import IndexDatabaseError
+from mediasyncd.index.schema import MIGRATIONS
+
+
+class Index:
+    """A handle on `index.db`; pass it in, never open a path at import time."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path | None):
+        self.db = db
+        self.path = path
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        return self.db.conn.execute(sql, params)
+
+    def scalar(self, sql: str, params: Any = ()) -> Any:
+        row = self.db.conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Index]:
+        """One write transaction; nested calls become savepoints of the outer one."""
+        conn = self.db.conn
+        if _in_transaction(conn):
+            with self.db.atomic():
+                yield self
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            if _in_transaction(conn):
+                conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Index]:
+        """A consistent snapshot for multi-query reports."""
+        conn = self.db.conn
+        if _in_transaction(conn):
+            yield self
+            return
+        conn.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            if _in_transaction(conn):
+                conn.execute("ROLLBACK")
+
+    def checkpoint(self, mode: str = "PASSIVE") -> tuple[int, int, int]:
+        if mode not in {"PASSIVE", "FULL", "RESTART", "TRUNCATE"}:
+            raise ValueError(mode)
+        row = self.db.conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _in_transaction(conn: sqlite3.Connection) -> bool:
+    # A function, so the type checker does not carry a narrowed value past an execute().
+    return conn.in_transaction
+
+
+def _connect(target: str, *, busy_timeout_ms: int, uri: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        target,
+        timeout=busy_timeout_ms / 1000,
+        isolation_level=None,
+        uri=uri,
+        check_same_thread=False,
+    )
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def open_index(
+    path: Path | None,
+    *,
+    synchronous: str = "FULL",
+    busy_timeout_ms: int = 60_000,
+    migrate: bool = True,
+) -> Index:
+    """Open (creating if needed) and migrate the index; `path=None` gives an in-memory one."""
+    if synchronous not in {"FULL", "NORMAL"}:
+        raise ValueError(synchronous)
+    try:
+        if path is None:
+            conn = _connect(":memory:", busy_timeout_ms=busy_timeout_ms)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = _connect(str(path), busy_timeout_ms=busy_timeout_ms)
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise IndexDatabaseError(f"{path}: cannot switch the index to WAL (got {mode})")
+        # FULL: an ingest acknowledged to the user survives power loss (reliability.md).
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        db = sqlite_utils.Database(conn, execute_plugins=False)
+        if migrate:
+            MIGRATIONS.apply(db)
+    except sqlite3.DatabaseError as exc:
+        raise IndexDatabaseError(f"{path}: cannot open the index: {exc}") from exc
+    return Index(db, path)
+
+
+def open_readonly(path: Path, *, busy_timeout_ms: int = 60_000) -> Index:
+    """A read-only handle for reports: never migrates, never writes."""
+    try:
+        conn = _connect(f"file:{path}?mode=ro", busy_timeout_ms=busy_timeout_ms, uri=True)
+        db = sqlite_utils.Database(conn, execute_plugins=False)
+    except sqlite3.DatabaseError as exc:
+        raise IndexDatabaseError(f"{path}: cannot open the index: {exc}") from exc
+    return Index(db, path)

@@ -1,0 +1,192 @@
+"""Writing rows about sources, blobs and occurrences. No file I/O here, only SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from mediasyncd.index.connection import Index
+from mediasyncd.mediatype import kind_of
+from mediasyncd.timeutil import utc_now_iso
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    id: int
+    path: str
+    kind: str | None
+    fingerprint: str | None
+    state: str
+    run: int
+
+
+def get_source(index: Index, path: str) -> SourceRow | None:
+    row = index.execute(
+        "SELECT id, path, kind, fingerprint, state, run FROM sources WHERE path = ?", (path,)
+    ).fetchone()
+    return SourceRow(*row) if row else None
+
+
+def begin_source_run(
+    index: Index,
+    path: str,
+    *,
+    is_dir: bool,
+    size: int | None,
+    mtime_ns: int | None,
+    inode: int | None,
+    device: int | None,
+    fingerprint: str,
+) -> SourceRow:
+    """Create or update the source row, state pending, with a new run number."""
+    now = utc_now_iso()
+    index.execute(
+        """
+        INSERT INTO sources (path, is_dir, size, mtime_ns, inode, device, fingerprint, state,
+                             run, first_seen)
+        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 1, ?)
+        ON CONFLICT(path) DO UPDATE SET
+            is_dir = excluded.is_dir, size = excluded.size, mtime_ns = excluded.mtime_ns,
+            inode = excluded.inode, device = excluded.device,
+            fingerprint = excluded.fingerprint, state = 'pending', error = NULL,
+            run = sources.run + 1
+        """,
+        (path, int(is_dir), size, mtime_ns, inode, device, fingerprint, now),
+    )
+    row = get_source(index, path)
+    if row is None:  # pragma: no cover - the upsert above always leaves a row
+        raise RuntimeError(path)
+    return row
+
+
+def set_source_kind(index: Index, source_id: int, kind: str) -> None:
+    index.execute("UPDATE sources SET kind = ? WHERE id = ?", (kind, source_id))
+
+
+def finish_source(
+    index: Index, source_id: int, *, state: str, error: str | None, members: int | None = None
+) -> None:
+    index.execute(
+        """UPDATE sources SET state = ?, error = ?, last_ingested = ?,
+               members = COALESCE(?, members) WHERE id = ?""",
+        (state, error, utc_now_iso(), members, source_id),
+    )
+
+
+def record_blob(index: Index, digest: str, size: int, mime: str, sha256: str | None) -> None:
+    index.execute(
+        """
+        INSERT INTO blobs (digest, size, mime, kind, sha256, first_seen) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT(digest) DO UPDATE SET sha256 = COALESCE(blobs.sha256, excluded.sha256)
+        """,
+        (digest, size, mime, kind_of(mime), sha256, utc_now_iso()),
+    )
+
+
+def record_occurrence(
+    index: Index,
+    source_id: int,
+    member: str,
+    digest: str,
+    role: str,
+    size: int,
+    crc32: int | None,
+    run: int,
+) -> tuple[int, bool]:
+    """Upsert one occurrence; returns its id and whether it is new or now names other bytes."""
+    previous = index.execute(
+        "SELECT id, digest FROM occurrences WHERE source_id = ? AND member = ?",
+        (source_id, member),
+    ).fetchone()
+    if previous is not None and previous[1] == digest:
+        index.execute(
+            "UPDATE occurrences SET run = ?, role = ? WHERE id = ?", (run, role, previous[0])
+        )
+        return int(previous[0]), False
+    if previous is not None:
+        # Same member, new bytes: drop the old row (and its keys) so keys are recomputed.
+        index.execute("DELETE FROM occurrences WHERE id = ?", (previous[0],))
+    cursor = index.execute(
+        """INSERT INTO occurrences (source_id, member, digest, role, size, crc32, run)
+           VALUES (?, ?, ?, ?, ?, ?, ?)""",
+        (source_id, member, digest, role, size, crc32, run),
+    )
+    return int(cursor.lastrowid or 0), True
+
+
+def record_keys(
+    index: Index, occurrence_id: int, keys: Iterable[tuple[str, str, str | None]]
+) -> None:
+    index.conn.executemany(
+        """INSERT INTO occurrence_keys (occurrence_id, key_kind, key, extra) VALUES (?, ?, ?, ?)
+           ON CONFLICT DO UPDATE SET extra = excluded.extra""",
+        [(occurrence_id, kind, key, extra) for kind, key, extra in keys],
+    )
+
+
+def stale_occurrence_keys(index: Index, source_id: int, run: int) -> list[tuple[str, str]]:
+    return [
+        (row[0], row[1])
+        for row in index.execute(
+            """SELECT DISTINCT k.key_kind, k.key FROM occurrence_keys k
+               JOIN occurrences o ON o.id = k.occurrence_id
+               WHERE o.source_id = ? AND o.run != ?""",
+            (source_id, run),
+        )
+    ]
+
+
+def remove_stale_occurrences(index: Index, source_id: int, run: int) -> int:
+    cursor = index.execute(
+        "DELETE FROM occurrences WHERE source_id = ? AND run != ?", (source_id, run)
+    )
+    return cursor.rowcount
+
+
+def replace_member_failures(
+    index: Index, source_id: int, failures: Iterable[tuple[str | None, str]]
+) -> None:
+    index.execute("DELETE FROM member_failures WHERE source_id = ?", (source_id,))
+    now = utc_now_iso()
+    index.conn.executemany(
+        "INSERT INTO member_failures (source_id, member, error, recorded) VALUES (?, ?, ?, ?)",
+        [(source_id, member, error, now) for member, error in failures],
+    )
+
+
+def cached_digest(
+    index: Index, path: str, device: int, inode: int, size: int, mtime_ns: int
+) -> str | None:
+    row = index.execute(
+        "SELECT device, inode, size, mtime_ns, digest FROM file_cache WHERE path = ?", (path,)
+    ).fetchone()
+    if row and tuple(row[:4]) == (device, inode, size, mtime_ns):
+        return str(row[4])
+    return None
+
+
+def remember_file(
+    index: Index, path: str, device: int, inode: int, size: int, mtime_ns: int, digest: str
+) -> None:
+    index.execute(
+        """INSERT INTO file_cache (path, device, inode, size, mtime_ns, digest)
+           VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT(path) DO UPDATE SET device = excluded.device, inode = excluded.inode,
+               size = excluded.size, mtime_ns = excluded.mtime_ns, digest = excluded.digest""",
+        (path, device, inode, size, mtime_ns, digest),
+    )
+
+
+def digest_for_crc(index: Index, crc32: int, size: int) -> str | None:
+    """A digest already seen for a zip member with this CRC-32 and size (a hint, re-checked)."""
+    row = index.execute(
+        "SELECT digest FROM occurrences WHERE crc32 = ? AND size = ? LIMIT 1", (crc32, size)
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def blob_info(index: Index, digest: str) -> tuple[int, str, str | None] | None:
+    row = index.execute(
+        "SELECT size, mime, sha256 FROM blobs WHERE digest = ?", (digest,)
+    ).fetchone()
+    return (int(row[0]), str(row[1]), row[2]) if row else None

@@ -1,0 +1,246 @@
+"""The index schema, versioned with sqlite-utils migrations from the first commit.
+
+Append new migrations at the end; never edit one that has shipped. Each migration is a
+function of the database and runs in its own transaction with the record that it ran.
+
+Tables (see docs/architecture.md):
+- blobs: one row per stored object (digest, size, media type from magic bytes).
+- sources: one row per dropped file or folder, with its fingerprint and state.
+- occurrences: where each object was found (source, member path inside it).
+- member_failures: members that were skipped (unsafe name, over a limit, unreadable).
+- occurrence_keys: the lookup keys a file can satisfy ((file_id, id), (conversation_dir, id), ...).
+- file_cache: (device, inode, size, mtime) -> digest for plain files, so unchanged files
+  are not re-hashed.
+- conversations, messages, refs: what exports say; refs carry the lookup key of each
+  reference to a file.
+- traces, dump_images: Langfuse traces and image-dump photos (the meal-images case).
+- matches: one row per link between a file and a conversation/message or a trace.
+- documents: JSON documents already interpreted (by digest), so an unchanged shard is not
+  parsed twice.
+- jobs: the daemon's durable work queue.
+- daemon_state: one row that `status` reads to say whether the daemon runs.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+MIGRATIONS = Migrations("mediasyncd")
+
+
+def run_statements(db: sqlite_utils.Database, script: str) -> None:
+    """Run a script statement by statement.
+
+    `executescript` would COMMIT the migration's transaction before running, so a failed
+    migration could leave half a schema behind.
+    """
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            db.conn.execute(pending)
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete statement in migration: {pending.strip()[:80]}")
+
+
+@MIGRATIONS(name="0001_initial")
+def _initial(db: sqlite_utils.Database) -> None:
+    run_statements(
+        db,
+        """
+        CREATE TABLE blobs (
+            digest TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            mime TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            sha256 TEXT,
+            first_seen TEXT NOT NULL
+        );
+        CREATE INDEX blobs_sha256 ON blobs(sha256) WHERE sha256 IS NOT NULL;
+
+        CREATE TABLE sources (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            kind TEXT,
+            is_dir INTEGER NOT NULL DEFAULT 0,
+            size INTEGER,
+            mtime_ns INTEGER,
+            inode INTEGER,
+            device INTEGER,
+            fingerprint TEXT,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'ok', 'failed')),
+            error TEXT,
+            members INTEGER NOT NULL DEFAULT 0,
+            manifest_digest TEXT,
+            run INTEGER NOT NULL DEFAULT 0,
+            first_seen TEXT NOT NULL,
+            last_ingested TEXT
+        );
+
+        CREATE TABLE occurrences (
+            id INTEGER PRIMARY KEY,
+            source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            member TEXT NOT NULL,
+            digest TEXT NOT NULL REFERENCES blobs(digest),
+            role TEXT NOT NULL DEFAULT 'media' CHECK (role IN ('media', 'document', 'other')),
+            size INTEGER NOT NULL,
+            crc32 INTEGER,
+            -- The source's run that last saw this member; older ones are removed at the end.
+            run INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (source_id, member)
+        );
+        CREATE INDEX occurrences_digest ON occurrences(digest);
+        CREATE INDEX occurrences_crc ON occurrences(crc32, size) WHERE crc32 IS NOT NULL;
+
+        CREATE TABLE member_failures (
+            id INTEGER PRIMARY KEY,
+            source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            member TEXT,
+            error TEXT NOT NULL,
+            recorded TEXT NOT NULL
+        );
+        CREATE INDEX member_failures_source ON member_failures(source_id);
+
+        CREATE TABLE occurrence_keys (
+            occurrence_id INTEGER NOT NULL REFERENCES occurrences(id) ON DELETE CASCADE,
+            key_kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            extra TEXT,
+            PRIMARY KEY (occurrence_id, key_kind, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX occurrence_keys_lookup ON occurrence_keys(key_kind, key);
+
+        CREATE TABLE file_cache (
+            path TEXT PRIMARY KEY,
+            device INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            digest TEXT NOT NULL
+        );
+
+        CREATE TABLE conversations (
+            id TEXT PRIMARY KEY,
+            title TEXT,
+            create_time REAL,
+            update_time REAL,
+            account TEXT,
+            current_node TEXT,
+            model TEXT,
+            is_archived INTEGER,
+            content_hash TEXT NOT NULL,
+            source_id INTEGER REFERENCES sources(id) ON DELETE SET NULL,
+            updated TEXT NOT NULL
+        );
+
+        CREATE TABLE messages (
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            id TEXT NOT NULL,
+            parent_id TEXT,
+            role TEXT,
+            author_name TEXT,
+            recipient TEXT,
+            content_type TEXT,
+            create_time REAL,
+            on_current_branch INTEGER NOT NULL DEFAULT 0,
+            position INTEGER NOT NULL DEFAULT 0,
+            text TEXT,
+            PRIMARY KEY (conversation_id, id)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE refs (
+            id INTEGER PRIMARY KEY,
+            subject TEXT NOT NULL CHECK (subject IN ('conversation', 'trace')),
+            conversation_id TEXT REFERENCES conversations(id) ON DELETE CASCADE,
+            message_id TEXT,
+            trace_id TEXT,
+            user_id TEXT,
+            kind TEXT NOT NULL,
+            key_kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            extra TEXT
+        );
+        CREATE INDEX refs_lookup ON refs(key_kind, key);
+        CREATE INDEX refs_conversation ON refs(conversation_id);
+        CREATE INDEX refs_trace ON refs(trace_id);
+
+        CREATE TABLE traces (
+            id TEXT PRIMARY KEY,
+            timestamp TEXT,
+            ts REAL,
+            user_id TEXT,
+            session_id TEXT,
+            name TEXT,
+            input TEXT,
+            output TEXT,
+            metadata TEXT,
+            model TEXT,
+            cost REAL,
+            tags TEXT,
+            content_hash TEXT NOT NULL,
+            source_id INTEGER REFERENCES sources(id) ON DELETE SET NULL
+        );
+        CREATE INDEX traces_user_ts ON traces(user_id, ts);
+
+        CREATE TABLE dump_images (
+            occurrence_id INTEGER PRIMARY KEY REFERENCES occurrences(id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL,
+            taken TEXT,
+            ts REAL,
+            time_source TEXT
+        );
+        CREATE INDEX dump_images_user ON dump_images(user_id, ts);
+
+        CREATE TABLE matches (
+            id INTEGER PRIMARY KEY,
+            subject TEXT NOT NULL CHECK (subject IN ('conversation', 'trace')),
+            conversation_id TEXT,
+            message_id TEXT,
+            trace_id TEXT,
+            user_id TEXT,
+            digest TEXT NOT NULL,
+            ref_id INTEGER,
+            strategy TEXT NOT NULL,
+            association TEXT NOT NULL CHECK (association IN ('generated', 'attachment', 'inline')),
+            confidence REAL NOT NULL,
+            detail TEXT
+        );
+        CREATE INDEX matches_conversation ON matches(conversation_id);
+        CREATE INDEX matches_user ON matches(user_id);
+        CREATE INDEX matches_digest ON matches(digest);
+
+        CREATE TABLE documents (
+            digest TEXT NOT NULL,
+            interpreter TEXT NOT NULL,
+            interpreted TEXT NOT NULL,
+            PRIMARY KEY (digest, interpreter)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+            fingerprint TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            enqueued TEXT NOT NULL,
+            started TEXT,
+            finished TEXT,
+            error TEXT
+        );
+        CREATE INDEX jobs_state ON jobs(state);
+        CREATE INDEX jobs_path ON jobs(path);
+
+        CREATE TABLE daemon_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            pid INTEGER,
+            since TEXT,
+            heartbeat TEXT,
+            status TEXT,
+            last_error TEXT
+        );
+        """,
+    )

@@ -1,0 +1,496 @@
+"""Ingesting drops: walk, store, record, interpret, rematch what the drop can affect.
+
+For each source the order is fixed so that a crash at any step leaves a consistent state:
+1. the source row is marked pending with a new run number;
+2. each member is streamed into the store (the object is durable before its row exists),
+   then its blob, occurrence and keys are recorded in batched write transactions;
+3. occurrences the source no longer has are removed, skipped members recorded;
+4. the handler interprets the source's documents (conversations, maps, traces);
+5. the matchers recompute only the subjects whose keys or data changed;
+6. the source is marked ok (or failed, with the error).
+Re-running after a crash repeats the run idempotently: objects already stored are hits,
+rows are upserts.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from mediasyncd import faults
+from mediasyncd.config import Config
+from mediasyncd.digest import new_hasher
+from mediasyncd.errors import (
+    FileChangedError,
+    MediasyncdError,
+    MemberRejected,
+    SourceError,
+    StoreError,
+)
+from mediasyncd.index import Index, records
+from mediasyncd.matching import MatchDelta, all_matchers
+from mediasyncd.sources.base import (
+    InterpretContext,
+    InterpretResult,
+    SourceHandler,
+    StoredOccurrence,
+)
+from mediasyncd.sources.container import ContainerWalker, Member, Rejected
+from mediasyncd.sources.registry import choose_handler
+from mediasyncd.store import ObjectStore, PutResult, SizeLimit
+
+log = structlog.get_logger("mediasyncd.ingest")
+
+BATCH = 500
+
+
+@dataclass
+class Failure:
+    source: str
+    member: str | None
+    error: str
+
+
+@dataclass
+class IngestSummary:
+    """The `ingest --json` contract (docs/architecture.md), plus per-source detail."""
+
+    blobs_new: int = 0
+    bytes_new: int = 0
+    blobs_deduplicated: int = 0
+    conversations_new: int = 0
+    conversations_changed: int = 0
+    rematched_conversations: int = 0
+    rematched_users: int = 0
+    matches_added: int = 0
+    matches_removed: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failed_sources(self) -> int:
+        return sum(1 for s in self.sources if s["state"] == "failed")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+
+class Progress:
+    """What the CLI's progress bar (or the daemon's STATUS= line) is told; silent by default."""
+
+    def source_started(self, path: Path, total_bytes: int | None) -> None:
+        """A source begins; total_bytes is known for zips and folders."""
+
+    def advance(self, nbytes: int, member: str) -> None:
+        """`nbytes` more bytes of `member` are stored."""
+
+    def source_finished(self, path: Path) -> None:
+        """The source is done (ok or failed)."""
+
+
+def fingerprint_of(path: Path) -> tuple[str, os.stat_result]:
+    """What identifies this version of a drop: stat for a file, a listing digest for a folder."""
+    st = path.stat()
+    if not stat.S_ISDIR(st.st_mode):
+        return f"file:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_dev}", st
+    hasher = new_hasher()
+    for folder, dirnames, filenames in os.walk(path, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames):
+            full = Path(folder) / name
+            try:
+                fst = full.lstat()
+            except OSError:
+                continue
+            rel = full.relative_to(path).as_posix()
+            line = f"{rel}\0{fst.st_size}\0{fst.st_mtime_ns}\0{fst.st_ino}\n"
+            hasher.update(line.encode("utf-8", "surrogateescape"))
+    return f"dir:{hasher.hexdigest()}", st
+
+
+class Ingester:
+    def __init__(
+        self,
+        index: Index,
+        store: ObjectStore,
+        config: Config,
+        state_dir: Path,
+        *,
+        progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ):
+        self.index = index
+        self.store = store
+        self.config = config
+        self.state_dir = state_dir
+        self.progress = progress or Progress()
+        self.should_stop = should_stop
+
+    # -- public ------------------------------------------------------------------------
+
+    def ingest_paths(self, paths: Iterable[Path], *, retry_failed: bool = True) -> IngestSummary:
+        started = time.monotonic()
+        summary = IngestSummary()
+        for path in paths:
+            self.ingest_one(Path(path), summary, retry_failed=retry_failed)
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    def ingest_one(self, path: Path, summary: IngestSummary, *, retry_failed: bool = True) -> str:
+        """Ingest one drop into `summary`; returns its final state ('ok', 'failed', ...)."""
+        source_text = str(path.absolute())
+        bound = log.bind(source=source_text)
+        try:
+            fingerprint, st = fingerprint_of(path)
+        except OSError as exc:
+            error = SourceError(f"cannot read: {exc.strerror or exc}", source=source_text)
+            summary.failures.append(Failure(source_text, None, error.reason))
+            summary.sources.append({"path": source_text, "kind": None, "state": "failed"})
+            bound.warning("source.unreadable", error=str(error))
+            return "failed"
+        existing = records.get_source(self.index, source_text)
+        # An unchanged drop that landed is skipped; one that failed is retried only when
+        # asked (the CLI retries, the daemon waits for a changed file).
+        if (
+            existing is not None
+            and existing.fingerprint == fingerprint
+            and (existing.state == "ok" or (existing.state == "failed" and not retry_failed))
+        ):
+            summary.sources.append(
+                {
+                    "path": source_text,
+                    "kind": existing.kind,
+                    "state": existing.state,
+                    "unchanged": True,
+                }
+            )
+            bound.info("source.unchanged", state=existing.state)
+            return existing.state
+        with self.index.write():
+            row = records.begin_source_run(
+                self.index,
+                source_text,
+                is_dir=stat.S_ISDIR(st.st_mode),
+                size=None if stat.S_ISDIR(st.st_mode) else st.st_size,
+                mtime_ns=st.st_mtime_ns,
+                inode=st.st_ino,
+                device=st.st_dev,
+                fingerprint=fingerprint,
+            )
+        faults.point("ingest.after_source_row")
+        self.progress.source_started(path, None if stat.S_ISDIR(st.st_mode) else st.st_size)
+        try:
+            kind, final_state = self._ingest_source(path, row, summary, fingerprint)
+        except MediasyncdError as exc:
+            # A changed file or a full disk is not the drop's fault: retry it later.
+            state = "pending" if isinstance(exc, FileChangedError | StoreError) else "failed"
+            member = exc.member if isinstance(exc, SourceError) else None
+            reason = exc.reason if isinstance(exc, SourceError) else str(exc)
+            summary.failures.append(Failure(source_text, member, reason))
+            with self.index.write():
+                records.finish_source(self.index, row.id, state=state, error=str(exc))
+                if state == "pending":
+                    # A changed file is retried as a whole: keep no half-recorded run.
+                    self.index.execute(
+                        "UPDATE sources SET fingerprint = NULL WHERE id = ?", (row.id,)
+                    )
+            summary.sources.append({"path": source_text, "kind": None, "state": state})
+            bound.warning("source.failed", error=str(exc), member=member)
+            return state
+        finally:
+            self.progress.source_finished(path)
+        summary.sources.append({"path": source_text, "kind": kind, "state": final_state})
+        return final_state
+
+    # -- one source ----------------------------------------------------------------------
+
+    def _ingest_source(
+        self, path: Path, row: records.SourceRow, summary: IngestSummary, fingerprint: str
+    ) -> tuple[str, str]:
+        handler = choose_handler(path)
+        with self.index.write():
+            records.set_source_kind(self.index, row.id, handler.kind)
+        bound = log.bind(source=row.path, kind=handler.kind)
+        bound.info("source.started")
+        walker = ContainerWalker(
+            path,
+            self.config.limits,
+            spool_dir=self.state_dir / "tmp",
+            expand=handler.expand,
+        )
+        failures: list[tuple[str | None, str]] = []
+        unreadable: list[str] = []
+        stored: list[StoredOccurrence] = []
+        changed_keys: set[tuple[str, str]] = set()
+        pending: list[tuple[Member, PutResult]] = []
+
+        def flush() -> None:
+            if not pending:
+                return
+            with self.index.write():
+                for member, result in pending:
+                    stored.append(self._record(row, handler, member, result, changed_keys))
+            faults.point("ingest.after_batch_commit")
+            pending.clear()
+
+        for item in walker.walk():
+            if self.should_stop is not None and self.should_stop():
+                raise SourceError(
+                    "ingest interrupted by shutdown; it resumes on restart", source=row.path
+                )
+            if isinstance(item, Rejected):
+                failures.append((item.path, item.reason))
+                summary.failures.append(Failure(row.path, item.path, item.reason))
+                bound.warning("member.rejected", member=item.path, error=item.reason)
+                continue
+            role = handler.role(item)
+            if role is None:
+                continue
+            try:
+                result = self._store_member(row.path, item, handler.want_sha256(item))
+            except FileChangedError:
+                raise
+            except SourceError as exc:
+                # One bad member (over a limit, damaged data) is skipped and recorded; the
+                # rest of the source still lands. Damaged data marks the source failed.
+                failures.append((item.path, exc.reason))
+                summary.failures.append(Failure(row.path, item.path, exc.reason))
+                if not isinstance(exc, MemberRejected):
+                    unreadable.append(item.path)
+                bound.warning("member.skipped", member=item.path, error=exc.reason)
+                continue
+            if result.new:
+                summary.blobs_new += 1
+                summary.bytes_new += result.size
+            else:
+                summary.blobs_deduplicated += 1
+            self.progress.advance(result.size, item.path)
+            pending.append((item, result))
+            if len(pending) >= BATCH:
+                flush()
+        flush()
+        self._check_unchanged(path, fingerprint, row.path)
+
+        with self.index.write():
+            changed_keys.update(records.stale_occurrence_keys(self.index, row.id, row.run))
+            records.remove_stale_occurrences(self.index, row.id, row.run)
+            records.replace_member_failures(self.index, row.id, failures)
+
+        ctx = InterpretContext(
+            index=self.index,
+            store=self.store,
+            config=self.config,
+            source_id=row.id,
+            source=path,
+            occurrences=stored,
+        )
+        interpreted = handler.interpret(ctx)
+        for failed_member, message in ctx.failures:
+            summary.failures.append(Failure(row.path, failed_member, message))
+        if ctx.failures:
+            with self.index.write():
+                records.replace_member_failures(self.index, row.id, failures + ctx.failures)
+        faults.point("ingest.before_rematch")
+        self._rematch(changed_keys, interpreted, summary)
+        state: str = "ok"
+        error: str | None = None
+        if unreadable:
+            state = "failed"
+            error = (
+                f"{len(unreadable)} member(s) could not be read (first: {unreadable[0]}); "
+                "everything else was stored"
+            )
+        with self.index.write():
+            records.finish_source(self.index, row.id, state=state, error=error, members=len(stored))
+        summary.conversations_new += interpreted.conversations_new
+        summary.conversations_changed += interpreted.conversations_changed
+        bound.info("source.done", members=len(stored), skipped=len(failures), state=state)
+        return handler.kind, state
+
+    def _store_member(self, source: str, member: Member, want_sha256: bool) -> PutResult:
+        limit = SizeLimit(
+            max_bytes=min(self.config.limits.max_member_bytes, max(member.size, 0)),
+            source=source,
+            member=member.path,
+            reason="member yields more bytes than its header declares",
+        )
+        if member.disk_path is not None:
+            # A file on disk may legitimately grow while read (a slow copy): the change
+            # check after hashing catches that, so only the absolute cap applies here.
+            disk_limit = SizeLimit(
+                self.config.limits.max_member_bytes,
+                source,
+                member.path,
+                "file is over limits.max_member_bytes",
+            )
+            return self._store_disk_member(source, member, want_sha256, disk_limit)
+        if member.crc32 is not None:
+            hint = records.digest_for_crc(self.index, member.crc32, member.size)
+            if hint is not None and self.store.has(hint):
+                # Probably stored already (a re-drop): hash without writing first.
+                with self._open(source, member) as stream:
+                    hashed = self.store.hash_stream(stream, limit=limit, want_sha256=want_sha256)
+                if self.store.has(hashed.digest):
+                    return hashed
+        with self._open(source, member) as stream:
+            return self._put(source, member, stream, limit, want_sha256)
+
+    def _store_disk_member(
+        self, source: str, member: Member, want_sha256: bool, limit: SizeLimit
+    ) -> PutResult:
+        assert member.disk_path is not None and member.inode is not None
+        assert member.device is not None and member.mtime_ns is not None
+        key = str(member.disk_path.absolute())
+        cached = records.cached_digest(
+            self.index, key, member.device, member.inode, member.size, member.mtime_ns
+        )
+        if cached is not None and self.store.has(cached):
+            info = records.blob_info(self.index, cached)
+            if info is not None and (info[2] is not None or not want_sha256):
+                sha = bytes.fromhex(info[2]) if info[2] else None
+                return PutResult(cached, info[0], False, info[1], sha)
+        with self._open(source, member) as stream:
+            result = self._put(source, member, stream, limit, want_sha256)
+        try:
+            after = member.disk_path.stat()
+        except OSError as exc:
+            raise FileChangedError(
+                "file vanished while it was hashed", source=source, member=member.path
+            ) from exc
+        if (after.st_size, after.st_mtime_ns, after.st_ino) != (
+            member.size,
+            member.mtime_ns,
+            member.inode,
+        ) or result.size != member.size:
+            raise FileChangedError(
+                "file changed while it was hashed; it will be read again",
+                source=source,
+                member=member.path,
+            )
+        with self.index.write():
+            records.remember_file(
+                self.index,
+                key,
+                member.device,
+                member.inode,
+                member.size,
+                member.mtime_ns,
+                result.digest,
+            )
+        return result
+
+    def _put(
+        self, source: str, member: Member, stream: Any, limit: SizeLimit, want_sha256: bool
+    ) -> PutResult:
+        return self.store.put_stream(stream, limit=limit, want_sha256=want_sha256)
+
+    def _open(self, source: str, member: Member) -> Any:
+        try:
+            return _GuardedStream(member.open(), source, member.path)
+        except Exception as exc:  # zipfile raises a wide range of errors on damaged data
+            raise SourceError(
+                f"cannot open member: {exc}", source=source, member=member.path
+            ) from exc
+
+    def _check_unchanged(self, path: Path, fingerprint: str, source: str) -> None:
+        if not path.is_dir():
+            try:
+                now, _ = fingerprint_of(path)
+            except OSError as exc:
+                raise FileChangedError("source vanished while it was read", source=source) from exc
+            if now != fingerprint:
+                raise FileChangedError(
+                    "source changed while it was read; it will be read again", source=source
+                )
+
+    def _record(
+        self,
+        row: records.SourceRow,
+        handler: SourceHandler,
+        member: Member,
+        result: PutResult,
+        changed_keys: set[tuple[str, str]],
+    ) -> StoredOccurrence:
+        role = handler.role(member) or "other"
+        records.record_blob(
+            self.index,
+            result.digest,
+            result.size,
+            result.mime,
+            result.sha256.hex() if result.sha256 else None,
+        )
+        occurrence_id, is_new = records.record_occurrence(
+            self.index,
+            row.id,
+            member.path,
+            result.digest,
+            role,
+            result.size,
+            member.crc32,
+            row.run,
+        )
+        keys = [(k.key_kind, k.key, k.extra) for k in handler.keys(member, result)]
+        if is_new and keys:
+            records.record_keys(self.index, occurrence_id, keys)
+            changed_keys.update((kind, key) for kind, key, _ in keys)
+        return StoredOccurrence(
+            occurrence_id, member.path, result.digest, role, result.mime, result.size
+        )
+
+    def _rematch(
+        self,
+        changed_keys: set[tuple[str, str]],
+        interpreted: InterpretResult,
+        summary: IngestSummary,
+    ) -> None:
+        for matcher in all_matchers(self.config):
+            ids = matcher.affected(self.index, changed_keys)
+            if matcher.subject == "conversation":
+                ids |= interpreted.touched_conversations
+            else:
+                ids |= interpreted.touched_users
+            if not ids:
+                continue
+            delta: MatchDelta = matcher.rematch(self.index, ids)
+            if matcher.subject == "conversation":
+                summary.rematched_conversations += delta.recomputed
+            else:
+                summary.rematched_users += delta.recomputed
+            summary.matches_added += delta.added
+            summary.matches_removed += delta.removed
+
+
+class _GuardedStream:
+    """Wraps a member stream so any read error becomes a SourceError naming the member."""
+
+    def __init__(self, stream: Any, source: str, member: str):
+        self._stream = stream
+        self._source = source
+        self._member = member
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data: bytes = self._stream.read(size)
+        except MemberRejected:
+            raise
+        except Exception as exc:  # damaged deflate data, CRC mismatch, I/O error
+            raise SourceError(
+                f"cannot read member: {exc}", source=self._source, member=self._member
+            ) from exc
+        return data
+
+    def __enter__(self) -> _GuardedStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stream.close()

@@ -1,0 +1,346 @@
+"""Walking a dropped folder, zip or single file as a stream of members, never unpacking.
+
+A member is opened as a stream straight from the zip (or the file); nested zips are read
+in place when they are stored uncompressed (a window onto the outer file) and spooled to
+one temp file inside the state dir only when they are compressed, because `zipfile`
+needs to seek. Unsafe members are yielded as `Rejected` so the caller records them and
+goes on; a source that cannot be opened at all raises `SourceError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import stat
+import struct
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from mediasyncd.config import LimitsConfig
+from mediasyncd.errors import SourceError
+from mediasyncd.sources.safety import (
+    Budget,
+    display_name,
+    is_symlink_member,
+    overlapping_entries,
+    unsafe_name_reason,
+    zip_member_limit_reason,
+)
+
+NESTED_SEPARATOR = "!/"
+_JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file inside a source. `path` is '/'-separated; nested zips join with '!/'."""
+
+    path: str
+    size: int
+    opener: Callable[[], BinaryIO]
+    crc32: int | None = None
+    # For plain files on disk: what the (inode, mtime, size) cache needs.
+    disk_path: Path | None = None
+    device: int | None = None
+    inode: int | None = None
+    mtime_ns: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The last path component."""
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def inner_path(self) -> str:
+        """The path inside the innermost archive."""
+        return self.path.rsplit(NESTED_SEPARATOR, 1)[-1]
+
+    def open(self) -> BinaryIO:
+        return self.opener()
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A member that was skipped, and why (recorded in member_failures)."""
+
+    path: str
+    reason: str
+
+
+def is_junk(path: str) -> bool:
+    parts = path.split("/")
+    return parts[-1] in _JUNK_NAMES or "__MACOSX" in parts
+
+
+class ZipWindow(io.RawIOBase):
+    """A read-only, seekable view of [start, start + length) of a seekable file."""
+
+    def __init__(self, base: BinaryIO, start: int, length: int):
+        self._base = base
+        self._start = start
+        self._length = length
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            self._pos = offset
+        elif whence == io.SEEK_CUR:
+            self._pos += offset
+        elif whence == io.SEEK_END:
+            self._pos = self._length + offset
+        self._pos = max(0, self._pos)
+        return self._pos
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        remaining = self._length - self._pos
+        if remaining <= 0:
+            return 0
+        want = min(len(buffer), remaining)
+        self._base.seek(self._start + self._pos)
+        data = self._base.read(want)
+        count = len(data)
+        buffer[:count] = data
+        self._pos += count
+        return count
+
+
+def _data_offset(raw: BinaryIO, info: zipfile.ZipInfo) -> int:
+    raw.seek(info.header_offset)
+    header = raw.read(30)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile("bad local file header")
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    return int(info.header_offset) + 30 + int(name_length) + int(extra_length)
+
+
+class ContainerWalker:
+    """Yields the members of one source, applying names, limits and nesting rules."""
+
+    def __init__(
+        self,
+        source: Path,
+        limits: LimitsConfig,
+        *,
+        spool_dir: Path,
+        expand: Callable[[str], bool] = lambda _path: False,
+    ):
+        self.source = source
+        self.limits = limits
+        self.spool_dir = spool_dir
+        self.expand = expand
+        self.budget = Budget(limits)
+
+    # -- entry point -------------------------------------------------------------------
+
+    def walk(self) -> Iterator[Member | Rejected]:
+        try:
+            st = self.source.lstat()
+        except OSError as exc:
+            raise SourceError(f"cannot read: {exc.strerror or exc}", source=self.source) from exc
+        if stat.S_ISLNK(st.st_mode):
+            raise SourceError("is a symbolic link; drop the file itself", source=self.source)
+        if stat.S_ISDIR(st.st_mode):
+            yield from self._walk_folder(self.source)
+        elif stat.S_ISREG(st.st_mode):
+            if st.st_size == 0:
+                raise SourceError("empty file", source=self.source)
+            if is_zip_file(self.source):
+                yield from self._walk_zip_path(self.source, prefix="")
+            else:
+                if self.source.suffix.lower() == ".zip":
+                    raise SourceError("named .zip but not a zip archive", source=self.source)
+                yield self._disk_member(self.source, self.source.name, st)
+        else:
+            raise SourceError("not a regular file or folder", source=self.source)
+
+    # -- folders -------------------------------------------------------------------------
+
+    def _walk_folder(self, root: Path) -> Iterator[Member | Rejected]:
+        def on_error(exc: OSError) -> None:
+            raise SourceError(f"cannot list folder: {exc.strerror or exc}", source=self.source)
+
+        for folder, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
+            dirnames.sort()
+            for filename in sorted(filenames):
+                full = Path(folder) / filename
+                rel = display_name(full.relative_to(root).as_posix())
+                if is_junk(rel):
+                    continue
+                try:
+                    st = full.lstat()
+                except OSError as exc:
+                    yield Rejected(rel, f"cannot read: {exc.strerror or exc}")
+                    continue
+                if stat.S_ISLNK(st.st_mode):
+                    yield Rejected(rel, "symbolic link; not followed")
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    yield Rejected(rel, "not a regular file")
+                    continue
+                if self.expand(rel) and is_zip_file(full):
+                    yield from self._walk_zip_path(full, prefix=rel + NESTED_SEPARATOR)
+                    continue
+                yield self._disk_member(full, rel, st)
+
+    def _disk_member(self, path: Path, rel: str, st: os.stat_result) -> Member:
+        return Member(
+            path=rel,
+            size=st.st_size,
+            opener=lambda: open(path, "rb"),
+            disk_path=path,
+            device=st.st_dev,
+            inode=st.st_ino,
+            mtime_ns=st.st_mtime_ns,
+        )
+
+    # -- zips ------------------------------------------------------------------------------
+
+    def _walk_zip_path(self, path: Path, prefix: str) -> Iterator[Member | Rejected]:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed below; the open itself may fail
+        except OSError as exc:
+            raise self._error(f"cannot read: {exc.strerror or exc}", prefix) from exc
+        with handle:
+            yield from self._walk_zip(handle, prefix, depth=0)
+
+    def _open_zip(self, handle: BinaryIO, prefix: str) -> zipfile.ZipFile:
+        try:
+            return zipfile.ZipFile(handle)
+        except zipfile.BadZipFile as exc:
+            handle.seek(0)
+            head = handle.read(4)
+            if not head:
+                raise self._error("empty file, not a zip", prefix) from exc
+            if head == b"PK\x03\x04":
+                raise self._error(
+                    f"truncated or damaged zip (no readable central directory): {exc}", prefix
+                ) from exc
+            raise self._error(f"not a zip archive: {exc}", prefix) from exc
+        except (OSError, ValueError, EOFError) as exc:
+            raise self._error(f"cannot read the zip: {exc}", prefix) from exc
+
+    def _error(self, message: str, prefix: str) -> SourceError:
+        member = prefix[: -len(NESTED_SEPARATOR)] if prefix else None
+        return SourceError(message, source=self.source, member=member)
+
+    def _walk_zip(self, handle: BinaryIO, prefix: str, depth: int) -> Iterator[Member | Rejected]:
+        archive = self._open_zip(handle, prefix)
+        with archive:
+            infos = archive.infolist()
+            if len(infos) + self.budget.members_seen > self.limits.max_members:
+                raise self._error(
+                    f"holds {len(infos)} members, over limits.max_members "
+                    f"({self.limits.max_members})",
+                    prefix,
+                )
+            overlap = overlapping_entries(infos)
+            if overlap:
+                raise self._error(overlap, prefix)
+            seen: set[str] = set()
+            for info in infos:
+                self.budget.members_seen += 1
+                yield from self._zip_member(archive, handle, info, prefix, depth, seen)
+
+    def _zip_member(
+        self,
+        archive: zipfile.ZipFile,
+        handle: BinaryIO,
+        info: zipfile.ZipInfo,
+        prefix: str,
+        depth: int,
+        seen: set[str],
+    ) -> Iterator[Member | Rejected]:
+        raw_name = info.orig_filename
+        path = prefix + display_name(info.filename)
+        reason = unsafe_name_reason(raw_name)
+        if reason:
+            yield Rejected(prefix + display_name(raw_name.replace("\x00", "\\x00")), reason)
+            return
+        if info.is_dir() or is_junk(info.filename):
+            return
+        if is_symlink_member(info):
+            yield Rejected(path, "symbolic link member; not followed")
+            return
+        if info.filename in seen:
+            yield Rejected(path, "duplicate member name; the first entry with this name was used")
+            return
+        seen.add(info.filename)
+        limit_reason = zip_member_limit_reason(info, self.limits)
+        if limit_reason:
+            yield Rejected(path, limit_reason)
+            return
+        if info.file_size > self.budget.remaining_bytes():
+            yield Rejected(
+                path,
+                f"source is over limits.max_total_bytes ({self.limits.max_total_bytes})",
+            )
+            return
+        if info.flag_bits & 0x1:
+            yield Rejected(path, "encrypted member; cannot be read")
+            return
+        if self.expand(info.filename) and info.filename.lower().endswith(".zip"):
+            if depth + 1 > self.limits.max_nesting_depth:
+                yield Rejected(
+                    path,
+                    f"zip nested deeper than limits.max_nesting_depth "
+                    f"({self.limits.max_nesting_depth})",
+                )
+                return
+            yield from self._nested(archive, handle, info, path + NESTED_SEPARATOR, depth + 1)
+            return
+        self.budget.bytes_used += info.file_size
+        yield Member(
+            path=path,
+            size=info.file_size,
+            opener=lambda: cast(BinaryIO, archive.open(info)),
+            crc32=info.CRC,
+        )
+
+    def _nested(
+        self,
+        archive: zipfile.ZipFile,
+        handle: BinaryIO,
+        info: zipfile.ZipInfo,
+        prefix: str,
+        depth: int,
+    ) -> Iterator[Member | Rejected]:
+        if info.compress_type == zipfile.ZIP_STORED:
+            try:
+                start = _data_offset(handle, info)
+            except (OSError, zipfile.BadZipFile) as exc:
+                raise self._error(f"cannot locate nested zip: {exc}", prefix) from exc
+            window = io.BufferedReader(ZipWindow(handle, start, info.compress_size), 1 << 16)
+            yield from self._walk_zip(cast(BinaryIO, window), prefix, depth)
+            return
+        # Compressed nested zip: zipfile needs to seek, so spool it once into the state dir.
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=self.spool_dir) as spool:
+            try:
+                with archive.open(info) as stream:
+                    shutil.copyfileobj(stream, spool, 1 << 20)
+            except (OSError, zipfile.BadZipFile, EOFError) as exc:
+                raise self._error(f"cannot read nested zip: {exc}", prefix) from exc
+            spool.seek(0)
+            yield from self._walk_zip(spool, prefix, depth)
+
+
+def is_zip_file(path: Path) -> bool:
+    """A file that starts like a zip (local header or an empty archive's end record)."""
+    with contextlib.suppress(OSError), open(path, "rb") as handle:
+        return handle.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+    return False

@@ -1,0 +1,96 @@
+"""Choosing the handler for a drop by its content.
+
+Handlers register here; the one with the highest `detect` score wins, the plain media
+handler (score 1) being the fallback. Detection looks at member paths and, through
+`read_head`, the first bytes of a few small members, never the whole drop.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from mediasyncd.errors import SourceError
+from mediasyncd.sources.base import SourceHandler, SourceProbe
+from mediasyncd.sources.container import is_junk, is_zip_file
+from mediasyncd.sources.plain import PlainMediaHandler
+
+PROBE_MAX_PATHS = 200_000
+
+
+def all_handlers() -> list[SourceHandler]:
+    """Every handler, most specific first (order breaks ties in detect scores)."""
+    handlers: list[SourceHandler] = []
+    for factory in _FACTORIES:
+        handlers.append(factory())
+    handlers.append(PlainMediaHandler())
+    return handlers
+
+
+# Handler classes added by later modules; each is constructed fresh per drop.
+_FACTORIES: list[type[SourceHandler]] = []
+
+
+def register(handler: type[SourceHandler]) -> type[SourceHandler]:
+    if handler not in _FACTORIES:
+        _FACTORIES.append(handler)
+    return handler
+
+
+def build_probe(source: Path) -> SourceProbe:
+    """List a drop's paths cheaply (folder walk or zip central directory)."""
+    if source.is_dir():
+        paths: list[str] = []
+        for path in sorted(source.rglob("*")):
+            if len(paths) >= PROBE_MAX_PATHS:
+                break
+            if path.is_file() and not path.is_symlink():
+                rel = path.relative_to(source).as_posix()
+                if not is_junk(rel):
+                    paths.append(rel)
+
+        def read_folder_head(rel: str, size: int) -> bytes:
+            try:
+                with open(source / rel, "rb") as handle:
+                    return handle.read(size)
+            except OSError:
+                return b""
+
+        return SourceProbe(source, True, paths, read_folder_head)
+    if source.is_file() and is_zip_file(source):
+        try:
+            with zipfile.ZipFile(source) as archive:
+                names = [n for n in archive.namelist()[:PROBE_MAX_PATHS] if not n.endswith("/")]
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise SourceError(f"cannot read the zip: {exc}", source=source) from exc
+
+        def read_zip_head(rel: str, size: int) -> bytes:
+            try:
+                with zipfile.ZipFile(source) as archive, archive.open(rel) as stream:
+                    return stream.read(size)
+            except (KeyError, zipfile.BadZipFile, OSError, ValueError, EOFError):
+                return b""
+
+        return SourceProbe(source, False, names, read_zip_head)
+
+    def read_file_head(rel: str, size: int) -> bytes:
+        try:
+            with open(source, "rb") as handle:
+                return handle.read(size)
+        except OSError:
+            return b""
+
+    return SourceProbe(source, False, [source.name], read_file_head)
+
+
+def choose_handler(source: Path) -> SourceHandler:
+    probe = build_probe(source)
+    best: SourceHandler | None = None
+    best_score = 0
+    for handler in all_handlers():
+        score = handler.detect(probe)
+        if score > best_score:
+            best, best_score = handler, score
+    if best is None:  # unreachable: the plain handler always scores 1
+        raise SourceError("no reader recognises this drop", source=source)
+    return best

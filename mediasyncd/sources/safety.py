@@ -1,0 +1,99 @@
+"""Rules that keep a hostile archive from harming anything: names, sizes, ratios, depth.
+
+mediasyncd never extracts members to paths, so a `../` name could not escape the state
+dir anyway; such members are still rejected and named, because an export never contains
+them and the user should know the archive is not what it claims to be.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import stat
+import zipfile
+from dataclasses import dataclass
+
+from mediasyncd.config import LimitsConfig
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def unsafe_name_reason(name: str) -> str | None:
+    """Why a member name is unsafe, or None when it is fine."""
+    if "\x00" in name:
+        return "member name contains a NUL byte"
+    if "\\" in name:
+        return "member name contains a backslash (a Windows path separator)"
+    if name.startswith("/"):
+        return "member name is an absolute path"
+    if _DRIVE.match(name):
+        return "member name starts with a drive letter"
+    if ".." in name.split("/"):
+        return "member name climbs out of the archive with '..'"
+    return None
+
+
+def is_symlink_member(info: zipfile.ZipInfo) -> bool:
+    # Unix zips keep st_mode in the high 16 bits of external_attr.
+    mode = info.external_attr >> 16
+    return info.create_system == 3 and stat.S_ISLNK(mode)
+
+
+def display_name(name: str) -> str:
+    """A name safe to store as TEXT: undecodable bytes from the filesystem become escapes."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+@dataclass
+class Budget:
+    """What one source may still consume: total bytes and member count (zip-bomb guard)."""
+
+    limits: LimitsConfig
+    bytes_used: int = 0
+    members_seen: int = 0
+
+    def remaining_bytes(self) -> int:
+        return max(0, self.limits.max_total_bytes - self.bytes_used)
+
+
+def zip_member_limit_reason(info: zipfile.ZipInfo, limits: LimitsConfig) -> str | None:
+    if info.file_size > limits.max_member_bytes:
+        return (
+            f"member declares {info.file_size} bytes, over limits.max_member_bytes "
+            f"({limits.max_member_bytes})"
+        )
+    if info.compress_size > 0:
+        ratio = info.file_size / info.compress_size
+        # Tiny members compress absurdly well (a 1 kB file of zeros); only ratios on
+        # members big enough to hurt count.
+        if ratio > limits.max_ratio and info.file_size > 1024 * 1024:
+            return f"member expands {ratio:.0f}:1, over limits.max_ratio ({limits.max_ratio:g}:1)"
+    elif info.file_size > 0 and info.compress_type != zipfile.ZIP_STORED:
+        return "member declares data but no compressed bytes"
+    return None
+
+
+def overlapping_entries(infos: list[zipfile.ZipInfo]) -> str | None:
+    """Members whose data overlaps another's local header: "A better zip bomb" (Fifield).
+
+    Python 3.11 before 3.11.8 does not check this itself (CVE-2024-0450).
+    """
+    ordered = sorted(infos, key=lambda i: i.header_offset)
+    for current, following in itertools.pairwise(ordered):
+        # A lower bound of where this member's data ends (the local extra field and a data
+        # descriptor can only add to it), so a well-formed zip never trips this check.
+        end = current.header_offset + 30 + _raw_name_length(current) + current.compress_size
+        if following.header_offset < end:
+            return (
+                f"members {current.filename!r} and {following.filename!r} overlap: "
+                "a zip bomb or a damaged archive"
+            )
+    return None
+
+
+def _raw_name_length(info: zipfile.ZipInfo) -> int:
+    encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
+    try:
+        return len(info.orig_filename.encode(encoding))
+    except UnicodeEncodeError:
+        return len(info.orig_filename.encode("utf-8", "replace"))

@@ -1,0 +1,263 @@
+"""The content-addressed object store.
+
+An object is the exact bytes of a file, named by its XXH3-128 digest, at
+`<state>/objects/<2 hex>/<30 hex>`, read-only. Writes follow restic and git: the bytes go to
+a temp file while they are hashed, the file is fsynced, hard-linked to its final name
+(`link()` never overwrites, so two writers racing on the same digest cannot clobber each
+other), the temp name is removed and the shard folder fsynced. An object that already
+exists is never rewritten; its size (and with `compare_bytes_on_hit`, its bytes) is
+compared so a collision or a damaged object is reported instead of silently merged.
+
+The temp file cannot live in the final shard folder because the digest is only known once
+the last byte is read; it lives in `objects/` itself, on the same filesystem, and is fsynced
+before it is linked so a crash can leave only an unreferenced temp file, never a
+half-written object under a real name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Final
+
+from mediasyncd import faults
+from mediasyncd.digest import CHUNK_SIZE, is_digest, new_hasher
+from mediasyncd.errors import CollisionError, MemberRejected, StoreError
+from mediasyncd.mediatype import SNIFF_BYTES, sniff
+
+TEMP_PREFIX: Final = "tmp-"
+
+
+@dataclass(frozen=True)
+class PutResult:
+    digest: str
+    size: int
+    new: bool
+    mime: str
+    sha256: bytes | None = None
+
+
+@dataclass(frozen=True)
+class SizeLimit:
+    """How many bytes one stream may yield before it is rejected (zip-bomb guard)."""
+
+    max_bytes: int
+    source: str
+    member: str | None
+    reason: str
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class ObjectStore:
+    def __init__(self, root: Path, *, fsync: bool = True, compare_bytes_on_hit: bool = False):
+        self.root = root
+        self.objects = root / "objects"
+        self.quarantine = root / "quarantine"
+        self.fsync = fsync
+        self.compare_bytes_on_hit = compare_bytes_on_hit
+
+    def ensure(self) -> None:
+        self.objects.mkdir(parents=True, exist_ok=True)
+
+    def path_of(self, digest: str) -> Path:
+        if not is_digest(digest):
+            raise StoreError(f"not a digest: {digest!r}", digest=digest)
+        return self.objects / digest[:2] / digest[2:]
+
+    def has(self, digest: str) -> bool:
+        return self.path_of(digest).is_file()
+
+    def open(self, digest: str) -> BinaryIO:
+        try:
+            return open(self.path_of(digest), "rb")
+        except OSError as exc:
+            raise StoreError(f"object {digest} cannot be read: {exc}", digest=digest) from exc
+
+    def size_of(self, digest: str) -> int | None:
+        try:
+            return self.path_of(digest).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    # -- writing -------------------------------------------------------------------------
+
+    def put_stream(
+        self,
+        stream: BinaryIO,
+        *,
+        limit: SizeLimit | None = None,
+        want_sha256: bool = False,
+        should_abort: Callable[[], bool] | None = None,
+    ) -> PutResult:
+        """Stream `stream` into the store; returns the digest and whether it was new."""
+        self.ensure()
+        temp = self.objects / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
+        hasher = new_hasher()
+        sha = hashlib.sha256() if want_sha256 else None
+        size = 0
+        head = b""
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK_SIZE):
+                    size += len(chunk)
+                    if limit is not None and size > limit.max_bytes:
+                        raise MemberRejected(limit.reason, source=limit.source, member=limit.member)
+                    if should_abort is not None and should_abort():
+                        raise StoreError("ingest interrupted")
+                    if len(head) < SNIFF_BYTES:
+                        head += chunk[: SNIFF_BYTES - len(head)]
+                    hasher.update(chunk)
+                    if sha is not None:
+                        sha.update(chunk)
+                    out.write(chunk)
+                faults.point("store.after_temp_write")
+                out.flush()
+                if self.fsync:
+                    os.fsync(out.fileno())
+                faults.point("store.after_fsync")
+            digest = hasher.hexdigest()
+            result = PutResult(digest, size, True, sniff(head), sha.digest() if sha else None)
+            return self._link_into_place(temp, result)
+        except OSError as exc:
+            raise StoreError(f"cannot write to the store at {self.objects}: {exc}") from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+
+    def hash_stream(
+        self, stream: BinaryIO, *, limit: SizeLimit | None = None, want_sha256: bool = False
+    ) -> PutResult:
+        """Hash without writing: used first when the bytes are probably stored already."""
+        hasher = new_hasher()
+        sha = hashlib.sha256() if want_sha256 else None
+        size = 0
+        head = b""
+        while chunk := stream.read(CHUNK_SIZE):
+            size += len(chunk)
+            if limit is not None and size > limit.max_bytes:
+                raise MemberRejected(limit.reason, source=limit.source, member=limit.member)
+            if len(head) < SNIFF_BYTES:
+                head += chunk[: SNIFF_BYTES - len(head)]
+            hasher.update(chunk)
+            if sha is not None:
+                sha.update(chunk)
+        return PutResult(
+            hasher.hexdigest(), size, False, sniff(head), sha.digest() if sha else None
+        )
+
+    def _link_into_place(self, temp: Path, result: PutResult) -> PutResult:
+        final = self.path_of(result.digest)
+        if final.exists():
+            self._check_hit(final, temp, result)
+            return PutResult(result.digest, result.size, False, result.mime, result.sha256)
+        shard = final.parent
+        shard_created = not shard.exists()
+        shard.mkdir(exist_ok=True)
+        temp.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        try:
+            os.link(temp, final)
+        except FileExistsError:
+            # Another writer linked the same content first: that is a hit, not an error.
+            self._check_hit(final, temp, result)
+            return PutResult(result.digest, result.size, False, result.mime, result.sha256)
+        faults.point("store.after_link")
+        if self.fsync:
+            fsync_dir(shard)
+            if shard_created:
+                fsync_dir(self.objects)
+        return result
+
+    def _check_hit(self, final: Path, temp: Path, result: PutResult) -> None:
+        existing = final.stat().st_size
+        if existing != result.size:
+            raise CollisionError(
+                f"object {result.digest} exists with {existing} bytes but the new content has "
+                f"{result.size}: a digest collision or a damaged object (run `mediasyncd verify`)",
+                digest=result.digest,
+                path=final,
+            )
+        if self.compare_bytes_on_hit and not _same_bytes(final, temp):
+            raise CollisionError(
+                f"object {result.digest} exists with different bytes of the same size: "
+                "a digest collision or a damaged object (run `mediasyncd verify`)",
+                digest=result.digest,
+                path=final,
+            )
+
+    # -- reading the whole store -----------------------------------------------------------
+
+    def iter_object_files(self) -> Iterator[tuple[Path, str | None]]:
+        """Every file under objects/ with the digest its place names (None: not a valid name)."""
+        if not self.objects.exists():
+            return
+        for shard in sorted(self.objects.iterdir()):
+            if not shard.is_dir():
+                if not shard.name.startswith(TEMP_PREFIX):
+                    yield shard, None
+                continue
+            for entry in sorted(shard.iterdir()):
+                name = shard.name + entry.name
+                yield entry, name if (len(shard.name) == 2 and is_digest(name)) else None
+
+    def temp_files(self) -> list[Path]:
+        if not self.objects.exists():
+            return []
+        return sorted(p for p in self.objects.iterdir() if p.name.startswith(TEMP_PREFIX))
+
+    def remove_stale_temp_files(self) -> int:
+        """Temp files of dead writers (their pid is gone); ours and live ones are kept."""
+        removed = 0
+        for temp in self.temp_files():
+            pid_text = temp.name[len(TEMP_PREFIX) :].split("-", 1)[0]
+            if pid_text.isdigit() and _pid_alive(int(pid_text)):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+                removed += 1
+        return removed
+
+    def quarantine_object(self, path: Path, label: str) -> Path:
+        self.quarantine.mkdir(parents=True, exist_ok=True)
+        target = self.quarantine / f"{label}-{secrets.token_hex(4)}"
+        path.replace(target)
+        if self.fsync:
+            fsync_dir(path.parent)
+            fsync_dir(self.quarantine)
+        return target
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            ca = fa.read(CHUNK_SIZE)
+            cb = fb.read(CHUNK_SIZE)
+            if ca != cb:
+                return False
+            if not ca:
+                return True
