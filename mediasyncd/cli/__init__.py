@@ -41,10 +41,12 @@ def cli(ctx: click.Context, config_path: str | None, state_dir: str | None, verb
 
 
 def _register() -> None:
-    from mediasyncd.cli import ingest, status, verify
+    from mediasyncd.cli import ingest, matches, rematch, status, verify
 
-    for module in (ingest, status, verify):
+    for module in (ingest, status, verify, rematch):
         cli.add_command(module.command)
+    cli.add_command(matches.matches_command)
+    cli.add_command(matches.unresolved_command)
 
 
 _register()

@@ -10,6 +10,7 @@ just those in one transaction. The defining invariant: incremental results equal
 from __future__ import annotations
 
 import abc
+import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -45,15 +46,14 @@ class SubjectMatcher(abc.ABC):
         """Recompute the matches of `ids` (None: all) and return what changed."""
 
 
+# Modules that define matchers, each with a module-level `MATCHERS` list of classes.
+MATCHER_MODULES: tuple[str, ...] = ()
+
+
 def all_matchers(config: Config) -> list[SubjectMatcher]:
-    """Every matcher the installed readers need; each module registers its own."""
-    return [factory(config) for factory in _FACTORIES]
-
-
-_FACTORIES: list[type[SubjectMatcher]] = []
-
-
-def register(matcher: type[SubjectMatcher]) -> type[SubjectMatcher]:
-    if matcher not in _FACTORIES:
-        _FACTORIES.append(matcher)
-    return matcher
+    """A fresh instance of every matcher."""
+    matchers: list[SubjectMatcher] = []
+    for name in MATCHER_MODULES:
+        module = importlib.import_module(name)
+        matchers.extend(factory(config) for factory in module.MATCHERS)
+    return matchers

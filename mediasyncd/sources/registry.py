@@ -7,6 +7,7 @@ handler (score 1) being the fallback. Detection looks at member paths and, throu
 
 from __future__ import annotations
 
+import importlib
 import zipfile
 from pathlib import Path
 
@@ -18,23 +19,19 @@ from mediasyncd.sources.plain import PlainMediaHandler
 PROBE_MAX_PATHS = 200_000
 
 
+# Modules that define handlers, each with a module-level `HANDLERS` list of classes.
+# Most specific first: the order breaks ties in detect scores.
+HANDLER_MODULES: tuple[str, ...] = ()
+
+
 def all_handlers() -> list[SourceHandler]:
-    """Every handler, most specific first (order breaks ties in detect scores)."""
+    """A fresh instance of every handler, the plain media fallback last."""
     handlers: list[SourceHandler] = []
-    for factory in _FACTORIES:
-        handlers.append(factory())
+    for name in HANDLER_MODULES:
+        module = importlib.import_module(name)
+        handlers.extend(factory() for factory in module.HANDLERS)
     handlers.append(PlainMediaHandler())
     return handlers
-
-
-# Handler classes added by later modules; each is constructed fresh per drop.
-_FACTORIES: list[type[SourceHandler]] = []
-
-
-def register(handler: type[SourceHandler]) -> type[SourceHandler]:
-    if handler not in _FACTORIES:
-        _FACTORIES.append(handler)
-    return handler
 
 
 def build_probe(source: Path) -> SourceProbe:

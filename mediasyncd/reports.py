@@ -1,0 +1,107 @@
+"""Records for `matches` and `unresolved`: one dict per link or per unresolved reference.
+
+The fields are the contract's (docs/architecture.md); users script against them.
+`path` is one place the file was found: the source path, then the member path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from mediasyncd.index import Index
+
+MATCH_COLUMNS: Sequence[str] = (
+    "subject",
+    "conversation_id",
+    "message_id",
+    "trace_id",
+    "user_id",
+    "digest",
+    "strategy",
+    "association",
+    "confidence",
+    "path",
+)
+
+UNRESOLVED_COLUMNS: Sequence[str] = (
+    "subject",
+    "conversation_id",
+    "message_id",
+    "trace_id",
+    "kind",
+    "key",
+)
+
+
+def first_path_sql(digest_expr: str) -> str:
+    """SQL for one place a digest was found, preferring the oldest source."""
+    return f"""(SELECT s.path || '!/' || o.member FROM occurrences o
+                JOIN sources s ON s.id = o.source_id
+                WHERE o.digest = {digest_expr} ORDER BY o.source_id, o.id LIMIT 1)"""
+
+
+def iter_matches(
+    index: Index,
+    *,
+    subject: str | None = None,
+    conversations: Sequence[str] = (),
+    users: Sequence[str] = (),
+    strategies: Sequence[str] = (),
+    min_confidence: float = 0.0,
+) -> Iterator[dict[str, Any]]:
+    where = ["m.confidence >= ?"]
+    params: list[Any] = [min_confidence]
+    if subject:
+        where.append("m.subject = ?")
+        params.append(subject)
+    for column, values in (
+        ("m.conversation_id", conversations),
+        ("m.user_id", users),
+        ("m.strategy", strategies),
+    ):
+        if values:
+            where.append(f"{column} IN ({', '.join('?' for _ in values)})")
+            params.extend(values)
+    sql = f"""
+        SELECT m.subject, m.conversation_id, m.message_id, m.trace_id, m.user_id, m.digest,
+               m.strategy, m.association, m.confidence, {first_path_sql("m.digest")} AS path
+        FROM matches m WHERE {" AND ".join(where)}
+        ORDER BY m.subject, m.conversation_id, m.user_id, m.message_id, m.trace_id, m.digest,
+                 m.strategy
+    """
+    cursor = index.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    for row in cursor:
+        yield dict(zip(names, row, strict=True))
+
+
+def iter_unresolved(
+    index: Index,
+    *,
+    subject: str | None = None,
+    conversations: Sequence[str] = (),
+    users: Sequence[str] = (),
+) -> Iterator[dict[str, Any]]:
+    """References that no file satisfies yet (no match names them)."""
+    where = ["NOT EXISTS (SELECT 1 FROM matches m WHERE m.ref_id = r.id)"]
+    params: list[Any] = []
+    if subject:
+        where.append("r.subject = ?")
+        params.append(subject)
+    if conversations:
+        where.append(f"r.conversation_id IN ({', '.join('?' for _ in conversations)})")
+        params.extend(conversations)
+    if users:
+        where.append(f"r.user_id IN ({', '.join('?' for _ in users)})")
+        params.extend(users)
+    sql = f"""
+        SELECT r.subject, r.conversation_id, r.message_id, r.trace_id, r.user_id, r.kind,
+               r.key_kind, r.key, r.extra
+        FROM refs r WHERE {" AND ".join(where)}
+        ORDER BY r.subject, r.conversation_id, r.trace_id, r.message_id, r.kind, r.key
+    """
+    cursor = index.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    for row in cursor:
+        yield dict(zip(names, row, strict=True))
