@@ -440,6 +440,7 @@ class Ingester:
             row.run,
         )
         keys = [(k.key_kind, k.key, k.extra) for k in handler.keys(member, result)]
+        keys += records.alias_keys(self.index, member.name, size=result.size)
         if is_new and keys:
             records.record_keys(self.index, occurrence_id, keys)
             changed_keys.update((kind, key) for kind, key, _ in keys)
@@ -453,6 +454,7 @@ class Ingester:
         interpreted: InterpretResult,
         summary: IngestSummary,
     ) -> None:
+        changed_keys = changed_keys | interpreted.changed_keys
         for matcher in all_matchers(self.config):
             ids = matcher.affected(self.index, changed_keys)
             if matcher.subject == "conversation":

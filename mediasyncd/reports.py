@@ -82,10 +82,14 @@ def iter_unresolved(
     subject: str | None = None,
     conversations: Sequence[str] = (),
     users: Sequence[str] = (),
+    include_mentions: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """References that no file satisfies yet (no match names them)."""
     where = ["NOT EXISTS (SELECT 1 FROM matches m WHERE m.ref_id = r.id)"]
     params: list[Any] = []
+    if not include_mentions:
+        # A file name in prose is a weak clue, not a promise that a file exists.
+        where.append("r.kind != 'text_mention'")
     if subject:
         where.append("r.subject = ?")
         params.append(subject)

@@ -49,10 +49,13 @@ def collect_status(index: Index) -> dict[str, Any]:
         sources = {"ok": 0, "failed": 0, "pending": 0}
         for state, count in index.execute("SELECT state, COUNT(*) FROM sources GROUP BY state"):
             sources[str(state)] = int(count)
-        refs_total = int(index.scalar("SELECT COUNT(*) FROM refs") or 0)
+        # Text mentions are weak clues, counted apart from references to files.
+        refs_total = int(
+            index.scalar("SELECT COUNT(*) FROM refs WHERE kind != 'text_mention'") or 0
+        )
         resolved = int(
             index.scalar(
-                "SELECT COUNT(*) FROM refs r WHERE EXISTS "
+                "SELECT COUNT(*) FROM refs r WHERE r.kind != 'text_mention' AND EXISTS "
                 "(SELECT 1 FROM matches m WHERE m.ref_id = r.id)"
             )
             or 0

@@ -57,6 +57,7 @@ def matches_command(
 @SUBJECT_OPTION
 @click.option("--conversation", "conversations", multiple=True, help="Only this conversation.")
 @click.option("--user", "users", multiple=True, help="Only this user (trace subject).")
+@click.option("--include-mentions", is_flag=True, help="Also list file names mentioned in text.")
 @pass_state
 def unresolved_command(
     state: CliState,
@@ -64,6 +65,7 @@ def unresolved_command(
     subject: str | None,
     conversations: tuple[str, ...],
     users: tuple[str, ...],
+    include_mentions: bool,
 ) -> int:
     """References that no stored file satisfies yet.
 
@@ -71,7 +73,11 @@ def unresolved_command(
     carries the file resolves them without a full rematch.
     """
     records = iter_unresolved(
-        state.app.index, subject=subject, conversations=conversations, users=users
+        state.app.index,
+        subject=subject,
+        conversations=conversations,
+        users=users,
+        include_mentions=include_mentions,
     )
     write_records(records, fmt, UNRESOLVED_COLUMNS)
     return 0

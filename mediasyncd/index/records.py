@@ -106,10 +106,11 @@ def record_occurrence(
     if previous is not None:
         # Same member, new bytes: drop the old row (and its keys) so keys are recomputed.
         index.execute("DELETE FROM occurrences WHERE id = ?", (previous[0],))
+    name = member.rsplit("/", 1)[-1]
     cursor = index.execute(
-        """INSERT INTO occurrences (source_id, member, digest, role, size, crc32, run)
-           VALUES (?, ?, ?, ?, ?, ?, ?)""",
-        (source_id, member, digest, role, size, crc32, run),
+        """INSERT INTO occurrences (source_id, member, name, digest, role, size, crc32, run)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+        (source_id, member, name, digest, role, size, crc32, run),
     )
     return int(cursor.lastrowid or 0), True
 
@@ -175,6 +176,48 @@ def remember_file(
                size = excluded.size, mtime_ns = excluded.mtime_ns, digest = excluded.digest""",
         (path, device, inode, size, mtime_ns, digest),
     )
+
+
+def alias_keys(index: Index, name: str, *, size: int) -> list[tuple[str, str, str | None]]:
+    """Keys that maps (era C's .dat map, chat.html's assetsJson) give to this file name.
+
+    A 'size' alias stands for "this file's own size": the map knows the file is an id-less
+    generated image but not how big it is.
+    """
+    keys: list[tuple[str, str, str | None]] = []
+    for kind, key, extra in index.execute(
+        "SELECT key_kind, key, extra FROM name_aliases WHERE name = ? ORDER BY key_kind, key",
+        (name,),
+    ):
+        keys.append((kind, str(size) if kind == "size" else key, extra))
+    return keys
+
+
+def add_alias(
+    index: Index, name: str, key_kind: str, key: str, extra: str | None, origin: str
+) -> list[tuple[str, str]]:
+    """Record an alias and give its key to every file already stored under that name.
+
+    Returns the keys that files newly gained (their subjects must be rematched).
+    """
+    index.execute(
+        """INSERT INTO name_aliases (name, key_kind, key, extra, origin) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT DO NOTHING""",
+        (name, key_kind, key, extra, origin),
+    )
+    gained: list[tuple[str, str]] = []
+    for occurrence_id, size in index.execute(
+        "SELECT id, size FROM occurrences WHERE name = ?", (name,)
+    ).fetchall():
+        actual = str(size) if key_kind == "size" else key
+        cursor = index.execute(
+            """INSERT INTO occurrence_keys (occurrence_id, key_kind, key, extra)
+               VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+            (occurrence_id, key_kind, actual, extra),
+        )
+        if cursor.rowcount:
+            gained.append((key_kind, actual))
+    return gained
 
 
 def digest_for_crc(index: Index, crc32: int, size: int) -> str | None:

@@ -85,6 +85,8 @@ def _initial(db: sqlite_utils.Database) -> None:
             id INTEGER PRIMARY KEY,
             source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
             member TEXT NOT NULL,
+            -- The member's last path component, for maps that name files by basename.
+            name TEXT NOT NULL DEFAULT '',
             digest TEXT NOT NULL REFERENCES blobs(digest),
             role TEXT NOT NULL DEFAULT 'media' CHECK (role IN ('media', 'document', 'other')),
             size INTEGER NOT NULL,
@@ -94,6 +96,7 @@ def _initial(db: sqlite_utils.Database) -> None:
             UNIQUE (source_id, member)
         );
         CREATE INDEX occurrences_digest ON occurrences(digest);
+        CREATE INDEX occurrences_name ON occurrences(name);
         CREATE INDEX occurrences_crc ON occurrences(crc32, size) WHERE crc32 IS NOT NULL;
 
         CREATE TABLE member_failures (
@@ -152,21 +155,49 @@ def _initial(db: sqlite_utils.Database) -> None:
             PRIMARY KEY (conversation_id, id)
         ) WITHOUT ROWID;
 
+        -- conversation_id has no foreign key on purpose: library_files.json can name a
+        -- conversation that a later (or no) export brings.
         CREATE TABLE refs (
             id INTEGER PRIMARY KEY,
             subject TEXT NOT NULL CHECK (subject IN ('conversation', 'trace')),
-            conversation_id TEXT REFERENCES conversations(id) ON DELETE CASCADE,
+            conversation_id TEXT,
             message_id TEXT,
             trace_id TEXT,
             user_id TEXT,
             kind TEXT NOT NULL,
             key_kind TEXT NOT NULL,
             key TEXT NOT NULL,
-            extra TEXT
+            extra TEXT,
+            -- Who owns the row and replaces it when re-read: 'conversation' (the
+            -- conversation's own content), 'trace', or 'doc:<digest>' (a document such as
+            -- library_files.json).
+            origin TEXT NOT NULL DEFAULT 'conversation'
         );
         CREATE INDEX refs_lookup ON refs(key_kind, key);
         CREATE INDEX refs_conversation ON refs(conversation_id);
         CREATE INDEX refs_trace ON refs(trace_id);
+        CREATE INDEX refs_origin ON refs(origin);
+
+        -- Further keys a reference can be satisfied by (a pointer's size_bytes, a gen_id).
+        CREATE TABLE ref_keys (
+            ref_id INTEGER NOT NULL REFERENCES refs(id) ON DELETE CASCADE,
+            key_kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            PRIMARY KEY (ref_id, key_kind, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX ref_keys_lookup ON ref_keys(key_kind, key);
+
+        -- Keys that maps inside exports give to a member name wherever it is found
+        -- (era C's .dat name map, chat.html's assetsJson), so a map in one part of a
+        -- multi-part export applies to files in another part.
+        CREATE TABLE name_aliases (
+            name TEXT NOT NULL,
+            key_kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            extra TEXT,
+            origin TEXT NOT NULL,
+            PRIMARY KEY (name, key_kind, key)
+        ) WITHOUT ROWID;
 
         CREATE TABLE traces (
             id TEXT PRIMARY KEY,

@@ -82,6 +82,8 @@ class InterpretResult:
     # Subjects whose own data changed (not just their files): rematched after interpret.
     touched_conversations: set[str] = field(default_factory=set)
     touched_users: set[str] = field(default_factory=set)
+    # Keys that interpreting added to files (e.g. from a name map): their subjects rematch.
+    changed_keys: set[tuple[str, str]] = field(default_factory=set)
 
 
 class SourceHandler(abc.ABC):

@@ -21,7 +21,7 @@ PROBE_MAX_PATHS = 200_000
 
 # Modules that define handlers, each with a module-level `HANDLERS` list of classes.
 # Most specific first: the order breaks ties in detect scores.
-HANDLER_MODULES: tuple[str, ...] = ()
+HANDLER_MODULES: tuple[str, ...] = ("mediasyncd.sources.chatgpt",)
 
 
 def all_handlers() -> list[SourceHandler]:

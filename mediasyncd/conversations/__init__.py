@@ -1,0 +1,1 @@
+"""ChatGPT conversations: extracting references, recording them, and matching files to them."""

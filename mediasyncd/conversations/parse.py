@@ -1,0 +1,135 @@
+"""Streaming the conversations out of a (possibly huge) JSON document, one at a time.
+
+`conversations.json` can be a gigabyte; ijson yields one conversation object at a time so
+memory stays bounded by the largest single conversation. Accepted shapes (formats.md):
+a JSON array of conversations, `{"conversations": [...]}` (anywhere among the keys), or a
+single conversation object.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ijson
+
+_FIRST_KEY = re.compile(rb'^\s*\{\s*"((?:[^"\\]|\\.){0,200})"')
+
+
+class DocumentError(ValueError):
+    """The document is not valid JSON, or not of an accepted shape."""
+
+
+@dataclass
+class ConversationStream:
+    """Iterates conversations; after iteration `error` holds a parse error, if any."""
+
+    path: Path
+    count: int = 0
+    error: str | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            yield from self._items()
+        except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError) as exc:
+            where = f" after {self.count} conversation(s)" if self.count else ""
+            self.error = f"invalid JSON{where}: {exc}"
+
+    def _items(self) -> Iterator[Any]:
+        with open(self.path, "rb") as handle:
+            head = handle.read(4096)
+        stripped = head.lstrip()
+        if stripped.startswith(b"\xef\xbb\xbf"):
+            stripped = stripped[3:].lstrip()
+        if not stripped:
+            raise ijson.IncompleteJSONError("empty document")
+        if stripped[:1] == b"[":
+            yield from self._stream("item")
+            return
+        if stripped[:1] != b"{":
+            raise ijson.JSONError("expected a JSON array or object")
+        yield from self._stream("conversations.item")
+        if self.count == 0:
+            # Not the {"conversations": [...]} form: a single conversation object.
+            with open(self.path, "rb") as handle:
+                for item in ijson.items(handle, "", use_float=True):
+                    if isinstance(item, dict) and "mapping" in item:
+                        self.count += 1
+                        yield item
+                    elif isinstance(item, dict) and "conversations" not in item:
+                        raise ijson.JSONError(
+                            "an object with neither `conversations` nor `mapping`"
+                        )
+
+    def _stream(self, prefix: str) -> Iterator[Any]:
+        with open(self.path, "rb") as handle:
+            for item in ijson.items(handle, prefix, use_float=True):
+                self.count += 1
+                yield item
+
+
+def load_small_json(path: Path, limit: int = 256 * 1024 * 1024) -> Any:
+    """Parse a map-sized JSON document (name maps, library listings, manifests)."""
+    size = path.stat().st_size
+    if size > limit:
+        raise DocumentError(f"{size} bytes is larger than the {limit} bytes allowed for a map")
+    with open(path, "rb") as handle:
+        try:
+            return next(ijson.items(handle, "", use_float=True))
+        except (ijson.JSONError, ijson.IncompleteJSONError, StopIteration) as exc:
+            raise DocumentError(f"invalid JSON: {exc}") from exc
+
+
+def iter_json_array(path: Path) -> Iterator[Any]:
+    """The items of a top-level array, streamed (library_files.json can be long)."""
+    with open(path, "rb") as handle:
+        try:
+            yield from ijson.items(handle, "item", use_float=True)
+        except (ijson.JSONError, ijson.IncompleteJSONError) as exc:
+            raise DocumentError(f"invalid JSON: {exc}") from exc
+
+
+def extract_assets_json(path: Path, *, window: int = 64 * 1024 * 1024) -> dict[str, str]:
+    """`var assetsJson = {...}` from chat.html, which also embeds every conversation.
+
+    The file is scanned in chunks for the marker, then the object after it is decoded
+    from a bounded window, so a multi-gigabyte chat.html never sits in memory whole.
+    """
+    import json
+
+    marker = b"assetsJson"
+    carry = b""
+    offset = 0
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(1 << 20)
+            if not chunk:
+                return {}
+            data = carry + chunk
+            position = data.find(marker)
+            if position >= 0:
+                start = offset - len(carry) + position
+                break
+            carry = data[-len(marker) :]
+            offset += len(chunk)
+        handle.seek(start)
+        blob = handle.read(window)
+    brace = blob.find(b"{")
+    if brace < 0:
+        return {}
+    text = blob[brace:].decode("utf-8", "replace")
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text)
+    except json.JSONDecodeError as exc:
+        raise DocumentError(f"assetsJson is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise DocumentError("assetsJson is not an object")
+    return {str(k): str(v) for k, v in value.items() if isinstance(v, str)}
+
+
+def first_key(head: bytes) -> str | None:
+    match = _FIRST_KEY.match(head)
+    return match.group(1).decode("utf-8", "replace") if match else None
