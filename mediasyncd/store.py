@@ -103,7 +103,10 @@ class ObjectStore:
         should_abort: Callable[[], bool] | None = None,
     ) -> PutResult:
         """Stream `stream` into the store; returns the digest and whether it was new."""
-        self.ensure()
+        try:
+            self.ensure()
+        except OSError as exc:
+            raise StoreError(f"cannot create the store at {self.objects}: {exc}") from exc
         temp = self.objects / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
         hasher = new_hasher()
         sha = hashlib.sha256() if want_sha256 else None

@@ -1,0 +1,141 @@
+"""Shared fixtures: an isolated environment, a state dir and App on tmp_path, an ingest
+shortcut and a CLI runner.
+
+Every test runs with MEDIASYNCD_* unset and HOME / XDG_* pointing at a private folder
+outside tmp_path, so no test reads the real user's config or writes to their state dir,
+and `tree_snapshot(tmp_path, exclude=[state_dir])` sees only what the test itself made.
+Builders for files and zips are in tests/helpers.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from mediasyncd.app import App
+from mediasyncd.config import Config, LimitsConfig
+from mediasyncd.ingest import Ingester, IngestSummary
+
+_ENV_CLEARED = (
+    "MEDIASYNCD_CONFIG",
+    "MEDIASYNCD_STATE_DIR",
+    "MEDIASYNCD_FAULT",
+    "STATE_DIRECTORY",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """No test sees the real config, state dir or fault injection; logging starts fresh."""
+    home = tmp_path_factory.mktemp("home")
+    for name in _ENV_CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    structlog.reset_defaults()
+    yield home
+    # The CLI configures structlog with the stream it had; later tests must not log into
+    # a closed capture buffer.
+    structlog.reset_defaults()
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    """Where this test's store and index live (created on first use)."""
+    return tmp_path / "state"
+
+
+def config_with(config: Config | None = None, **limits: Any) -> Config:
+    """A Config with some [limits] changed, e.g. config_with(max_member_bytes=1000)."""
+    base = config or Config()
+    return dataclasses.replace(base, limits=dataclasses.replace(base.limits, **limits))
+
+
+@pytest.fixture
+def make_app(state_dir: Path) -> Iterator[Callable[..., App]]:
+    """Build Apps (closed at teardown): make_app(config=None, state_dir=None)."""
+    apps: list[App] = []
+
+    def build(config: Config | None = None, state: Path | None = None) -> App:
+        app = App(config or Config(), state or state_dir)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.close()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., App]) -> App:
+    """An App with the default config on this test's state dir."""
+    return make_app()
+
+
+@pytest.fixture
+def ingest(app: App) -> Callable[..., IngestSummary]:
+    """ingest(*paths, config=None, retry_failed=True) with this test's App."""
+
+    def run(*paths: Path, config: Config | None = None, retry_failed: bool = True) -> IngestSummary:
+        ingester = Ingester(app.index, app.store, config or app.config, app.state_dir)
+        return ingester.ingest_paths(paths, retry_failed=retry_failed)
+
+    return run
+
+
+@pytest.fixture
+def limits() -> Callable[..., LimitsConfig]:
+    """limits(**changes): a LimitsConfig with some values changed."""
+    return lambda **changes: dataclasses.replace(LimitsConfig(), **changes)
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def invoke_cli(argv: list[str]) -> CliResult:
+    """mediasyncd.cli.main(argv) in this process, with stdout and stderr captured."""
+    from mediasyncd.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    structlog.reset_defaults()
+    result = CliResult(code, out.getvalue(), err.getvalue())
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+@pytest.fixture
+def run_cli(state_dir: Path) -> Callable[..., CliResult]:
+    """run_cli("ingest", path, ...) with --state-dir set to this test's state dir
+    (pass state=False to leave it out)."""
+
+    def run(*args: str | Path, state: bool = True) -> CliResult:
+        argv = [str(a) for a in args]
+        if state:
+            argv = ["--state-dir", str(state_dir), *argv]
+        return invoke_cli(argv)
+
+    return run
+
+
+@pytest.fixture
+def python_exe() -> str:
+    """The interpreter that has mediasyncd installed (for child processes)."""
+    return sys.executable

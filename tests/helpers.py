@@ -1,0 +1,236 @@
+"""Builders and checks shared by the test suite: media bytes, honest and hostile zips,
+tree snapshots, and the invariants every store and index must keep.
+
+Import as `from tests.helpers import ...`. Everything here works on real files; nothing is
+mocked. Fixtures that use these live in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import stat
+import struct
+import subprocess
+import sys
+import warnings
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mediasyncd.digest import digest_stream
+from mediasyncd.index import Index
+from mediasyncd.store import ObjectStore
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_MAGIC = {
+    "png": b"\x89PNG\r\n\x1a\n",
+    "jpeg": b"\xff\xd8\xff\xe0",
+    "gif": b"GIF89a",
+    "webp": b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+    "wav": b"RIFF\x00\x00\x00\x00WAVEfmt ",
+    "pdf": b"%PDF-1.7\n",
+}
+
+
+def media_bytes(size: int, seed: int | str = 0, kind: str = "png") -> bytes:
+    """`size` bytes that sniff as `kind` (png, jpeg, gif, webp, wav, pdf); random after the
+    magic, so different seeds give different digests and nothing compresses."""
+    magic = _MAGIC[kind]
+    rng = random.Random(f"{kind}:{seed}")
+    return (magic + rng.randbytes(max(0, size - len(magic))))[:size]
+
+
+def write_files(root: Path, files: Mapping[str, bytes]) -> Path:
+    """Create `root` holding `files` (relative '/'-separated path -> bytes); returns root."""
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, data in files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return root
+
+
+ZipEntry = tuple[str | zipfile.ZipInfo, bytes]
+
+
+def make_zip(
+    path: Path,
+    entries: Mapping[str, bytes] | Iterable[ZipEntry],
+    *,
+    compression: int = zipfile.ZIP_DEFLATED,
+) -> Path:
+    """Write a zip with `entries` in order. Names may repeat (zipfile only warns) and a
+    ZipInfo may carry crafted attributes (symlink mode, odd names)."""
+    items: Iterable[ZipEntry] = entries.items() if isinstance(entries, Mapping) else entries
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        # zipfile warns on a duplicate name; tests build such zips on purpose.
+        warnings.simplefilter("ignore", UserWarning)
+        with zipfile.ZipFile(path, "w", compression=compression) as archive:
+            for name, data in items:
+                if isinstance(name, zipfile.ZipInfo):
+                    if name.compress_type == zipfile.ZIP_STORED and compression:
+                        name.compress_type = compression
+                    archive.writestr(name, data)
+                else:
+                    archive.writestr(name, data)
+    return path
+
+
+def zip_bytes(entries: Mapping[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
+    """The bytes of a small zip, for nesting inside another zip."""
+    import io
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def symlink_info(name: str) -> zipfile.ZipInfo:
+    """A ZipInfo that Unix unzip would restore as a symbolic link."""
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info
+
+
+def patch_bytes(path: Path, old: bytes, new: bytes, *, expected: int | None = None) -> int:
+    """Replace every `old` with `new` (same length, so offsets stay valid); returns the count."""
+    if len(old) != len(new):
+        raise ValueError("patch must keep the length")
+    data = path.read_bytes()
+    count = data.count(old)
+    if expected is not None and count != expected:
+        raise AssertionError(f"{old!r} found {count} times in {path}, expected {expected}")
+    path.write_bytes(data.replace(old, new))
+    return count
+
+
+@dataclass(frozen=True)
+class CentralEntry:
+    """One central-directory record: where it is in the file and what it says."""
+
+    at: int
+    name: bytes
+    flag_bits: int
+    compress_size: int
+    header_offset: int
+
+
+def central_entries(path: Path) -> list[CentralEntry]:
+    data = path.read_bytes()
+    entries = []
+    at = data.find(b"PK\x01\x02")
+    while at != -1:
+        flags = struct.unpack_from("<H", data, at + 8)[0]
+        csize = struct.unpack_from("<I", data, at + 20)[0]
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, at + 28)
+        offset = struct.unpack_from("<I", data, at + 42)[0]
+        name = data[at + 46 : at + 46 + name_len]
+        entries.append(CentralEntry(at, name, flags, csize, offset))
+        at = data.find(b"PK\x01\x02", at + 46 + name_len + extra_len + comment_len)
+    return entries
+
+
+def set_central_field(path: Path, name: bytes, field: str, value: int) -> None:
+    """Rewrite one field ('header_offset' or 'flag_bits') of the named central record."""
+    offsets = {"header_offset": (42, "<I"), "flag_bits": (8, "<H")}
+    where, fmt = offsets[field]
+    data = bytearray(path.read_bytes())
+    for entry in central_entries(path):
+        if entry.name == name:
+            struct.pack_into(fmt, data, entry.at + where, value)
+            path.write_bytes(bytes(data))
+            return
+    raise AssertionError(f"no central record named {name!r} in {path}")
+
+
+def tree_snapshot(root: Path, *, exclude: Sequence[Path] = ()) -> dict[str, tuple[int, int]]:
+    """Every path under `root` (except those under `exclude`) with (size, mtime_ns), to show
+    that an operation wrote nothing outside the state dir."""
+    excluded = [p.resolve() for p in exclude]
+    snapshot: dict[str, tuple[int, int]] = {}
+    for folder, dirnames, filenames in os.walk(root):
+        here = Path(folder).resolve()
+        dirnames[:] = [d for d in dirnames if (here / d) not in excluded]
+        for name in dirnames + filenames:
+            full = Path(folder) / name
+            st = full.lstat()
+            size = 0 if stat.S_ISDIR(st.st_mode) else st.st_size
+            snapshot[full.relative_to(root).as_posix()] = (size, st.st_mtime_ns)
+    return snapshot
+
+
+def index_state(index: Index) -> dict[str, Any]:
+    """The index content that must not depend on how an ingest got there (no ids, runs or
+    timestamps): blobs, occurrences with their source path, keys, failures, file cache."""
+
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        return sorted(tuple(r) for r in index.execute(sql).fetchall())
+
+    return {
+        "blobs": rows("SELECT digest, size, mime, kind, sha256 FROM blobs"),
+        "sources": rows("SELECT path, kind, state, error, members FROM sources"),
+        "occurrences": rows(
+            """SELECT s.path, o.member, o.digest, o.role, o.size, o.crc32
+               FROM occurrences o JOIN sources s ON s.id = o.source_id"""
+        ),
+        "keys": rows(
+            """SELECT s.path, o.member, k.key_kind, k.key, k.extra FROM occurrence_keys k
+               JOIN occurrences o ON o.id = k.occurrence_id
+               JOIN sources s ON s.id = o.source_id"""
+        ),
+        "member_failures": rows(
+            """SELECT s.path, f.member, f.error FROM member_failures f
+               JOIN sources s ON s.id = f.source_id"""
+        ),
+        "file_cache": rows("SELECT path, size, digest FROM file_cache"),
+    }
+
+
+def assert_store_consistent(index: Index, store: ObjectStore) -> None:
+    """Every object re-hashes to its name and is read-only; every blob row and occurrence
+    names an object that exists; no temp file is left."""
+    assert store.temp_files() == [], f"temp files left: {store.temp_files()}"
+    on_disk = set()
+    for path, named in store.iter_object_files():
+        assert named is not None, f"a file that is no object: {path}"
+        with open(path, "rb") as handle:
+            actual, _size = digest_stream(handle)
+        assert actual == named, f"{path} holds {actual}"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o444, f"{path} is writable"
+        on_disk.add(named)
+    blobs = {str(r[0]): int(r[1]) for r in index.execute("SELECT digest, size FROM blobs")}
+    for digest, size in blobs.items():
+        assert digest in on_disk, f"blob {digest} has no object"
+        assert store.size_of(digest) == size
+    for (digest,) in index.execute("SELECT DISTINCT digest FROM occurrences"):
+        assert digest in blobs, f"occurrence names {digest}, which has no blob row"
+
+
+def run_mediasyncd(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m mediasyncd ARGS` in a real child process (for crash tests and to see
+    exactly what a user sees on stderr)."""
+    child_env = dict(os.environ)
+    child_env.pop("MEDIASYNCD_FAULT", None)
+    child_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "mediasyncd", *args],
+        capture_output=True,
+        text=True,
+        env=child_env,
+        timeout=timeout,
+        check=False,
+        cwd=REPO_ROOT,
+    )
