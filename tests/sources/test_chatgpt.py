@@ -178,7 +178,7 @@ def test_era_c_dat_map_and_library_resolve_across_parts(tmp_path: Path) -> None:
             "conversations-000.json": json.dumps([conversation]).encode(),
             "conversation_asset_file_names.json": json.dumps(
                 {
-                    f"{sediment}.dat": "dalle-generations/bdd53f7d-8240-47c6-9a5d-091f78dbaf75.webp",
+                    f"{sediment}.dat": "dalle-generations/bdd53f7d-8240-47c6-9a5d-091f78dbaf75.webp",  # noqa: E501
                     "file-Lib0001.dat": "Sample generated artwork.png",
                 }
             ).encode(),
