@@ -88,7 +88,9 @@ def collect_status(index: Index) -> dict[str, Any]:
             "blobs": int(blobs),
             "bytes": int(size),
             "conversations": int(index.scalar("SELECT COUNT(*) FROM conversations") or 0),
-            "messages": int(index.scalar("SELECT COUNT(*) FROM messages") or 0),
+            "messages": int(
+                index.scalar("SELECT COALESCE(SUM(message_count), 0) FROM conversations") or 0
+            ),
             "traces": int(index.scalar("SELECT COUNT(*) FROM traces") or 0),
             "references": {"resolved": resolved, "unresolved": refs_total - resolved},
             "matches": matches,

@@ -6,6 +6,7 @@ configuration error) so that no traceback ever reaches the user for expected fai
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -15,8 +16,34 @@ from mediasyncd import __version__
 from mediasyncd.cli.common import CliState
 from mediasyncd.errors import MediasyncdError
 
+# Every command: name -> "module:attribute". Modules are imported only when their command
+# runs (or help lists it), so `mediasyncd status` does not pay for the ingest machinery.
+# To add a command, add a line here.
+COMMANDS: dict[str, str] = {
+    "ingest": "mediasyncd.cli.ingest:command",
+    "status": "mediasyncd.cli.status:command",
+    "verify": "mediasyncd.cli.verify:command",
+    "matches": "mediasyncd.cli.matches:matches_command",
+    "unresolved": "mediasyncd.cli.matches:unresolved_command",
+    "rematch": "mediasyncd.cli.rematch:command",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS:
+            module_name, attribute = COMMANDS[cmd_name].split(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            if not isinstance(command, click.Command):  # pragma: no cover - a wiring mistake
+                raise TypeError(f"{COMMANDS[cmd_name]} is not a click command")
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -38,18 +65,6 @@ def cli(ctx: click.Context, config_path: str | None, state_dir: str | None, verb
     and linked to the conversation, message or trace it belongs to."""
     ctx.obj = CliState(config_path, state_dir, verbose)
     ctx.call_on_close(ctx.obj.close)
-
-
-def _register() -> None:
-    from mediasyncd.cli import ingest, matches, rematch, status, verify
-
-    for module in (ingest, status, verify, rematch):
-        cli.add_command(module.command)
-    cli.add_command(matches.matches_command)
-    cli.add_command(matches.unresolved_command)
-
-
-_register()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,6 @@ from typing import Any
 import click
 
 from mediasyncd.app import App
-from mediasyncd.logconfig import configure_logging
 
 
 class CliState:
@@ -25,6 +24,8 @@ class CliState:
     def app(self) -> App:
         if self._app is None:
             self._app = App.load(self.config_path, self.state_dir)
+            from mediasyncd.logconfig import configure_logging  # structlog: only when used
+
             level = {0: "warning", 1: "info"}.get(self.verbose, "debug")
             configure_logging(level, self._app.config.logging.format, stream=sys.stderr)
         return self._app

@@ -37,13 +37,15 @@ def record_conversation(
     index.execute(
         """
         INSERT INTO conversations (id, title, create_time, update_time, account, current_node,
-                                   model, is_archived, content_hash, source_id, updated)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   model, is_archived, content_hash, message_count, source_id,
+                                   updated)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(id) DO UPDATE SET title = excluded.title,
             create_time = excluded.create_time, update_time = excluded.update_time,
             account = COALESCE(excluded.account, conversations.account),
             current_node = excluded.current_node, model = excluded.model,
             is_archived = excluded.is_archived, content_hash = excluded.content_hash,
+            message_count = excluded.message_count,
             source_id = excluded.source_id, updated = excluded.updated
         """,
         (
@@ -56,6 +58,7 @@ def record_conversation(
             data.model,
             None if data.is_archived is None else int(data.is_archived),
             data.content_hash,
+            len({m.id for m in data.messages}),
             source_id,
             utc_now_iso(),
         ),

@@ -136,6 +136,8 @@ def _initial(db: sqlite_utils.Database) -> None:
             model TEXT,
             is_archived INTEGER,
             content_hash TEXT NOT NULL,
+            -- Kept here so `status` sums 50,000 rows instead of counting millions.
+            message_count INTEGER NOT NULL DEFAULT 0,
             source_id INTEGER REFERENCES sources(id) ON DELETE SET NULL,
             updated TEXT NOT NULL
         );
@@ -243,6 +245,7 @@ def _initial(db: sqlite_utils.Database) -> None:
         CREATE INDEX matches_conversation ON matches(conversation_id);
         CREATE INDEX matches_user ON matches(user_id);
         CREATE INDEX matches_digest ON matches(digest);
+        CREATE INDEX matches_ref ON matches(ref_id) WHERE ref_id IS NOT NULL;
 
         CREATE TABLE documents (
             digest TEXT NOT NULL,
