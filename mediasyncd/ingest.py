@@ -35,6 +35,12 @@ from mediasyncd.errors import (
     StoreError,
 )
 from mediasyncd.index import Index, records
+from mediasyncd.manifest import (
+    MANIFEST_MEMBER,
+    Manifest,
+    ManifestMember,
+    write_manifest,
+)
 from mediasyncd.matching import MatchDelta, all_matchers
 from mediasyncd.sources.base import (
     InterpretContext,
@@ -45,6 +51,7 @@ from mediasyncd.sources.base import (
 from mediasyncd.sources.container import ContainerWalker, Member, Rejected
 from mediasyncd.sources.registry import choose_handler
 from mediasyncd.store import ObjectStore, PutResult, SizeLimit
+from mediasyncd.timeutil import utc_now_iso
 
 log = structlog.get_logger("mediasyncd.ingest")
 
@@ -234,12 +241,25 @@ class Ingester:
         changed_keys: set[tuple[str, str]] = set()
         pending: list[tuple[Member, PutResult]] = []
 
+        manifest_members: list[ManifestMember] = []
+
         def flush() -> None:
             if not pending:
                 return
             with self.index.write():
                 for member, result in pending:
-                    stored.append(self._record(row, handler, member, result, changed_keys))
+                    occurrence = self.record_member(row, handler, member, result, changed_keys)
+                    stored.append(occurrence)
+                    manifest_members.append(
+                        ManifestMember(
+                            member.path,
+                            result.digest,
+                            occurrence.role,
+                            result.size,
+                            member.crc32,
+                            member.mtime_ns,
+                        )
+                    )
             faults.point("ingest.after_batch_commit")
             pending.clear()
 
@@ -280,6 +300,18 @@ class Ingester:
                 flush()
         flush()
         self._check_unchanged(path, fingerprint, row.path)
+        self._record_manifest(
+            row,
+            Manifest(
+                row.path,
+                handler.kind,
+                fingerprint,
+                utc_now_iso(),
+                path.is_dir(),
+                manifest_members,
+                failures,
+            ),
+        )
 
         with self.index.write():
             changed_keys.update(records.stale_occurrence_keys(self.index, row.id, row.run))
@@ -316,6 +348,25 @@ class Ingester:
         summary.conversations_changed += interpreted.conversations_changed
         bound.info("source.done", members=len(stored), skipped=len(failures), state=state)
         return handler.kind, state
+
+    def _record_manifest(self, row: records.SourceRow, manifest: Manifest) -> None:
+        """Store what this drop held, so the index can be rebuilt from the store alone."""
+        result = write_manifest(self.store, manifest, self.state_dir / "tmp")
+        with self.index.write():
+            records.record_blob(self.index, result.digest, result.size, result.mime, None)
+            records.record_occurrence(
+                self.index,
+                row.id,
+                MANIFEST_MEMBER,
+                result.digest,
+                "other",
+                result.size,
+                None,
+                row.run,
+            )
+            self.index.execute(
+                "UPDATE sources SET manifest_digest = ? WHERE id = ?", (result.digest, row.id)
+            )
 
     def _store_member(self, source: str, member: Member, want_sha256: bool) -> PutResult:
         limit = SizeLimit(
@@ -413,7 +464,7 @@ class Ingester:
                     "source changed while it was read; it will be read again", source=source
                 )
 
-    def _record(
+    def record_member(
         self,
         row: records.SourceRow,
         handler: SourceHandler,
@@ -421,6 +472,7 @@ class Ingester:
         result: PutResult,
         changed_keys: set[tuple[str, str]],
     ) -> StoredOccurrence:
+        """Record one stored member: blob, occurrence, keys (also used by reindex)."""
         role = handler.role(member) or "other"
         records.record_blob(
             self.index,

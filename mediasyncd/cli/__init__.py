@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "matches": "mediasyncd.cli.matches:matches_command",
     "unresolved": "mediasyncd.cli.matches:unresolved_command",
     "rematch": "mediasyncd.cli.rematch:command",
+    "reindex": "mediasyncd.cli.reindex:command",
 }
 
 

@@ -58,14 +58,14 @@ def build_probe(source: Path) -> SourceProbe:
         try:
             with zipfile.ZipFile(source) as archive:
                 names = [n for n in archive.namelist()[:PROBE_MAX_PATHS] if not n.endswith("/")]
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
             raise SourceError(f"cannot read the zip: {exc}", source=source) from exc
 
         def read_zip_head(rel: str, size: int) -> bytes:
             try:
                 with zipfile.ZipFile(source) as archive, archive.open(rel) as stream:
                     return stream.read(size)
-            except (KeyError, zipfile.BadZipFile, OSError, ValueError, EOFError):
+            except Exception:  # noqa: BLE001 - detection only peeks; any damage means "no hint"
                 return b""
 
         return SourceProbe(source, False, names, read_zip_head)

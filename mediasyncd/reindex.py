@@ -1,0 +1,162 @@
+"""`mediasyncd reindex`: rebuild index.db from the store alone.
+
+The store holds every drop's manifest and every JSON document the drops carried, so the
+index is a cache of the store: this replays each source's manifest (newest manifest per
+source path, in the order they were ingested), re-derives keys and documents exactly as
+an ingest does, and ends with one full rematch. The old index is kept beside the new one
+(`index.db.before-reindex-<time>`), never deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from mediasyncd.config import Config
+from mediasyncd.digest import CHUNK_SIZE
+from mediasyncd.index import Index, open_index, records
+from mediasyncd.ingest import Ingester
+from mediasyncd.manifest import MANIFEST_MEMBER, Manifest, find_manifests, read_manifest
+from mediasyncd.matching import all_matchers
+from mediasyncd.mediatype import SNIFF_BYTES, sniff
+from mediasyncd.sources.base import InterpretContext, SourceHandler, StoredOccurrence
+from mediasyncd.sources.container import Member
+from mediasyncd.sources.registry import all_handlers
+from mediasyncd.store import ObjectStore, PutResult
+
+log = structlog.get_logger("mediasyncd.reindex")
+
+
+@dataclass
+class ReindexSummary:
+    sources: int = 0
+    members: int = 0
+    missing_objects: list[str] = field(default_factory=list)
+    matches: int = 0
+    previous_index: str | None = None
+    seconds: float = 0.0
+
+
+def _move_aside(index_path: Path) -> Path | None:
+    if not index_path.exists():
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    target = index_path.with_name(f"{index_path.name}.before-reindex-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        part = index_path.with_name(index_path.name + suffix)
+        if part.exists():
+            part.replace(target.with_name(target.name + suffix))
+    return target
+
+
+def _handler_for(kind: str) -> SourceHandler:
+    for handler in all_handlers():
+        if handler.kind == kind:
+            return handler
+    return all_handlers()[-1]
+
+
+def reindex(state_dir: Path, config: Config, store: ObjectStore) -> ReindexSummary:
+    started = time.monotonic()
+    summary = ReindexSummary()
+    manifests: dict[str, tuple[Manifest, str]] = {}
+    for digest, path in find_manifests(store):
+        manifest = read_manifest(path)
+        current = manifests.get(manifest.source)
+        if current is None or (manifest.ingested, digest) > (current[0].ingested, current[1]):
+            manifests[manifest.source] = (manifest, digest)
+    index_path = state_dir / "index.db"
+    previous = _move_aside(index_path)
+    summary.previous_index = str(previous) if previous else None
+    index = open_index(
+        index_path,
+        synchronous=config.index.synchronous,
+        busy_timeout_ms=config.index.busy_timeout_ms,
+    )
+    try:
+        ordered = sorted(manifests.values(), key=lambda item: (item[0].ingested, item[0].source))
+        for manifest, digest in ordered:
+            _replay(index, store, config, state_dir, manifest, digest, summary)
+            summary.sources += 1
+        for matcher in all_matchers(config):
+            matcher.rematch(index, None)
+        summary.matches = int(index.scalar("SELECT COUNT(*) FROM matches") or 0)
+    finally:
+        index.close()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _replay(
+    index: Index,
+    store: ObjectStore,
+    config: Config,
+    state_dir: Path,
+    manifest: Manifest,
+    manifest_digest: str,
+    summary: ReindexSummary,
+) -> None:
+    handler = _handler_for(manifest.kind)
+    ingester = Ingester(index, store, config, state_dir)
+    with index.write():
+        row = records.begin_source_run(
+            index,
+            manifest.source,
+            is_dir=manifest.is_dir,
+            size=None,
+            mtime_ns=None,
+            inode=None,
+            device=None,
+            fingerprint=manifest.fingerprint,
+        )
+        records.set_source_kind(index, row.id, handler.kind)
+    stored: list[StoredOccurrence] = []
+    failures = list(manifest.failures)
+    changed: set[tuple[str, str]] = set()
+    with index.write():
+        for entry in manifest.members:
+            if not store.has(entry.digest):
+                summary.missing_objects.append(entry.digest)
+                failures.append((entry.member, f"object {entry.digest} is missing from the store"))
+                continue
+            member = Member(
+                path=entry.member,
+                size=entry.size,
+                opener=lambda digest=entry.digest: store.open(digest),  # type: ignore[misc]
+                crc32=entry.crc32,
+                mtime_ns=entry.mtime_ns,
+            )
+            result = _describe(store, entry.digest, handler.want_sha256(member))
+            stored.append(ingester.record_member(row, handler, member, result, changed))
+            summary.members += 1
+        size = store.size_of(manifest_digest) or 0
+        records.record_blob(index, manifest_digest, size, "application/json", None)
+        records.record_occurrence(
+            index, row.id, MANIFEST_MEMBER, manifest_digest, "other", size, None, row.run
+        )
+        index.execute(
+            "UPDATE sources SET manifest_digest = ? WHERE id = ?", (manifest_digest, row.id)
+        )
+        records.replace_member_failures(index, row.id, failures)
+    ctx = InterpretContext(index, store, config, row.id, Path(manifest.source), stored)
+    handler.interpret(ctx)
+    with index.write():
+        records.finish_source(index, row.id, state="ok", error=None, members=len(stored))
+    log.info("reindex.source", source=manifest.source, members=len(stored))
+
+
+def _describe(store: ObjectStore, digest: str, want_sha256: bool) -> PutResult:
+    """What an ingest would have learnt while streaming the object: type, size, SHA-256."""
+    size = store.size_of(digest) or 0
+    with store.open(digest) as handle:
+        head = handle.read(SNIFF_BYTES)
+        if not want_sha256:
+            return PutResult(digest, size, False, sniff(head), None)
+        sha = hashlib.sha256(head)
+        while chunk := handle.read(CHUNK_SIZE):
+            sha.update(chunk)
+    return PutResult(digest, size, False, sniff(head), sha.digest())
