@@ -56,6 +56,9 @@ class App:
                 compare_bytes_on_hit=self.config.store.compare_bytes_on_hit,
             )
             self._store.ensure()
+            # Temp files of writers killed mid-put (their pid is gone) are never named by
+            # the index; clearing them at startup keeps a crash from leaking disk.
+            self._store.remove_stale_temp_files()
         return self._store
 
     def close(self) -> None:

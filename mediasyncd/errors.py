@@ -61,5 +61,9 @@ class FileChangedError(SourceError):
     """The file changed while it was being hashed; the attempt is abandoned and retried."""
 
 
+class IngestInterrupted(SourceError):
+    """A shutdown stopped the ingest of this source; it stays pending and resumes."""
+
+
 class IndexDatabaseError(MediasyncdError):
     """The index database could not be opened or migrated."""

@@ -29,6 +29,7 @@ from mediasyncd.config import Config
 from mediasyncd.digest import new_hasher
 from mediasyncd.errors import (
     FileChangedError,
+    IngestInterrupted,
     MediasyncdError,
     MemberRejected,
     SourceError,
@@ -56,6 +57,8 @@ from mediasyncd.timeutil import utc_now_iso
 log = structlog.get_logger("mediasyncd.ingest")
 
 BATCH = 500
+# How often a drop that changed while it was read is read again before it is left pending.
+CHANGE_ATTEMPTS = 3
 
 
 @dataclass
@@ -84,7 +87,25 @@ class IngestSummary:
 
     @property
     def failed_sources(self) -> int:
-        return sum(1 for s in self.sources if s["state"] == "failed")
+        """Sources that did not land (failed, or left pending to be read again)."""
+        return sum(1 for s in self.sources if s["state"] != "ok")
+
+    def merge(self, other: IngestSummary) -> None:
+        """Add another summary's counts, failures and sources to this one."""
+        for name in (
+            "blobs_new",
+            "bytes_new",
+            "blobs_deduplicated",
+            "conversations_new",
+            "conversations_changed",
+            "rematched_conversations",
+            "rematched_users",
+            "matches_added",
+            "matches_removed",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.failures.extend(other.failures)
+        self.sources.extend(other.sources)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -154,7 +175,28 @@ class Ingester:
         return summary
 
     def ingest_one(self, path: Path, summary: IngestSummary, *, retry_failed: bool = True) -> str:
-        """Ingest one drop into `summary`; returns its final state ('ok', 'failed', ...)."""
+        """Ingest one drop into `summary`; returns its final state ('ok', 'failed', ...).
+
+        A drop whose file changed while it was hashed is read again at once, a few times
+        (git-annex and Syncthing do the same); only then is it left pending.
+        """
+        for attempt in range(1, CHANGE_ATTEMPTS + 1):
+            trial = IngestSummary()
+            state, changed = self._attempt(path, trial, retry_failed=retry_failed)
+            if changed and attempt < CHANGE_ATTEMPTS:
+                # The objects it wrote are real; its failures and hits the retry repeats.
+                summary.blobs_new += trial.blobs_new
+                summary.bytes_new += trial.bytes_new
+                log.info("source.changed_retry", source=str(path.absolute()), attempt=attempt)
+                continue
+            summary.merge(trial)
+            return state
+        raise AssertionError("unreachable: the last attempt always returns")
+
+    def _attempt(
+        self, path: Path, summary: IngestSummary, *, retry_failed: bool
+    ) -> tuple[str, bool]:
+        """One try at a drop: its final state, and whether it changed while being read."""
         source_text = str(path.absolute())
         bound = log.bind(source=source_text)
         try:
@@ -164,7 +206,7 @@ class Ingester:
             summary.failures.append(Failure(source_text, None, error.reason))
             summary.sources.append({"path": source_text, "kind": None, "state": "failed"})
             bound.warning("source.unreadable", error=str(error))
-            return "failed"
+            return "failed", False
         existing = records.get_source(self.index, source_text)
         # An unchanged drop that landed is skipped; one that failed is retried only when
         # asked (the CLI retries, the daemon waits for a changed file).
@@ -182,7 +224,7 @@ class Ingester:
                 }
             )
             bound.info("source.unchanged", state=existing.state)
-            return existing.state
+            return existing.state, False
         with self.index.write():
             row = records.begin_source_run(
                 self.index,
@@ -199,8 +241,13 @@ class Ingester:
         try:
             kind, final_state = self._ingest_source(path, row, summary, fingerprint)
         except MediasyncdError as exc:
-            # A changed file or a full disk is not the drop's fault: retry it later.
-            state = "pending" if isinstance(exc, FileChangedError | StoreError) else "failed"
+            # A changed file, a full disk or a shutdown is not the drop's fault: it stays
+            # pending, and is read again (the daemon does not retry failed drops).
+            state = (
+                "pending"
+                if isinstance(exc, FileChangedError | StoreError | IngestInterrupted)
+                else "failed"
+            )
             member = exc.member if isinstance(exc, SourceError) else None
             reason = exc.reason if isinstance(exc, SourceError) else str(exc)
             summary.failures.append(Failure(source_text, member, reason))
@@ -213,11 +260,11 @@ class Ingester:
                     )
             summary.sources.append({"path": source_text, "kind": None, "state": state})
             bound.warning("source.failed", error=str(exc), member=member)
-            return state
+            return state, isinstance(exc, FileChangedError)
         finally:
             self.progress.source_finished(path)
         summary.sources.append({"path": source_text, "kind": kind, "state": final_state})
-        return final_state
+        return final_state, False
 
     # -- one source ----------------------------------------------------------------------
 
@@ -265,11 +312,13 @@ class Ingester:
 
         for item in walker.walk():
             if self.should_stop is not None and self.should_stop():
-                raise SourceError(
+                raise IngestInterrupted(
                     "ingest interrupted by shutdown; it resumes on restart", source=row.path
                 )
             if isinstance(item, Rejected):
                 failures.append((item.path, item.reason))
+                if item.damaged:
+                    unreadable.append(item.path)
                 summary.failures.append(Failure(row.path, item.path, item.reason))
                 bound.warning("member.rejected", member=item.path, error=item.reason)
                 continue

@@ -22,6 +22,7 @@ from typing import Any
 
 from mediasyncd.digest import digest_stream
 from mediasyncd.index import Index
+from mediasyncd.manifest import MANIFEST_MEMBER, find_manifests
 from mediasyncd.store import ObjectStore
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -167,19 +168,35 @@ def tree_snapshot(root: Path, *, exclude: Sequence[Path] = ()) -> dict[str, tupl
     return snapshot
 
 
-def index_state(index: Index) -> dict[str, Any]:
-    """The index content that must not depend on how an ingest got there (no ids, runs or
-    timestamps): blobs, occurrences with their source path, keys, failures, file cache."""
+def manifest_digests(store: ObjectStore) -> set[str]:
+    """Objects that are source manifests (they name when a drop was read, so every run of a
+    changed source writes a new one; content comparisons leave them out)."""
+    return {digest for digest, _path in find_manifests(store)}
 
-    def rows(sql: str) -> list[tuple[Any, ...]]:
-        return sorted(tuple(r) for r in index.execute(sql).fetchall())
+
+def content_objects(store: ObjectStore) -> set[str]:
+    """Digests of every stored object that is file content, not a source manifest."""
+    every = {named for _p, named in store.iter_object_files() if named is not None}
+    return every - manifest_digests(store)
+
+
+def index_state(index: Index, store: ObjectStore) -> dict[str, Any]:
+    """The index content that must not depend on how an ingest got there (no ids, runs,
+    timestamps or manifests): blobs, occurrences with their source path, keys, failures,
+    file cache."""
+    manifests = manifest_digests(store)
+
+    def rows(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        found = (tuple(r) for r in index.execute(sql, params).fetchall())
+        return sorted(r for r in found if not (set(r) & manifests))
 
     return {
         "blobs": rows("SELECT digest, size, mime, kind, sha256 FROM blobs"),
         "sources": rows("SELECT path, kind, state, error, members FROM sources"),
         "occurrences": rows(
             """SELECT s.path, o.member, o.digest, o.role, o.size, o.crc32
-               FROM occurrences o JOIN sources s ON s.id = o.source_id"""
+               FROM occurrences o JOIN sources s ON s.id = o.source_id WHERE o.member != ?""",
+            (MANIFEST_MEMBER,),
         ),
         "keys": rows(
             """SELECT s.path, o.member, k.key_kind, k.key, k.extra FROM occurrence_keys k

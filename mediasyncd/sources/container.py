@@ -71,6 +71,9 @@ class Rejected:
 
     path: str
     reason: str
+    # True when the member's data is damaged (not merely unsafe or over a limit): the
+    # source is then marked failed so the user knows to re-drop it.
+    damaged: bool = False
 
 
 def is_junk(path: str) -> bool:
@@ -231,7 +234,8 @@ class ContainerWalker:
                     f"truncated or damaged zip (no readable central directory): {exc}", prefix
                 ) from exc
             raise self._error(f"not a zip archive: {exc}", prefix) from exc
-        except (OSError, ValueError, EOFError) as exc:
+        except (OSError, ValueError, EOFError, NotImplementedError) as exc:
+            # NotImplementedError: a zip "version needed" zipfile does not support.
             raise self._error(f"cannot read the zip: {exc}", prefix) from exc
 
     def _error(self, message: str, prefix: str) -> SourceError:
@@ -312,6 +316,21 @@ class ContainerWalker:
         )
 
     def _nested(
+        self,
+        archive: zipfile.ZipFile,
+        handle: BinaryIO,
+        info: zipfile.ZipInfo,
+        prefix: str,
+        depth: int,
+    ) -> Iterator[Member | Rejected]:
+        try:
+            yield from self._nested_members(archive, handle, info, prefix, depth)
+        except SourceError as exc:
+            # A damaged inner zip costs only itself: the outer archive's other members
+            # still land (every check that raises runs before the inner zip's first member).
+            yield Rejected(prefix[: -len(NESTED_SEPARATOR)], exc.reason, damaged=True)
+
+    def _nested_members(
         self,
         archive: zipfile.ZipFile,
         handle: BinaryIO,

@@ -58,8 +58,10 @@ def build_probe(source: Path) -> SourceProbe:
         try:
             with zipfile.ZipFile(source) as archive:
                 names = [n for n in archive.namelist()[:PROBE_MAX_PATHS] if not n.endswith("/")]
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
-            raise SourceError(f"cannot read the zip: {exc}", source=source) from exc
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+            # Detection has nothing to go on; the walker then words the damage precisely
+            # (truncated, empty, not a zip) for the user.
+            names = []
 
         def read_zip_head(rel: str, size: int) -> bytes:
             try:
