@@ -92,7 +92,7 @@ def verify_store(
             continue
         if selected is None and sample < 1.0 and rng.random() >= sample:
             continue
-        _check_object(index, store, report, path, named, known, misplaced, quarantine)
+        _check_object(index, store, report, path, named, known, present, misplaced, quarantine)
         if on_object is not None:
             on_object(report.checked)
 
@@ -112,7 +112,28 @@ def verify_store(
                 redrop=_sources_of(index, digest),
             )
         )
+    _mark_for_reread(index, report)
     return report
+
+
+def _mark_for_reread(index: Index, report: VerifyReport) -> None:
+    """Make the next ingest of each named source read it again, even if it is unchanged
+    on disk: otherwise the advice "re-drop to repair" would meet "unchanged, skipped".
+    Only for objects now absent from the store (a damaged object left in place would be
+    taken as a hit, not rewritten)."""
+    paths = sorted(
+        {
+            source
+            for problem in report.problems
+            if problem.kind == "missing" or problem.quarantined_to is not None
+            for source in problem.redrop
+        }
+    )
+    if paths:
+        with index.write():
+            index.conn.executemany(
+                "UPDATE sources SET fingerprint = NULL WHERE path = ?", [(p,) for p in paths]
+            )
 
 
 def _check_object(
@@ -122,6 +143,7 @@ def _check_object(
     path: Path,
     named: str,
     known: dict[str, int],
+    present: set[str],
     misplaced: list[tuple[Path, str | None]],
     quarantine: bool,
 ) -> None:
@@ -140,7 +162,9 @@ def _check_object(
     if actual == named:
         return
     if actual in known:
-        # Intact bytes of another object under the wrong name.
+        # Intact bytes of another object under the wrong name: the object this name
+        # stands for is not here (it is reported missing unless a copy turns up).
+        present.discard(named)
         misplaced.append((path, named))
         return
     expected = known.get(named)
