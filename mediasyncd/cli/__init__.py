@@ -86,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MediasyncdError as exc:
         click.echo(f"mediasyncd: error: {exc}", err=True)
         return 2
+    except OSError as exc:
+        # The state dir cannot be created, the disk is full, a permission is missing: the
+        # system's message names the path, which is what the user needs.
+        click.echo(f"mediasyncd: error: {exc}", err=True)
+        return 2
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return 130

@@ -1,0 +1,68 @@
+"""`mediasyncd status`: JSON with the contract's keys, readable text, works beside a writer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from mediasyncd.index import open_index
+from tests.conftest import CliResult
+from tests.helpers import media_bytes, run_mediasyncd, write_files
+
+Run = Callable[..., CliResult]
+
+KEYS = {
+    "blobs",
+    "bytes",
+    "conversations",
+    "messages",
+    "traces",
+    "references",
+    "matches",
+    "orphans",
+    "sources",
+    "last_ingest",
+    "daemon",
+}
+
+
+def test_status_json_on_a_fresh_state_dir(run_cli: Run, state_dir: Path) -> None:
+    """A fresh state dir answers with zeros; nested keys have the contract's shape."""
+    result = run_cli("status", "--json")
+    assert result.code == 0
+    data = json.loads(result.stdout)
+    assert set(data) >= KEYS
+    assert set(data["references"]) == {"resolved", "unresolved"}
+    assert set(data["sources"]) == {"ok", "failed", "pending"}
+    assert {"running", "pid", "since", "queue"} <= set(data["daemon"])
+    assert data["state_dir"] == str(state_dir.resolve())
+
+
+def test_status_text_after_an_ingest(tmp_path: Path, run_cli: Run) -> None:
+    """The text form shows the counts a person looks for."""
+    drop = write_files(tmp_path / "drop", {"a.png": media_bytes(3000, "a")})
+    run_cli("ingest", drop)
+    text = run_cli("status").stdout
+    assert "sources        1 ok, 0 failed, 0 pending" in text
+    assert "daemon         not running" in text
+    assert "last ingest" in text and str(drop.absolute()) in text
+
+
+def test_status_reads_while_a_writer_holds_the_index(tmp_path: Path, state_dir: Path) -> None:
+    """A real `mediasyncd status` answers while another process holds a write transaction
+    open (WAL): no 'database is locked', even with a short busy timeout."""
+    conf = tmp_path / "c.toml"
+    conf.write_text("[index]\nbusy_timeout_ms = 300\n")
+    writer = open_index(state_dir / "index.db")
+    try:
+        with writer.write():
+            writer.execute("INSERT INTO jobs (path, state, enqueued) VALUES ('/d', 'queued', 'x')")
+            result = run_mediasyncd(
+                ["--config", str(conf), "--state-dir", str(state_dir), "status", "--json"]
+            )
+            assert result.returncode == 0, result.stderr
+            assert "locked" not in result.stderr
+            assert json.loads(result.stdout)["daemon"]["queue"] == 0  # not yet committed
+    finally:
+        writer.close()
