@@ -31,6 +31,7 @@ class WatchConfig:
     poll: bool = False
     poll_interval_seconds: float = 5.0
     settle_seconds: float = 10.0
+    incomplete_zip_seconds: float = 300.0
     ignore: list[str] = field(
         default_factory=lambda: [
             "*.part",

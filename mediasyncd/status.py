@@ -32,6 +32,10 @@ def daemon_status(index: Index) -> dict[str, Any]:
         )
     }
     running = bool(row and row[0] and _pid_alive(int(row[0])))
+    last = index.execute(
+        """SELECT path, state, finished, error FROM jobs WHERE finished IS NOT NULL
+           ORDER BY finished DESC, id DESC LIMIT 1"""
+    ).fetchone()
     return {
         "running": running,
         "pid": int(row[0]) if running and row else None,
@@ -40,6 +44,10 @@ def daemon_status(index: Index) -> dict[str, Any]:
         "activity": row[3] if running and row else None,
         "last_error": row[4] if row else None,
         "queue": queue.get("queued", 0) + queue.get("running", 0),
+        # The last drop the daemon finished (done or failed), whether it runs or not.
+        "last_drop": (
+            {"path": last[0], "state": last[1], "at": last[2], "error": last[3]} if last else None
+        ),
     }
 
 

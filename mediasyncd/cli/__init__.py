@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "unresolved": "mediasyncd.cli.matches:unresolved_command",
     "rematch": "mediasyncd.cli.rematch:command",
     "reindex": "mediasyncd.cli.reindex:command",
+    "run": "mediasyncd.cli.run:command",
+    "gc": "mediasyncd.cli.gc:command",
 }
 
 

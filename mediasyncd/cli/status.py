@@ -52,6 +52,14 @@ def _print(data: dict[str, Any]) -> None:
         )
     else:
         click.echo(f"daemon         not running (queue {daemon['queue']})")
+    if daemon.get("activity"):
+        click.echo(f"  doing        {daemon['activity']}")
+    drop = daemon.get("last_drop")
+    if drop:
+        note = f": {drop['error']}" if drop.get("error") else ""
+        click.echo(f"  last drop    {drop['at']} {drop['state']} {drop['path']}{note}")
+    if daemon.get("last_error"):
+        click.echo(f"  last error   {daemon['last_error']}")
     last = data["last_ingest"]
     if last:
         click.echo(f"last ingest    {last['at']} {last['state']} {last['path']}")

@@ -1,0 +1,241 @@
+"""The worker: one thread that takes jobs from the queue and ingests them, one at a time.
+
+One ingest at a time because SQLite has one writer and the store's disk one head; the
+main loop stays free to watch, settle and answer systemd's watchdog meanwhile.
+
+For each job: skip it if the drop is gone, hand it back to settling if it changed since
+it settled, else ingest it (`Ingester.ingest_one(..., retry_failed=False)`: a drop that
+failed in this version is not tried again), then apply `watch.after_ingest`. On shutdown
+the ingester stops between members, the source stays pending and the job goes back to
+the queue, so the next start resumes it.
+"""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from mediasyncd.config import Config
+from mediasyncd.daemon import jobs
+from mediasyncd.gc import ingest_lock
+from mediasyncd.index import Index
+from mediasyncd.ingest import Ingester, IngestSummary, fingerprint_of
+from mediasyncd.store import ObjectStore
+from mediasyncd.timeutil import utc_now_iso
+
+log = structlog.get_logger("mediasyncd.daemon")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the main loop needs to know about a finished job."""
+
+    path: Path
+    result: str  # ok | failed | retry | changed | gone | interrupted
+    error: str | None = None
+
+
+class Worker(threading.Thread):
+    def __init__(
+        self,
+        *,
+        open_index: Callable[[], Index],
+        store: ObjectStore,
+        state_dir: Path,
+        config: Callable[[], Config],
+        drop_folder_of: Callable[[Path], Path | None],
+        outcomes: queue.SimpleQueue[Outcome],
+        stop: threading.Event,
+    ):
+        super().__init__(name="mediasyncd-worker")
+        self._open_index = open_index
+        self.store = store
+        self.state_dir = state_dir
+        self.config = config
+        self.drop_folder_of = drop_folder_of
+        self.outcomes = outcomes
+        self.stop = stop
+        self.wake = threading.Event()
+        self.current: str | None = None
+        self.failure: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            index = self._open_index()
+        except BaseException as exc:
+            self.failure = exc
+            log.exception("worker.failed", error=str(exc))
+            return
+        try:
+            while not self.stop.is_set():
+                self.wake.clear()
+                job = jobs.claim(index)
+                if job is None:
+                    self.wake.wait(timeout=1.0)
+                    continue
+                self._process(index, job)
+        except BaseException as exc:
+            # Only the index itself failing gets here (every job's errors are caught):
+            # the main loop sees the dead worker and stops the daemon with an error.
+            self.failure = exc
+            log.exception("worker.failed", error=str(exc))
+        finally:
+            index.close()
+
+    def _process(self, index: Index, job: jobs.Job) -> None:
+        path = Path(job.path)
+        self.current = job.path
+        try:
+            with structlog.contextvars.bound_contextvars(source=job.path, job=job.id):
+                outcome = self._ingest(index, job, path)
+        finally:
+            self.current = None
+        self.outcomes.put(outcome)
+
+    def _ingest(self, index: Index, job: jobs.Job, path: Path) -> Outcome:
+        try:
+            fingerprint, _ = fingerprint_of(path)
+        except OSError:
+            jobs.finish(index, job.id, error="gone before its turn; skipped")
+            log.info("job.skipped", reason="gone before its turn")
+            return Outcome(path, "gone")
+        if job.fingerprint is not None and fingerprint != job.fingerprint:
+            jobs.release(index, job.id)
+            log.info("job.released", reason="changed after it settled; settling again")
+            return Outcome(path, "changed")
+        config = self.config()
+        summary = IngestSummary()
+        log.info("job.started", attempt=job.attempts, resumed=job.resumed)
+        try:
+            with ingest_lock(self.state_dir, exclusive=False):
+                ingester = Ingester(
+                    index, self.store, config, self.state_dir, should_stop=self.stop.is_set
+                )
+                state = ingester.ingest_one(path, summary, retry_failed=job.resumed)
+        except Exception as exc:
+            # A bug in a reader or an index error on one drop must not stop the daemon;
+            # the drop is failed in this version and not retried until it changes.
+            crash = f"{type(exc).__name__}: {exc}"
+            log.exception("job.failed", error=crash)
+            jobs.fail(index, job.id, crash)
+            return Outcome(path, "failed", crash)
+        error = _error_of(index, path, summary)
+        if state != "ok" and self.stop.is_set():
+            jobs.requeue(index, job.id)
+            log.info("job.interrupted", state=state)
+            return Outcome(path, "interrupted")
+        if state == "pending":
+            # Changed while read (repeatedly) or the store could not write (disk full):
+            # not the drop's fault, so it is tried again after a backoff.
+            jobs.release(index, job.id)
+            log.warning("job.retry", error=error)
+            return Outcome(path, "retry", error)
+        if state == "failed":
+            jobs.fail(index, job.id, error or "failed")
+            log.warning("job.failed", error=error)
+            return Outcome(path, "failed", error)
+        note = self._after_ingest(index, path, config)
+        jobs.finish(index, job.id, error=note)
+        log.info(
+            "job.done",
+            blobs_new=summary.blobs_new,
+            bytes_new=summary.bytes_new,
+            blobs_deduplicated=summary.blobs_deduplicated,
+            conversations_new=summary.conversations_new,
+            matches_added=summary.matches_added,
+            skipped_members=len(summary.failures),
+            after_ingest=config.watch.after_ingest,
+        )
+        return Outcome(path, "ok", note)
+
+    # -- after_ingest ------------------------------------------------------------------
+
+    def _after_ingest(self, index: Index, path: Path, config: Config) -> str | None:
+        """keep / move / delete a drop that landed; returns a note for the job row."""
+        action = config.watch.after_ingest
+        if action == "keep":
+            return None
+        if action == "delete" and not (config.store.fsync and config.index.synchronous == "FULL"):
+            # Without fsync the objects may not survive a power cut: the drop is the
+            # only durable copy, so it stays.
+            log.warning(
+                "after_ingest.kept",
+                reason="delete needs store.fsync = true and index.synchronous = 'FULL'",
+            )
+            return "kept: delete needs store.fsync and synchronous FULL"
+        try:
+            if action == "move":
+                target = self._move(path, config)
+                _rename_source(index, path, str(target))
+                log.info("after_ingest.moved", to=str(target))
+                return f"moved to {target}"
+            _delete(path)
+            # The source keeps its rows under a name that says so: a later drop with the
+            # same name is a new source and must not replace what this one brought.
+            _rename_source(index, path, f"{path} (deleted {utc_now_iso()})")
+            log.info("after_ingest.deleted")
+            return "deleted after ingest"
+        except OSError as exc:
+            log.warning("after_ingest.failed", action=action, error=str(exc))
+            return f"{action} failed: {exc}"
+
+    def _move(self, path: Path, config: Config) -> Path:
+        folder = self.drop_folder_of(path) or path.parent
+        done = resolve_done_folder(folder, config.watch.done_folder)
+        done.mkdir(parents=True, exist_ok=True)
+        target = _free_name(done / path.name)
+        try:
+            path.rename(target)
+        except OSError:
+            # Another filesystem: copy, then delete.
+            shutil.move(str(path), str(target))
+        return target
+
+
+def resolve_done_folder(drop_folder: Path, done_folder: str) -> Path:
+    """`watch.done_folder`: absolute, or relative to the drop folder the drop came from."""
+    done = Path(done_folder).expanduser()
+    return done if done.is_absolute() else drop_folder / done
+
+
+def _free_name(target: Path) -> Path:
+    candidate = target
+    n = 1
+    while candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = target.with_name(f"{target.stem} ({n}){target.suffix}")
+    return candidate
+
+
+def _delete(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def _rename_source(index: Index, old: Path, new: str) -> None:
+    with index.write():
+        # OR IGNORE: if a source already has the new name, the old row keeps its name.
+        index.execute(
+            "UPDATE OR IGNORE sources SET path = ? WHERE path = ?", (new, str(old.absolute()))
+        )
+
+
+def _error_of(index: Index, path: Path, summary: IngestSummary) -> str | None:
+    """The first failure of this attempt, else what the source row says (a drop skipped
+    because it failed before in this version carries no failure of its own)."""
+    if summary.failures:
+        failure = summary.failures[0]
+        where = failure.source + (f" [{failure.member}]" if failure.member else "")
+        return f"{where}: {failure.error}"
+    row = index.execute(
+        "SELECT error FROM sources WHERE path = ?", (str(path.absolute()),)
+    ).fetchone()
+    return str(row[0]) if row and row[0] else None

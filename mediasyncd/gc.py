@@ -1,0 +1,232 @@
+"""Garbage collection: remove objects nothing references, safely while ingests run.
+
+What counts as referenced: an occurrence (a place the file was found, including each
+source's manifest), a match, or a source's `manifest_digest`. Two kinds of garbage:
+1. blob rows no occurrence, match or manifest names (a re-dropped source that lost
+   members): the row, its `documents` and `file_cache` entries and the object go;
+2. object files with no blob row at all (an ingest killed between writing the object and
+   committing its row).
+Either is removed only when the object file is older than the grace period
+(`daemon.gc_grace_seconds`), like git's prune expiry: an ingest that just wrote an object
+has not committed its row yet, and the grace period keeps that object.
+
+An ingest that re-uses an *old* unreferenced object (a re-drop of content collected
+earlier) is not protected by its age, so gc and ingest also exclude each other with a
+lock file, `<state>/ingest.lock`: the daemon holds it shared for each ingest, gc holds it
+exclusively. The per-shard check of case 2 runs inside a write transaction, so no ingest
+can commit a row for an object between the check and the unlink.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from mediasyncd.digest import is_digest
+from mediasyncd.errors import MediasyncdError
+from mediasyncd.index import Index
+from mediasyncd.store import ObjectStore
+
+log = structlog.get_logger("mediasyncd.gc")
+
+LOCK_NAME = "ingest.lock"
+BATCH = 500
+# How many removed digests a report lists (the counts are always complete).
+LISTED = 1000
+
+
+class GcBusy(MediasyncdError):
+    """An ingest holds the lock for longer than gc was willing to wait."""
+
+
+@contextlib.contextmanager
+def ingest_lock(state_dir: Path, *, exclusive: bool, wait: float | None = None) -> Iterator[None]:
+    """The lock that keeps gc and ingests apart: ingests share it, gc takes it alone.
+
+    `wait=None` blocks; otherwise GcBusy is raised after `wait` seconds.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        if wait is None:
+            fcntl.flock(fd, mode)
+        else:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise GcBusy(
+                            f"an ingest is running (it holds {state_dir / LOCK_NAME}); "
+                            "try again when it is done"
+                        ) from None
+                    time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+@dataclass
+class GcReport:
+    dry_run: bool
+    grace_seconds: float
+    objects_removed: int = 0
+    bytes_removed: int = 0
+    blob_rows_removed: int = 0
+    kept_in_grace: int = 0
+    temp_files_removed: int = 0
+    removed: list[str] = field(default_factory=list)
+
+    def note(self, digest: str, size: int) -> None:
+        self.objects_removed += 1
+        self.bytes_removed += size
+        if len(self.removed) < LISTED:
+            self.removed.append(digest)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_UNREFERENCED_BLOBS = """
+    SELECT b.digest, b.size FROM blobs b
+    WHERE b.digest > ?
+      AND NOT EXISTS (SELECT 1 FROM occurrences o WHERE o.digest = b.digest)
+      AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.digest = b.digest)
+      AND NOT EXISTS (SELECT 1 FROM sources s WHERE s.manifest_digest = b.digest)
+    ORDER BY b.digest LIMIT ?
+"""
+
+
+def collect_garbage(
+    index: Index,
+    store: ObjectStore,
+    *,
+    grace_seconds: float,
+    dry_run: bool = False,
+    now: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> GcReport:
+    """Remove (or with dry_run, count) unreferenced objects older than the grace period.
+
+    The caller holds `ingest_lock(..., exclusive=True)`.
+    """
+    report = GcReport(dry_run=dry_run, grace_seconds=grace_seconds)
+    cutoff = (time.time() if now is None else now) - grace_seconds
+
+    def stopping() -> bool:
+        return should_stop is not None and should_stop()
+
+    _collect_blob_rows(index, store, report, cutoff, dry_run, stopping)
+    if not stopping():
+        _collect_loose_objects(index, store, report, cutoff, dry_run, stopping)
+    if not dry_run and not stopping():
+        report.temp_files_removed = store.remove_stale_temp_files()
+    log.info(
+        "gc.done",
+        dry_run=dry_run,
+        objects_removed=report.objects_removed,
+        bytes_removed=report.bytes_removed,
+        blob_rows_removed=report.blob_rows_removed,
+        kept_in_grace=report.kept_in_grace,
+    )
+    return report
+
+
+def _age_ok(store: ObjectStore, digest: str, cutoff: float) -> tuple[bool, int | None]:
+    """Whether the object is older than the cutoff (a missing file counts as old)."""
+    try:
+        st = store.path_of(digest).stat()
+    except FileNotFoundError:
+        return True, None
+    return st.st_mtime < cutoff, st.st_size
+
+
+def _collect_blob_rows(
+    index: Index,
+    store: ObjectStore,
+    report: GcReport,
+    cutoff: float,
+    dry_run: bool,
+    stopping: Callable[[], bool],
+) -> None:
+    after = ""
+    while not stopping():
+        with index.write():
+            rows = index.execute(_UNREFERENCED_BLOBS, (after, BATCH)).fetchall()
+            if not rows:
+                return
+            after = str(rows[-1][0])
+            doomed: list[tuple[str, int]] = []
+            for digest, size in rows:
+                old, _ = _age_ok(store, digest, cutoff)
+                if not old:
+                    report.kept_in_grace += 1
+                    continue
+                doomed.append((str(digest), int(size)))
+            if not dry_run:
+                for digest, _size in doomed:
+                    index.execute("DELETE FROM documents WHERE digest = ?", (digest,))
+                    index.execute("DELETE FROM file_cache WHERE digest = ?", (digest,))
+                    index.execute("DELETE FROM blobs WHERE digest = ?", (digest,))
+        # The rows are gone (committed) before the files: a crash in between leaves only
+        # loose objects, which the next run removes as case 2.
+        for digest, size in doomed:
+            report.blob_rows_removed += 1
+            if not dry_run:
+                with contextlib.suppress(FileNotFoundError):
+                    store.path_of(digest).unlink()
+            report.note(digest, size)
+
+
+def _collect_loose_objects(
+    index: Index,
+    store: ObjectStore,
+    report: GcReport,
+    cutoff: float,
+    dry_run: bool,
+    stopping: Callable[[], bool],
+) -> None:
+    if not store.objects.is_dir():
+        return
+    for shard in sorted(store.objects.iterdir()):
+        if stopping():
+            return
+        if not shard.is_dir() or len(shard.name) != 2:
+            continue
+        # One shard at a time keeps memory bounded (1/256 of the store's digests), and
+        # the write transaction keeps ingests from committing a row in between.
+        with index.write():
+            known = {
+                str(row[0])
+                for row in index.execute(
+                    "SELECT digest FROM blobs WHERE digest >= ? AND digest < ?",
+                    (shard.name, shard.name + "g"),
+                )
+            }
+            for entry in sorted(shard.iterdir()):
+                digest = shard.name + entry.name
+                if digest in known or not is_digest(digest):
+                    # Known, or not an object name at all (verify reports those).
+                    continue
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue
+                if st.st_mtime >= cutoff:
+                    report.kept_in_grace += 1
+                    continue
+                if not dry_run:
+                    with contextlib.suppress(FileNotFoundError):
+                        entry.unlink()
+                report.note(digest, st.st_size)
