@@ -19,6 +19,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -49,6 +50,7 @@ class Member:
     disk_path: Path | None = None
     device: int | None = None
     inode: int | None = None
+    # Files on disk: st_mtime_ns. Zip members: the entry's date, see zip_entry_mtime_ns.
     mtime_ns: int | None = None
 
     @property
@@ -313,6 +315,7 @@ class ContainerWalker:
             size=info.file_size,
             opener=lambda: cast(BinaryIO, archive.open(info)),
             crc32=info.CRC,
+            mtime_ns=zip_entry_mtime_ns(info),
         )
 
     def _nested(
@@ -356,6 +359,19 @@ class ContainerWalker:
                 raise self._error(f"cannot read nested zip: {exc}", prefix) from exc
             spool.seek(0)
             yield from self._walk_zip(spool, prefix, depth)
+
+
+def zip_entry_mtime_ns(info: zipfile.ZipInfo) -> int | None:
+    """A zip entry's date_time as nanoseconds, the wall-clock fields read as if UTC.
+
+    Zip dates carry no zone; readers that use them as a clock (image dumps) re-read the
+    fields in their configured zone. None when the fields are not a valid date.
+    """
+    try:
+        stamp = datetime(*info.date_time, tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+    return int(stamp.timestamp()) * 1_000_000_000
 
 
 def is_zip_file(path: Path) -> bool:
