@@ -76,6 +76,9 @@ class MatchingConfig:
 class ImagesConfig:
     prefix: str = "meal-images"
     user_id_position: int = 1
+    # Zone of times that carry none: EXIF without OffsetTimeOriginal, file-name stamps,
+    # zip entry dates.
+    naive_timezone: str = "UTC"
 
 
 @dataclass(frozen=True)
@@ -190,13 +193,14 @@ def _validate(config: Any, prefix: str, path: Path | None) -> None:
             raise ConfigError("must be at least 1", path=path, key=f"{prefix}max_ratio")
         if config.max_nesting_depth > 16:
             raise ConfigError("must be 16 or less", path=path, key=f"{prefix}max_nesting_depth")
-    if isinstance(config, TracesConfig):
+    if isinstance(config, TracesConfig | ImagesConfig):
         from mediasyncd.timeutil import parse_timezone
 
+        name = "display_timezone" if isinstance(config, TracesConfig) else "naive_timezone"
         try:
-            parse_timezone(config.display_timezone)
+            parse_timezone(getattr(config, name))
         except ValueError as exc:
-            raise ConfigError(str(exc), path=path, key=f"{prefix}display_timezone") from exc
+            raise ConfigError(str(exc), path=path, key=f"{prefix}{name}") from exc
     if isinstance(config, WatchConfig) and config.after_ingest == "move" and not config.done_folder:
         raise ConfigError(
             "after_ingest = 'move' needs watch.done_folder", path=path, key=f"{prefix}done_folder"

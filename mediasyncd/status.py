@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 from mediasyncd.index import Index
+from mediasyncd.traces.report import trace_pair_stats
 
 
 def _pid_alive(pid: int) -> bool:
@@ -100,6 +101,8 @@ def collect_status(index: Index) -> dict[str, Any]:
                 index.scalar("SELECT COALESCE(SUM(message_count), 0) FROM conversations") or 0
             ),
             "traces": int(index.scalar("SELECT COUNT(*) FROM traces") or 0),
+            # Image dumps and traces (the meal-images case): photos, traces, pairs.
+            "trace_pairs": trace_pair_stats(index),
             "references": {"resolved": resolved, "unresolved": refs_total - resolved},
             "matches": matches,
             "orphans": orphans,

@@ -35,6 +35,14 @@ def _print(data: dict[str, Any]) -> None:
     )
     click.echo(f"conversations  {data['conversations']} ({data['messages']} messages)")
     click.echo(f"traces         {data['traces']}")
+    pairs = data.get("trace_pairs")
+    if pairs and (pairs["images"] or pairs["traces"]):
+        rate = "-" if pairs["match_rate"] is None else f"{pairs['match_rate']:.1%}"
+        click.echo(
+            f"trace pairs    {pairs['pairs']} for {pairs['users']} users: "
+            f"{pairs['images']} images ({rate} matched), gap median "
+            f"{pairs['gap_median_seconds']} s, p95 {pairs['gap_p95_seconds']} s"
+        )
     refs = data["references"]
     click.echo(f"references     {refs['resolved']} resolved, {refs['unresolved']} unresolved")
     matches = data["matches"]

@@ -47,7 +47,10 @@ class SubjectMatcher(abc.ABC):
 
 
 # Modules that define matchers, each with a module-level `MATCHERS` list of classes.
-MATCHER_MODULES: tuple[str, ...] = ("mediasyncd.conversations.matcher",)
+MATCHER_MODULES: tuple[str, ...] = (
+    "mediasyncd.conversations.matcher",
+    "mediasyncd.traces.matcher",
+)
 
 
 def all_matchers(config: Config) -> list[SubjectMatcher]:

@@ -21,7 +21,11 @@ PROBE_MAX_PATHS = 200_000
 
 # Modules that define handlers, each with a module-level `HANDLERS` list of classes.
 # Most specific first: the order breaks ties in detect scores.
-HANDLER_MODULES: tuple[str, ...] = ("mediasyncd.sources.chatgpt",)
+HANDLER_MODULES: tuple[str, ...] = (
+    "mediasyncd.sources.chatgpt",
+    "mediasyncd.sources.image_dump",
+    "mediasyncd.sources.langfuse",
+)
 
 
 def all_handlers() -> list[SourceHandler]:

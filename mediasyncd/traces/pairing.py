@@ -169,9 +169,7 @@ class _Row:
     choice: list[int]
 
 
-def pair_by_dp(
-    a: Sequence[int], b: Sequence[int], direction: Direction, window: int
-) -> list[Pair]:
+def pair_by_dp(a: Sequence[int], b: Sequence[int], direction: Direction, window: int) -> list[Pair]:
     """Exact banded DP over non-crossing pairings (any direction; used for 'nearest').
 
     g(i, j) = best value using images 0..i and traces 0..j;
