@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -174,6 +175,9 @@ class Daemon:
         )
 
     def _run_locked(self) -> int:
+        # watchdog's inotify thread warns when a new folder's subfolders appear while it
+        # adds their watches (`mkdir -p`, an unzip); harmless, and noise in the journal.
+        warnings.filterwarnings("ignore", "Callback with id", RuntimeWarning)
         index = self.app.index  # opens and migrates: READY=1 only after this
         store = self.app.store
         previous = {
@@ -351,7 +355,7 @@ class Daemon:
         wanted, problems = reconcile(index, watched, self.config.watch.ignore)
         for path in wanted:
             if self._is_drop(path):
-                self.settler.touch(path)
+                self.settler.touch(path, changed=False)
         for folder, error in problems:
             self._folder_missing(folder, error)
         log.info(

@@ -154,8 +154,10 @@ class Settler:
         incomplete_zip_seconds: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
         writers: Callable[[Iterable[Path]], dict[Path, int]] = open_writers,
+        check_interval: float | None = None,
     ):
         self.settle_seconds = settle_seconds
+        self._check_interval = check_interval
         self.ignore = list(ignore)
         self.incomplete_zip_seconds = incomplete_zip_seconds
         self.clock = clock
@@ -164,6 +166,8 @@ class Settler:
 
     @property
     def check_interval(self) -> float:
+        if self._check_interval is not None:
+            return self._check_interval
         # Often enough that a drop goes through at most ~a second after its quiet time.
         return max(0.05, min(1.0, self.settle_seconds / 3))
 
@@ -173,8 +177,10 @@ class Settler:
     def __contains__(self, path: Path) -> bool:
         return path in self._entries
 
-    def touch(self, path: Path) -> None:
-        """Something happened to `path` (an event, a reconcile hit): restart its quiet time."""
+    def touch(self, path: Path, *, changed: bool = True) -> None:
+        """Track `path`. An event (`changed`) restarts its quiet time; a reconcile hit
+        (`changed=False`) only adds a drop not yet tracked, so periodic scans never keep
+        a quiet drop from settling."""
         if is_ignored(path.name, self.ignore):
             return
         now = self.clock()
@@ -182,7 +188,7 @@ class Settler:
         if entry is None:
             self._entries[path] = _Entry(path, last_change=now, next_check=now)
             log.debug("drop.seen", source=str(path))
-        else:
+        elif changed:
             entry.last_change = now
 
     def defer(self, path: Path, seconds: float) -> None:
