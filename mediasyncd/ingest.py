@@ -28,6 +28,7 @@ from mediasyncd import faults
 from mediasyncd.config import Config
 from mediasyncd.digest import new_hasher
 from mediasyncd.errors import (
+    CollisionError,
     FileChangedError,
     IngestInterrupted,
     MediasyncdError,
@@ -243,11 +244,9 @@ class Ingester:
         except MediasyncdError as exc:
             # A changed file, a full disk or a shutdown is not the drop's fault: it stays
             # pending, and is read again (the daemon does not retry failed drops).
-            state = (
-                "pending"
-                if isinstance(exc, FileChangedError | StoreError | IngestInterrupted)
-                else "failed"
-            )
+            # A collision (or a damaged stored object) needs a person: retrying cannot help.
+            transient = isinstance(exc, FileChangedError | StoreError | IngestInterrupted)
+            state = "pending" if transient and not isinstance(exc, CollisionError) else "failed"
             member = exc.member if isinstance(exc, SourceError) else None
             reason = exc.reason if isinstance(exc, SourceError) else str(exc)
             summary.failures.append(Failure(source_text, member, reason))
