@@ -50,6 +50,8 @@ HEARTBEAT_SECONDS = 5.0
 FOLDER_CHECK_SECONDS = 5.0
 INOTIFY_PROBE_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 3600.0
+# Consecutive failed ticks (the index unusable for about a minute) before giving up.
+MAX_TICK_FAILURES = 20
 DEFAULT_DROP = "drop"
 
 
@@ -139,6 +141,7 @@ class Daemon:
         self._missing: dict[Path, str] = {}
         self._last_outcome = ""
         self.folders: list[DropFolder] = []
+        self._next_beat = self._next_folders = self._next_probe = 0.0
 
     @property
     def config(self) -> Config:
@@ -259,50 +262,62 @@ class Daemon:
         return exit_code
 
     def _loop(self) -> int:
-        index = self.app.index
         now = time.monotonic()
-        next_beat = now
-        next_folders = now + FOLDER_CHECK_SECONDS
-        next_probe = now + INOTIFY_PROBE_SECONDS
+        self._next_beat = now
+        self._next_folders = now + FOLDER_CHECK_SECONDS
+        self._next_probe = now + INOTIFY_PROBE_SECONDS
         ping_every = self.notifier.watchdog_interval
         next_ping = now
+        failures = 0
         while True:
             if ping_every is not None and time.monotonic() >= next_ping:
                 self.notifier.watchdog()
                 next_ping = time.monotonic() + ping_every
             if self._stop_requested:
                 return 0
-            if self._reload_requested:
-                self._reload_requested = False
-                self._reload()
-            self._drain()
-            if self._reconcile_requested:
-                self._reconcile_requested = False
-                self._reconcile()
-            if len(self.settler):
-                self._enqueue(self.settler.poll())
-            now = time.monotonic()
-            if now >= next_folders:
-                next_folders = now + FOLDER_CHECK_SECONDS
-                self._check_folders()
-            if now >= next_probe:
-                next_probe = now + INOTIFY_PROBE_SECONDS
-                self._probe_inotify()
-            if now >= next_beat:
-                next_beat = now + HEARTBEAT_SECONDS
-                text = self._status_text()
-                state.heartbeat(index, text)
-                self.notifier.status(text)
+            try:
+                self._tick()
+                failures = 0
+            except Exception as exc:
+                # A locked or unwritable index must not take the daemon down at once;
+                # the next tick tries again, and a lasting failure ends in a restart.
+                failures += 1
+                log.exception("daemon.tick_failed", error=f"{type(exc).__name__}: {exc}")
+                if failures >= MAX_TICK_FAILURES:
+                    return 1
             if not self.worker.is_alive():
                 error = f"the worker stopped: {self.worker.failure}"
                 log.error("daemon.worker_died", error=error)
                 self._report_error(error)
                 return 1
-            timeout = TICK
+            timeout = TICK if failures == 0 else min(TICK * 2**failures, 5.0)
             if len(self.settler):
                 timeout = min(timeout, self.settler.check_interval)
             self._wake.wait(timeout)
             self._wake.clear()
+
+    def _tick(self) -> None:
+        if self._reload_requested:
+            self._reload_requested = False
+            self._reload()
+        self._drain()
+        if self._reconcile_requested:
+            self._reconcile_requested = False
+            self._reconcile()
+        if len(self.settler):
+            self._enqueue(self.settler.poll())
+        now = time.monotonic()
+        if now >= self._next_folders:
+            self._next_folders = now + FOLDER_CHECK_SECONDS
+            self._check_folders()
+        if now >= self._next_probe:
+            self._next_probe = now + INOTIFY_PROBE_SECONDS
+            self._probe_inotify()
+        if now >= self._next_beat:
+            self._next_beat = now + HEARTBEAT_SECONDS
+            text = self._status_text()
+            state.heartbeat(self.app.index, text)
+            self.notifier.status(text)
 
     # -- the pieces of a tick -----------------------------------------------------------
 

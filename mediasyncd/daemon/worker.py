@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import queue
 import shutil
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ from mediasyncd.store import ObjectStore
 from mediasyncd.timeutil import utc_now_iso
 
 log = structlog.get_logger("mediasyncd.daemon")
+
+# Consecutive index errors (not drop errors) before the worker gives up.
+MAX_FAILURES = 5
 
 
 @dataclass(frozen=True)
@@ -72,17 +76,28 @@ class Worker(threading.Thread):
             self.failure = exc
             log.exception("worker.failed", error=str(exc))
             return
+        failures = 0
         try:
             while not self.stop.is_set():
                 self.wake.clear()
-                job = jobs.claim(index)
-                if job is None:
-                    self.wake.wait(timeout=1.0)
-                    continue
-                self._process(index, job)
+                try:
+                    job = jobs.claim(index)
+                    if job is None:
+                        self.wake.wait(timeout=1.0)
+                        continue
+                    self._process(index, job)
+                    failures = 0
+                except Exception as exc:
+                    # Only the index failing gets here (a job's own errors are caught in
+                    # _ingest): a lock held too long is retried after a pause; a lasting
+                    # failure stops the worker, and the daemon exits for a restart. A job
+                    # left running is resumed at the next start.
+                    failures += 1
+                    log.exception("worker.index_error", error=f"{type(exc).__name__}: {exc}")
+                    if failures >= MAX_FAILURES:
+                        raise
+                    self.stop.wait(min(2.0**failures, 30.0))
         except BaseException as exc:
-            # Only the index itself failing gets here (every job's errors are caught):
-            # the main loop sees the dead worker and stops the daemon with an error.
             self.failure = exc
             log.exception("worker.failed", error=str(exc))
         finally:
@@ -118,8 +133,14 @@ class Worker(threading.Thread):
                     index, self.store, config, self.state_dir, should_stop=self.stop.is_set
                 )
                 state = ingester.ingest_one(path, summary, retry_failed=job.resumed)
+        except sqlite3.OperationalError as exc:
+            # The index was locked too long or could not be written: not the drop's fault.
+            locked = f"index error: {exc}"
+            log.warning("job.retry", error=locked)
+            jobs.release(index, job.id)
+            return Outcome(path, "retry", locked)
         except Exception as exc:
-            # A bug in a reader or an index error on one drop must not stop the daemon;
+            # A bug in a reader on one drop must not stop the daemon;
             # the drop is failed in this version and not retried until it changes.
             crash = f"{type(exc).__name__}: {exc}"
             log.exception("job.failed", error=crash)

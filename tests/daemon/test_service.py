@@ -475,3 +475,37 @@ def test_second_daemon_on_same_state_dir_is_refused(make_daemon: MakeDaemon) -> 
     assert second.proc is not None and second.proc.wait(timeout=30) == 2
     assert "another mediasyncd daemon is running" in second.log.read_text()
     assert first.stop() == 0
+
+
+def _chattr(flag: str, path: Path) -> bool:
+    try:
+        return (
+            subprocess.run(["chattr", flag, str(path)], capture_output=True, check=False).returncode
+            == 0
+        )
+    except OSError:
+        return False
+
+
+def test_store_error_is_retried_until_it_clears(make_daemon: MakeDaemon, drop: Path) -> None:
+    """When the store cannot be written (here: objects/ made immutable, as a full disk
+    would refuse writes), the drop stays pending and is retried with a backoff, not
+    failed; once writes work again it lands (reliability.md scenario 8)."""
+    daemon = make_daemon()
+    daemon.start()
+    daemon.wait_started()
+    objects = daemon.state_dir / "objects"
+    if not _chattr("+i", objects):
+        daemon.stop()
+        pytest.skip("chattr +i is not permitted here")
+    target = drop / "photo.png"
+    try:
+        target.write_bytes(media_bytes(3000, "retry"))
+        wait_until(lambda: len(daemon.events("job.retry")) >= 2, 30, what="two retries")
+        assert daemon.state_of(target) == "pending"
+        assert daemon.jobs_for(target) == []  # released, not failed
+    finally:
+        _chattr("-i", objects)
+    wait_until(lambda: daemon.state_of(target) == "ok", 30, what="the retry after the fix")
+    assert daemon.jobs_for(target) == [("done", None)]
+    assert daemon.stop() == 0
