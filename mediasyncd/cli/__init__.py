@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "reindex": "mediasyncd.cli.reindex:command",
     "run": "mediasyncd.cli.run:command",
     "gc": "mediasyncd.cli.gc:command",
+    "export": "mediasyncd.cli.export:command",
 }
 
 

@@ -1,0 +1,88 @@
+"""`mediasyncd export DIR`: browsable conversation folders with their media."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+import click
+
+from mediasyncd.cli.common import CliState, echo_json, pass_state
+from mediasyncd.export import export_archive, parse_since
+from mediasyncd.export.model import ExportFormat
+
+
+@click.command("export")
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "markdown"]),
+    default=None,
+    help="Page format (default: the config's export.format, html).",
+)
+@click.option(
+    "--conversation",
+    "conversations",
+    multiple=True,
+    help="Only (re)write this conversation; repeat for more.",
+)
+@click.option(
+    "--since",
+    help="Only (re)write conversations updated since a date (2024-05-01), an ISO "
+    "date-time (UTC unless it says otherwise) or a span back from now (7d, 12h, 30m, 2w).",
+)
+@click.option("--copy", "copy_only", is_flag=True, help="Copy media instead of hard-linking it.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@pass_state
+def command(
+    state: CliState,
+    out_dir: Path,
+    fmt: str | None,
+    conversations: tuple[str, ...],
+    since: str | None,
+    copy_only: bool,
+    as_json: bool,
+) -> int:
+    """Write one folder per conversation into DIR, with its page, its media and a manifest.
+
+    Folders are named YYYY-MM-DD_<title>_<short id>; media is hard-linked from the store
+    when DIR is on the same filesystem (copied otherwise) under readable names. DIR also
+    gets index.html (or index.md) and media_index.json. Running it again rewrites only the
+    conversations whose messages or links changed and removes those the index lost.
+    DIR must be new, empty, or an earlier export.
+    """
+    app = state.app
+    since_epoch = parse_since(since) if since else None
+    summary = export_archive(
+        app.index,
+        app.store,
+        app.config,
+        out_dir,
+        fmt=cast("ExportFormat | None", fmt),
+        conversations=conversations,
+        since=since_epoch,
+        state_dir=app.state_dir,
+        allow_links=not copy_only,
+    )
+    if as_json:
+        echo_json(summary.to_json())
+    else:
+        click.echo(
+            f"exported {summary.written} conversations to {summary.dir} "
+            f"({summary.unchanged} unchanged, {summary.removed} removed, "
+            f"{summary.files_linked} files linked, {summary.files_copied} copied) "
+            f"in {summary.seconds:.2f} s"
+        )
+        if summary.users_written:
+            click.echo(f"wrote trace pages for {summary.users_written} users")
+        if summary.files_missing:
+            click.echo(
+                f"{summary.files_missing} files are missing from the store "
+                "(run `mediasyncd verify`)",
+                err=True,
+            )
+        for failure in summary.failures:
+            what = failure.get("conversation_id") or failure.get("user_id")
+            click.echo(f"mediasyncd: export of {what} failed: {failure['error']}", err=True)
+    return 1 if summary.failures else 0
