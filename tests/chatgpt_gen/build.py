@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tests.chatgpt_gen.conversation import PRIVACY_VARIANTS, ConversationBuilder
+from tests.chatgpt_gen.conversation import PRIVACY_VARIANTS, SHOWCASE, ConversationBuilder
 from tests.chatgpt_gen.ids import Ids, media_bytes
 from tests.chatgpt_gen.model import Asset, Conversation, Corpus, LibEntry, Ref
 
@@ -74,8 +74,13 @@ class CorpusBuilder:
     # -- the corpus --------------------------------------------------------------------
 
     def build(self, n_conversations: int) -> Corpus:
-        for _ in range(n_conversations):
-            self.conversations.append(ConversationBuilder(self).build())
+        showcase: dict[int, tuple[str, ...]] = {}
+        if n_conversations >= 2 * len(SHOWCASE):
+            slots = self.rng.sample(range(n_conversations), len(SHOWCASE))
+            showcase = dict(zip(slots, SHOWCASE, strict=True))
+        for n in range(n_conversations):
+            builder = ConversationBuilder(self, showcase.get(n, ()))
+            self.conversations.append(builder.build())
         self._extras()
         return Corpus(
             self.seed, self.user_id, self.account, self.conversations, self.assets, self.library

@@ -39,11 +39,33 @@ FEATURE_WEIGHTS = (
     ("orphan_voice", 4),
 )
 PRIVACY_VARIANTS = ("size_pin", "count_pin", "conv_level", "dup", "extra")
+# Conversations every corpus of at least this many conversations contains, so each
+# strategy, association and confidence level is exercised whatever the seed.
+SHOWCASE: tuple[tuple[str, ...], ...] = (
+    ("upload", "pdf"),
+    ("dalle:no_id",),
+    ("dalle:gen_match",),
+    ("dalle:map_only",),
+    ("privacy_dalle:size_pin",),
+    ("privacy_dalle:count_pin",),
+    ("privacy_dalle:conv_level",),
+    ("privacy_dalle:dup",),
+    ("privacy_dalle:extra",),
+    ("ci:sandbox",),
+    ("voice", "orphan_voice"),
+    ("gpt4o",),
+    ("edit",),
+    ("regen",),
+    ("decoy",),
+    ("pasted",),
+)
 CI_CODE = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.savefig('/mnt/data/chart.png')"
 
 
 class ConversationBuilder:
-    def __init__(self, cb: CorpusBuilder):
+    def __init__(self, cb: CorpusBuilder, forced: tuple[str, ...] = ()):
+        self.forced = forced
+        self.variant: str | None = None
         self.cb = cb
         self.rng = cb.rng
         self.ids = cb.ids
@@ -122,12 +144,16 @@ class ConversationBuilder:
         weights = [w for _, w in FEATURE_WEIGHTS]
         count = rng.choice((0, 1, 1, 2, 2, 3))
         features = [rng.choices(names, weights)[0] for _ in range(count)]
+        if self.forced:
+            # A showcase conversation: "feature" or "feature:variant", nothing random.
+            features = [f.split(":")[0] for f in self.forced]
+            self.variant = next((f.split(":")[1] for f in self.forced if ":" in f), None)
         if "privacy_dalle" in features:
             # One privacy variant per conversation, and no code interpreter beside it.
             features = [f for f in features if f not in {"privacy_dalle", "ci"}]
             features.insert(rng.randrange(len(features) + 1), "privacy_dalle")
             self.safe = True
-        self.ci_sandbox = rng.random() < 0.6
+        self.ci_sandbox = rng.random() < 0.6 or self.variant == "sandbox"
         if "ci" in features and self.ci_sandbox:
             self.safe = True
         return features
@@ -342,12 +368,19 @@ class ConversationBuilder:
     def f_dalle(self, parent: str, last: bool = False) -> str:
         user = self.add(parent, "user", m.text("Draw " + self.cb.words(5)))
         placements = [self._dalle_placement() for _ in range(self.rng.choice((1, 1, 2)))]
+        forced = {
+            "no_id": ("no_id", None, "exact"),
+            "gen_match": (None, "dallelabs_generation", "exact"),
+            "map_only": ("map_only", None, "exact"),
+        }
+        if self.variant in forced:
+            placements = [forced[self.variant]]
         final = last and self.rng.random() < 0.3
         return self.dalle_chain(user.id, placements, final=final).id
 
     def f_privacy_dalle(self, parent: str, last: bool = False) -> str:
         cb = self.cb
-        variant = PRIVACY_VARIANTS[cb.privacy_variant_no % len(PRIVACY_VARIANTS)]
+        variant = self.variant or PRIVACY_VARIANTS[cb.privacy_variant_no % len(PRIVACY_VARIANTS)]
         cb.privacy_variant_no += 1
         placements: list[tuple[str | None, str | None, str]] = {
             "size_pin": [(None, "dallelabs_conv", "exact")] * self.rng.choice((1, 2)),
