@@ -44,6 +44,7 @@ from mediasyncd.export.model import (
 )
 from mediasyncd.export.plan import assign_folders, build_plans, load_summaries
 from mediasyncd.export.state import (
+    STATE_NAME,
     ExportState,
     check_target,
     export_lock,
@@ -139,13 +140,18 @@ def export_archive(
     with export_lock(out_dir):
         remove_stale_temp_files(out_dir)
         state = load_state(out_dir)
+        if not (out_dir / STATE_NAME).is_file():
+            # Claim DIR before the first folder lands, so a run killed before its first
+            # save leaves a DIR the next run recognises as its own.
+            state.save(out_dir)
         run = _Run(index, store, config, out_dir, chosen, state, summary, allow_links)
         with index.read():
             run.conversations(conversations, since, progress)
             run.users()
         run.top_level()
-        state.format = chosen
-        state.save(out_dir)
+        if run.changed:
+            state.format = chosen
+            state.save(out_dir)
     summary.seconds = time.monotonic() - started
     log.info("export.done", **{k: v for k, v in summary.to_json().items() if k != "failures"})
     return summary
@@ -208,7 +214,7 @@ class _Run:
                 self._write_conversation(plan, entry)
             if progress is not None:
                 progress(done, len(selected))
-            if done % SAVE_EVERY == 0:
+            if done % SAVE_EVERY == 0 and self.changed:
                 self.state.save(self.out_dir)
 
     def _write_conversation(self, plan: ConversationPlan, entry: dict[str, Any] | None) -> None:
@@ -361,6 +367,8 @@ class _Run:
             if other_fmt != self.fmt:
                 (self.out_dir / name).unlink(missing_ok=True)
         write_json_atomic(media_index, _media_index(self.state, self.fmt))
+        # The state must name this DIR as an export even when no conversation was written.
+        self.changed = True
 
 
 def _select(

@@ -143,7 +143,8 @@ def media_lines(media: MediaFile) -> list[str]:
         body = f"[{escape_inline(media.name)}]({_url(media.href)})"
     badges = " ".join(f"*{association_label(a)}*" for a in media.associations)
     caption = f"{badges} · {escape_inline(media.name)} · {human_size(media.size)}"
-    caption += f" · {media.links[0].strategy} {media.links[0].confidence:.2f}"
+    if media.links:
+        caption += f" · {media.links[0].strategy} {media.links[0].confidence:.2f}"
     lines = [body, caption]
     if media.prompt:
         lines.append(f"Prompt: “{escape_inline(media.prompt)}”")
