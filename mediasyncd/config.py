@@ -201,6 +201,11 @@ def _validate(config: Any, prefix: str, path: Path | None) -> None:
             parse_timezone(getattr(config, name))
         except ValueError as exc:
             raise ConfigError(str(exc), path=path, key=f"{prefix}{name}") from exc
+    if isinstance(config, ImagesConfig) and config.user_id_position < 1:
+        # Position 0 is the prefix folder itself: every photo would have the same "user".
+        raise ConfigError(
+            "must be 1 or more (0 is the prefix)", path=path, key=f"{prefix}user_id_position"
+        )
     if isinstance(config, WatchConfig) and config.after_ingest == "move" and not config.done_folder:
         raise ConfigError(
             "after_ingest = 'move' needs watch.done_folder", path=path, key=f"{prefix}done_folder"

@@ -185,8 +185,10 @@ class ImageDumpHandler(SourceHandler):
                 )
                 continue
             placed.append((occurrence, placement))
-        listings = [d for d in documents if is_listing_head(self._head(ctx, d))]
-        others = [d for d in documents if d not in listings]
+        listings: list[StoredOccurrence] = []
+        others: list[StoredOccurrence] = []
+        for document in documents:
+            (listings if is_listing_head(self._head(ctx, document)) else others).append(document)
         result = interpret_trace_documents(ctx, others)
         listed = self._read_listings(ctx, listings, placed)
         shas = self._sha256s(ctx, {o.digest for o, _ in placed})

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from mediasyncd.app import App
-from mediasyncd.config import Config, ImagesConfig
+from mediasyncd.config import Config, ImagesConfig, parse_config
 from mediasyncd.digest import langfuse_media_id
+from mediasyncd.errors import ConfigError
 from mediasyncd.ingest import Ingester, IngestSummary
 from mediasyncd.reindex import reindex
 from mediasyncd.sources.image_dump import ImageDumpHandler, listing_key, place
@@ -298,3 +299,12 @@ def test_moving_a_photo_out_of_user_folders_forgets_it(
     (drop / "meal-images/u1/a.jpg").rename(drop / "meal-images/a.jpg")
     ingest(drop)
     assert photo_rows(app) == {}
+
+
+def test_image_settings_are_checked() -> None:
+    """A bad naive time zone or a user-id position of 0 is named in a config error."""
+    with pytest.raises(ConfigError, match=r"images\.naive_timezone: unknown time zone"):
+        parse_config('[images]\nnaive_timezone = "Mars/Olympus"\n')
+    with pytest.raises(ConfigError, match=r"images\.user_id_position: must be 1 or more"):
+        parse_config("[images]\nuser_id_position = 0\n")
+    assert parse_config('[images]\nnaive_timezone = "+07:00"\n').images.naive_timezone == "+07:00"
