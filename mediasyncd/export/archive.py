@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
 
+import jinja2
 import structlog
 
 from mediasyncd import faults
@@ -115,6 +116,17 @@ def parse_since(text: str, *, now: datetime | None = None) -> float:
     return moment.timestamp()
 
 
+def configured_dir(config: Config) -> Path | None:
+    """The config's `export.dir` (relative to the config file), or None when unset: what
+    the daemon passes to `export_archive` after an ingest."""
+    if not config.export.dir:
+        return None
+    path = Path(config.export.dir).expanduser()
+    if not path.is_absolute() and config.source_path is not None:
+        path = config.source_path.parent / path
+    return path.absolute()
+
+
 def export_archive(
     index: Index,
     store: ObjectStore,
@@ -200,6 +212,9 @@ class _Run:
             remove_folder(self.out_dir, str(gone["folder"]))
             self.summary.removed += 1
             self.changed = True
+        unknown = sorted(set(only) - known)
+        if unknown:
+            raise ExportError(f"no conversation with id {', '.join(unknown[:5])} in the index")
         selected = _select(summaries, only, since)
         for done, plan in enumerate(build_plans(self.index, selected, folders, self.salt), 1):
             entry = self.state.conversations.get(plan.id)
@@ -240,7 +255,9 @@ class _Run:
                 if other_fmt != self.fmt:
                     (folder / name).unlink(missing_ok=True)
             faults.point("export.after_conversation")
-        except OSError as exc:
+        except (OSError, ValueError, jinja2.TemplateError) as exc:
+            # A full disk, a name the filesystem refuses, text it cannot encode: this
+            # conversation is reported and retried next run; the others still land.
             log.warning("export.conversation_failed", conversation=plan.id, error=str(exc))
             self.summary.failures.append({"conversation_id": plan.id, "error": str(exc)})
             return
@@ -325,7 +342,8 @@ class _Run:
                 for other_fmt, name in TRACE_PAGE_NAMES.items():
                     if other_fmt != self.fmt:
                         (folder / name).unlink(missing_ok=True)
-            except OSError as exc:
+            except (OSError, ValueError, jinja2.TemplateError) as exc:
+                log.warning("export.user_failed", user=plan.user_id, error=str(exc))
                 self.summary.failures.append({"user_id": plan.user_id, "error": str(exc)})
                 continue
             self.state.users[plan.user_id] = {

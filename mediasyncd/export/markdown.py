@@ -137,7 +137,7 @@ def media_lines(media: MediaFile) -> list[str]:
     label = escape_inline(media.prompt or media.name)
     if not media.available:
         body = f"`{media.digest}` {escape_inline(media.name)} (not in store)"
-    elif media.kind in {"image", "audio", "video"}:
+    elif media.display != "link":
         body = f"![{label}]({_url(media.href)})"
     else:
         body = f"[{escape_inline(media.name)}]({_url(media.href)})"

@@ -15,6 +15,33 @@ from urllib.parse import quote
 from mediasyncd.errors import MediasyncdError
 
 ExportFormat = Literal["html", "markdown"]
+# What browsers (and Obsidian) show inline; HEIC, TIFF, AVI and the like are links instead.
+INLINE_TYPES: Final = {
+    "image": frozenset(
+        {
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+            "image/webp",
+            "image/avif",
+            "image/bmp",
+            "image/svg+xml",
+            "image/x-icon",
+        }
+    ),
+    "audio": frozenset(
+        {
+            "audio/wav",
+            "audio/mpeg",
+            "audio/ogg",
+            "audio/flac",
+            "audio/mp4",
+            "audio/webm",
+            "audio/aac",
+        }
+    ),
+    "video": frozenset({"video/mp4", "video/webm", "video/ogg", "video/quicktime"}),
+}
 FORMATS: Final = ("html", "markdown")
 PAGE_NAMES: Final = {"html": "conversation.html", "markdown": "conversation.md"}
 INDEX_NAMES: Final = {"html": "index.html", "markdown": "index.md"}
@@ -74,6 +101,11 @@ class MediaFile:
     def href(self) -> str:
         """Relative URL from the page: `media/<name>`, percent-encoded."""
         return f"{MEDIA_DIR}/{quote(self.name)}"
+
+    @property
+    def display(self) -> str:
+        """'image', 'audio' or 'video' when a browser can show it inline, else 'link'."""
+        return self.kind if self.mime in INLINE_TYPES.get(self.kind, ()) else "link"
 
     @property
     def generated(self) -> bool:

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from mediasyncd.app import App
-from mediasyncd.export import ExportError, ExportSummary, export_archive
+from mediasyncd.config import Config, parse_config
+from mediasyncd.export import ExportError, ExportSummary, configured_dir, export_archive
 from mediasyncd.export.state import LOCK_NAME, STATE_NAME, export_lock
 from mediasyncd.ingest import IngestSummary
 from tests.export.builders import (
@@ -457,3 +458,33 @@ def test_a_killed_export_leaves_whole_pages_and_the_next_run_completes(
     assert json.loads(done.stdout)["written"] >= 4
     assert len(list(out.rglob("conversation.html"))) == 7
     assert not [p for p in out.rglob("*") if p.name.endswith(".mediasyncd-tmp")]
+
+
+def test_unknown_conversation_ids_are_an_error(export: Export, tmp_path: Path) -> None:
+    """A mistyped --conversation is named instead of silently exporting nothing."""
+    with pytest.raises(ExportError, match="no conversation with id nope"):
+        export(conversations=["nope"])
+
+
+def test_configured_dir_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    """export.dir unset: no export; relative: next to the config file, like state_dir."""
+    assert configured_dir(Config()) is None
+    config = parse_config('[export]\ndir = "archive"\n', tmp_path / "conf" / "c.toml")
+    assert configured_dir(config) == tmp_path / "conf" / "archive"
+
+
+def test_images_browsers_cannot_show_become_links(app: App, ingest: Ingest, tmp_path: Path) -> None:
+    """A HEIC upload is a download link, not a broken <img>."""
+    heic = b"\x00\x00\x00\x18ftypheic" + b"\x00" * 200
+    conv = simple(CID_TRIP, "heic", "photo", create_time=0.0)
+    conv["mapping"]["u1"]["message"]["content"]["parts"].insert(
+        0, {"content_type": "image_asset_pointer", "asset_pointer": "file-service://file-Heic01"}
+    )
+    ingest(export_zip(tmp_path / "h.zip", [conv], {"file-Heic01-IMG_1.HEIC": heic}))
+    out = tmp_path / "out"
+    export_archive(app.index, app.store, app.config, out)
+    tags = parse(page(out, CID_TRIP))
+    assert not [a for t, a in tags.tags if t == "img"]
+    assert {"class": "file-link", "href": "media/IMG_1.HEIC", "download": None} in [
+        a for t, a in tags.tags if t == "a"
+    ]
