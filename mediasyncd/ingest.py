@@ -440,6 +440,7 @@ class Ingester:
                 with self._open(source, member) as stream:
                     hashed = self.store.hash_stream(stream, limit=limit, want_sha256=want_sha256)
                 if self.store.has(hashed.digest):
+                    self.store.touch(hashed.digest)
                     return hashed
         with self._open(source, member) as stream:
             return self._put(source, member, stream, limit, want_sha256)
@@ -457,6 +458,7 @@ class Ingester:
             info = records.blob_info(self.index, cached)
             if info is not None and (info[2] is not None or not want_sha256):
                 sha = bytes.fromhex(info[2]) if info[2] else None
+                self.store.touch(cached)
                 return PutResult(cached, info[0], False, info[1], sha)
         with self._open(source, member) as stream:
             result = self._put(source, member, stream, limit, want_sha256)

@@ -184,7 +184,18 @@ class ObjectStore:
                 fsync_dir(self.objects)
         return result
 
+    def touch(self, digest: str) -> None:
+        """Mark an existing object as just used, as git does on a hit.
+
+        gc keeps unreferenced objects younger than its grace period; an ingest that is about
+        to name an old, unreferenced object must make it young again first.
+        """
+        with contextlib.suppress(OSError):
+            os.utime(self.path_of(digest))
+
     def _check_hit(self, final: Path, temp: Path, result: PutResult) -> None:
+        with contextlib.suppress(OSError):
+            os.utime(final)
         existing = final.stat().st_size
         if existing != result.size:
             raise CollisionError(

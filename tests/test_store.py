@@ -131,12 +131,18 @@ def test_hit_with_same_bytes_passes_byte_compare(tmp_path: Path) -> None:
 
 
 def test_existing_object_is_never_rewritten(store: ObjectStore) -> None:
-    """A hit leaves the existing file (same inode, same mtime) alone."""
+    """A hit leaves the existing file (same inode, same bytes) in place and only makes it
+    young again, so gc's grace period protects an object an ingest is about to name."""
     result = store.put_stream(io.BytesIO(b"keep me"))
-    before = store.path_of(result.digest).stat()
-    store.put_stream(io.BytesIO(b"keep me"))
-    after = store.path_of(result.digest).stat()
-    assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+    path = store.path_of(result.digest)
+    os.utime(path, (1_000_000, 1_000_000))
+    before = path.stat()
+    again = store.put_stream(io.BytesIO(b"keep me"))
+    after = path.stat()
+    assert not again.new
+    assert before.st_ino == after.st_ino
+    assert path.read_bytes() == b"keep me"
+    assert after.st_mtime > before.st_mtime
 
 
 def test_size_limit_rejects_and_leaves_nothing(store: ObjectStore) -> None:

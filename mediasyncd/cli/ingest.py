@@ -9,6 +9,7 @@ import click
 
 from mediasyncd.cli.common import CliState, echo_json, pass_state
 from mediasyncd.cli.progress import RichIngestProgress, wants_progress
+from mediasyncd.gc import ingest_lock
 from mediasyncd.ingest import Ingester, IngestSummary
 
 
@@ -25,7 +26,12 @@ def command(state: CliState, paths: tuple[Path, ...], as_json: bool) -> int:
     """
     app = state.app
     progress = RichIngestProgress() if wants_progress() else None
-    with progress if progress else contextlib.nullcontext():
+    # Shared with other ingests, exclusive for gc: gc never removes an object this ingest
+    # is about to name.
+    with (
+        ingest_lock(app.state_dir, exclusive=False),
+        progress if progress else contextlib.nullcontext(),
+    ):
         ingester = Ingester(app.index, app.store, app.config, app.state_dir, progress=progress)
         summary = ingester.ingest_paths(paths)
     if as_json:
