@@ -216,6 +216,7 @@ class _Run:
         if unknown:
             raise ExportError(f"no conversation with id {', '.join(unknown[:5])} in the index")
         selected = _select(summaries, only, since)
+        saved_at = 0
         for done, plan in enumerate(build_plans(self.index, selected, folders, self.salt), 1):
             entry = self.state.conversations.get(plan.id)
             if (
@@ -229,8 +230,10 @@ class _Run:
                 self._write_conversation(plan, entry)
             if progress is not None:
                 progress(done, len(selected))
-            if done % SAVE_EVERY == 0 and self.changed:
+            if self.summary.written - saved_at >= SAVE_EVERY:
+                # A long first export interrupted late need not start over.
                 self.state.save(self.out_dir)
+                saved_at = self.summary.written
 
     def _write_conversation(self, plan: ConversationPlan, entry: dict[str, Any] | None) -> None:
         folder = self.out_dir / plan.folder
@@ -384,7 +387,7 @@ class _Run:
         for other_fmt, name in INDEX_NAMES.items():
             if other_fmt != self.fmt:
                 (self.out_dir / name).unlink(missing_ok=True)
-        write_json_atomic(media_index, _media_index(self.state, self.fmt))
+        write_json_atomic(media_index, _media_index(self.state, self.fmt), compact=True)
         # The state must name this DIR as an export even when no conversation was written.
         self.changed = True
 

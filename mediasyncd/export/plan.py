@@ -73,7 +73,8 @@ def assign_folders(
         old = previous.get(summary.id)
         if old is None:
             continue
-        if old in {wanted[summary.id], _disambiguated(summary)} and old.casefold() not in taken:
+        keeps = old == wanted[summary.id] or old == _disambiguated(summary)
+        if keeps and old.casefold() not in taken:
             assigned[summary.id] = old
             taken.add(old.casefold())
     for summary in summaries:

@@ -56,9 +56,14 @@ def write_text_atomic(path: Path, text: str, *, fsync: bool = False) -> None:
     write_bytes_atomic(path, text.encode("utf-8", "surrogateescape"), fsync=fsync)
 
 
-def write_json_atomic(path: Path, data: Any, *, fsync: bool = False) -> None:
-    text = json.dumps(data, indent=1, ensure_ascii=False, sort_keys=False) + "\n"
-    write_text_atomic(path, text, fsync=fsync)
+def write_json_atomic(path: Path, data: Any, *, fsync: bool = False, compact: bool = False) -> None:
+    # Large files (the state, media_index.json) are compact: json's C encoder only runs
+    # without indentation, and they are read by programs.
+    if compact:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    else:
+        text = json.dumps(data, indent=1, ensure_ascii=False)
+    write_text_atomic(path, text + "\n", fsync=fsync)
 
 
 @dataclass
@@ -78,7 +83,7 @@ class ExportState:
         }
 
     def save(self, out_dir: Path) -> None:
-        write_json_atomic(out_dir / STATE_NAME, self.to_json(), fsync=True)
+        write_json_atomic(out_dir / STATE_NAME, self.to_json(), fsync=True, compact=True)
 
 
 def load_state(out_dir: Path) -> ExportState:
