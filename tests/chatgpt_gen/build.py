@@ -153,6 +153,11 @@ class CorpusBuilder:
         if not self.no_id_dalle:
             return
         asset = self.no_id_dalle[0]
+        # In era C the file carries its id (`<id>.dat`) and, its own conversation being
+        # stripped of tool messages, the other pointer is the only one of that size: a
+        # file with an id must still not be linked by size.
+        owner = next(c for c in self.conversations if c.id == asset.conversation_id)
+        owner.strip_in_era_c = True
         for ref in self.absent_dalle:
             if ref.conversation_id != asset.conversation_id:
                 assert ref.part is not None
@@ -224,7 +229,11 @@ class CorpusBuilder:
                 )
             )
         # Reports and writing blocks whose files the export left out: unresolved.
-        convs = [c for c in self.conversations if not c.strip_in_era_c]
+        convs = [
+            c
+            for c in self.conversations
+            if not c.strip_in_era_c and any(n.role == "assistant" for n in c.nodes.values())
+        ]
         for artifact, mime in (
             ("report", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
             ("writing_block", "text/markdown"),

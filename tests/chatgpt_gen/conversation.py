@@ -52,6 +52,7 @@ SHOWCASE: tuple[tuple[str, ...], ...] = (
     ("privacy_dalle:dup",),
     ("privacy_dalle:extra",),
     ("ci:sandbox",),
+    ("ci:sandbox_silent",),
     ("voice", "orphan_voice"),
     ("gpt4o",),
     ("edit",),
@@ -153,7 +154,7 @@ class ConversationBuilder:
             features = [f for f in features if f not in {"privacy_dalle", "ci"}]
             features.insert(rng.randrange(len(features) + 1), "privacy_dalle")
             self.safe = True
-        self.ci_sandbox = rng.random() < 0.6 or self.variant == "sandbox"
+        self.ci_sandbox = rng.random() < 0.6 or self.variant in ("sandbox", "sandbox_silent")
         if "ci" in features and self.ci_sandbox:
             self.safe = True
         return features
@@ -292,7 +293,8 @@ class ConversationBuilder:
         """(export, privacy, size mode) of one DALL·E image outside privacy variants."""
         r = self.rng.random()
         if self.safe:
-            return ("map_only" if r < 0.2 else "id_name"), None, "exact"
+            # Never map_only: without chat.html that file would lose its id.
+            return "id_name", None, "exact"
         if r < 0.55:
             return "id_name", None, "exact"
         if r < 0.67:
@@ -499,9 +501,14 @@ class ConversationBuilder:
                 privacy="files_sandbox",
                 folder=ids.uuid(),
             )
-            text += f"\n\n[Download the chart](sandbox:/mnt/data/{name})"
-            mentions = (name,)
-            cb.mention_pool.append(name)
+            # Some answers never link the file they saved: it stays in the folder only.
+            silent = self.variant == "sandbox_silent" or (
+                self.variant != "sandbox" and rng.random() < 0.25
+            )
+            if not silent:
+                text += f"\n\n[Download the chart](sandbox:/mnt/data/{name})"
+                mentions = (name,)
+                cb.mention_pool.append(name)
         return self.reply(tool.id, text, mentions).id
 
     def _voice_asset(self, kind: str, role: str) -> Asset:

@@ -167,7 +167,7 @@ class _Resolver:
                 if self.by_id.setdefault(fid, digest) != digest:
                     raise Ambiguous(f"file id {fid} names two different files")
         self.rows: dict[Key, Link] = {}
-        self.resolved: set[int] = set()
+        self.resolved: dict[int, str] = {}  # id(ref) -> the digest satisfying it
         self.pinned: set[tuple[str, str]] = set()
 
     # -- rows ----------------------------------------------------------------------------
@@ -215,7 +215,7 @@ class _Resolver:
             digest = self.by_id.get(ref.key)
             if digest is None:
                 continue
-            self.resolved.add(id(ref))
+            self.resolved[id(ref)] = digest
             if ref.kind == "attachment" and any(
                 r.kind in POINTER_KINDS and r.key == ref.key for r in node.refs
             ):
@@ -232,7 +232,7 @@ class _Resolver:
             digest = self.by_id.get(entry.file_id)
             if ref is None or digest is None:
                 continue
-            self.resolved.add(id(entry))
+            self.resolved[id(entry)] = digest
             assert entry.thread is not None
             self.add_linked(
                 entry.thread, entry.message, digest, "library_origin", association(ref, None), 0.95
@@ -277,9 +277,11 @@ class _Resolver:
             if not pins and len(open_refs) == 1 and len(free) == 1:
                 if open_refs[0].kind != "image":
                     raise Ambiguous(f"{conv.id}: count pin onto a {open_refs[0].kind} reference")
+                if not self.digests[free[0]].dallelabs:
+                    raise Ambiguous(f"{conv.id}: count pin of a file outside the DALL·E archive")
                 pins[free[0]] = open_refs[0]
             for digest, ref in pins.items():
-                self.resolved.add(id(ref))
+                self.resolved[id(ref)] = digest
                 self.pinned.add((conv.id, digest))
                 self.add_linked(
                     conv.id, ref.message_id, digest, "conversation_dir", "generated", 0.85
@@ -304,7 +306,9 @@ class _Resolver:
             size = self.digests[digest].asset.size
             if file_sizes[size] == 1 and len(pointers[size]) == 1:
                 conv, node, ref = pointers[size][0]
-                self.resolved.add(id(ref))
+                if self.resolved.get(id(ref), digest) != digest:
+                    raise Ambiguous(f"{conv.id}: size names another file for a resolved reference")
+                self.resolved[id(ref)] = digest
                 self.add_linked(conv.id, node.id, digest, "size", "generated", 0.7)
 
     def mentions(self) -> None:
