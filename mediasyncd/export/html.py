@@ -59,6 +59,7 @@ KIND_LABELS: Final = {
     "attachment": "Attachment",
     "code_interpreter_image": "Chart",
     "library_file": "Library file",
+    "langfuse_media": "Langfuse media",
 }
 ASSOCIATION_LABELS: Final = {
     "generated": "Generated",

@@ -148,6 +148,8 @@ def media_lines(media: MediaFile) -> list[str]:
     lines = [body, caption]
     if media.prompt:
         lines.append(f"Prompt: “{escape_inline(media.prompt)}”")
+    if media.note:
+        lines.append(escape_inline(media.note))
     return lines
 
 
@@ -303,6 +305,10 @@ def render_traces(context: dict[str, Any]) -> str:
             out.extend([*media_lines(media), ""])
         if not trace["files"]:
             out.extend(["No photo paired with this trace.", ""])
+        for ref in trace["missing"]:
+            out.append(missing_line(ref))
+        if trace["missing"]:
+            out.append("")
         for label in ("input", "output"):
             if trace[label]:
                 fence = "~~~~"

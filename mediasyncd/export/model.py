@@ -84,6 +84,8 @@ class Link:
     # The message's place in the conversation; None for a conversation-level link or a
     # message the conversation does not have (a library entry naming an unknown message).
     position: int | None = None
+    # A word on how the link was made, for a caption (a trace pair's time gap).
+    note: str | None = None
 
 
 @dataclass
@@ -114,6 +116,10 @@ class MediaFile:
     @property
     def prompt(self) -> str | None:
         return next((link.prompt for link in self.links if link.prompt), None)
+
+    @property
+    def note(self) -> str | None:
+        return next((link.note for link in self.links if link.note), None)
 
     @property
     def associations(self) -> list[str]:

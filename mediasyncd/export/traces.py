@@ -17,7 +17,7 @@ from typing import Any, Final
 from mediasyncd.digest import digest_bytes
 from mediasyncd.export import naming
 from mediasyncd.export.html import when
-from mediasyncd.export.model import Link, MediaFile
+from mediasyncd.export.model import Link, MediaFile, MissingRef
 from mediasyncd.export.plan import best_names
 from mediasyncd.index import Index
 
@@ -37,6 +37,8 @@ class TraceRow:
     output: str | None
     content_hash: str
     digests: list[str] = field(default_factory=list)
+    # Langfuse media the trace names that no stored photo satisfies yet.
+    missing: list[MissingRef] = field(default_factory=list)
 
 
 @dataclass
@@ -96,9 +98,19 @@ def _plan_user(index: Index, user_id: str, salt: str) -> UserPlan:
     by_trace = {t.id: t for t in traces}
     blobs: dict[str, tuple[int, str, str]] = {}
     links: dict[str, list[Link]] = {}
-    for trace_id, digest, strategy, association, confidence, size, mime, kind in index.execute(
+    for (
+        trace_id,
+        digest,
+        strategy,
+        association,
+        confidence,
+        size,
+        mime,
+        kind,
+        detail,
+    ) in index.execute(
         """SELECT m.trace_id, m.digest, m.strategy, m.association, m.confidence,
-                  b.size, b.mime, b.kind
+                  b.size, b.mime, b.kind, m.detail
            FROM matches m LEFT JOIN blobs b ON b.digest = m.digest
            WHERE m.subject = 'trace' AND m.user_id = ?
            ORDER BY m.trace_id, m.digest""",
@@ -116,11 +128,27 @@ def _plan_user(index: Index, user_id: str, salt: str) -> UserPlan:
                 strategy=str(strategy),
                 association=str(association),
                 confidence=float(confidence),
+                note=_gap_note(detail),
             )
         )
         trace = by_trace.get(str(trace_id))
         if trace is not None and digest not in trace.digests:
             trace.digests.append(digest)
+    for trace_id, key, extra in index.execute(
+        # Through traces(user_id) and refs(trace_id): both indexed, refs has no user index.
+        """SELECT r.trace_id, r.key, r.extra FROM traces t
+           JOIN refs r ON r.trace_id = t.id AND r.subject = 'trace'
+           WHERE t.user_id = ? AND r.key_kind = 'langfuse_media'
+             AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.ref_id = r.id)
+           ORDER BY r.trace_id, r.key""",
+        (user_id,),
+    ):
+        trace = by_trace.get(str(trace_id))
+        if trace is not None:
+            mime = _extra_type(extra)
+            trace.missing.append(
+                MissingRef(None, "langfuse_media", str(key), "inline", mime_type=mime)
+            )
     photos: list[str] = []
     for digest, size, mime, kind in index.execute(
         """SELECT DISTINCT o.digest, b.size, b.mime, b.kind FROM dump_images d
@@ -168,14 +196,14 @@ def _plan_user(index: Index, user_id: str, salt: str) -> UserPlan:
             [
                 salt,
                 user_id,
-                [[t.id, t.content_hash, t.digests] for t in traces],
+                [[t.id, t.content_hash, t.digests, [m.key for m in t.missing]] for t in traces],
                 [
                     [
                         f.digest,
                         f.name,
                         f.size,
                         f.mime,
-                        [(k.message_id, k.strategy, k.confidence) for k in f.links],
+                        [(k.message_id, k.strategy, k.confidence, k.note) for k in f.links],
                     ]
                     for f in files
                 ],
@@ -184,6 +212,34 @@ def _plan_user(index: Index, user_id: str, salt: str) -> UserPlan:
         ).encode("utf-8", "surrogatepass")
     )
     return UserPlan(user_id, user_folder(user_id), traces, files, unpaired, fingerprint)
+
+
+def _gap_note(detail: Any) -> str | None:
+    """'photo 30 s after the trace' from a time pair's detail."""
+    try:
+        data = json.loads(detail) if detail else {}
+    except ValueError:
+        return None
+    gap = data.get("gap_seconds") if isinstance(data, dict) else None
+    if not isinstance(gap, int | float) or isinstance(gap, bool):
+        return None
+    size = abs(float(gap))
+    if size < 120:
+        span = f"{size:.0f} s"
+    elif size < 7200:
+        span = f"{size / 60:.0f} min"
+    else:
+        span = f"{size / 3600:.1f} h"
+    return f"photo {span} {'after' if gap >= 0 else 'before'} the trace"
+
+
+def _extra_type(extra: Any) -> str | None:
+    try:
+        data = json.loads(extra) if extra else {}
+    except ValueError:
+        return None
+    value = data.get("type") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def readable(value: str | None) -> str:
@@ -220,6 +276,7 @@ def page_context(plan: UserPlan, zone: tzinfo, zone_name: str) -> dict[str, Any]
                 "input": readable(t.input),
                 "output": readable(t.output),
                 "files": [files[d] for d in t.digests if d in files],
+                "missing": t.missing,
             }
             for t in plan.traces
         ],
