@@ -192,6 +192,7 @@ class _Run:
         self.salt = f"{RENDER_VERSION}:{html_pages.template_fingerprint()}:{fmt}"
         self.changed = state.format != fmt
         self.media = MediaStats()
+        self.assigned: set[str] = set()
 
     # -- conversations ---------------------------------------------------------------------
 
@@ -204,12 +205,14 @@ class _Run:
         summaries = load_summaries(self.index)
         previous = {cid: str(e["folder"]) for cid, e in self.state.conversations.items()}
         folders = assign_folders(summaries, previous)
+        self.assigned = set(folders.values())
         known = {s.id for s in summaries}
         self.summary.conversations = len(summaries)
         # Gone from the index: their folders go (whatever the filters say).
         for cid in sorted(set(self.state.conversations) - known):
             gone = self.state.conversations.pop(cid)
-            remove_folder(self.out_dir, str(gone["folder"]))
+            if gone["folder"] not in self.assigned:
+                remove_folder(self.out_dir, str(gone["folder"]))
             self.summary.removed += 1
             self.changed = True
         unknown = sorted(set(only) - known)
@@ -277,9 +280,10 @@ class _Run:
             "missing": len(plan.missing),
             "files": [[f.digest, f.name, f.kind, f.mime, f.size] for f in plan.files],
         }
-        if entry is not None and entry.get("folder") != plan.folder:
+        old_folder = entry.get("folder") if entry is not None else None
+        if old_folder is not None and old_folder != plan.folder and old_folder not in self.assigned:
             # Renamed (its title changed): the old folder goes once the new one is written.
-            remove_folder(self.out_dir, str(entry["folder"]))
+            remove_folder(self.out_dir, str(old_folder))
         self.summary.written += 1
         self.changed = True
 

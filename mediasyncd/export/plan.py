@@ -63,7 +63,8 @@ def assign_folders(
     """Conversation id -> folder name, unique (case-insensitively) across the export.
 
     `previous` is the last export's assignment: a conversation whose wanted name is the
-    one it already has keeps it before any newcomer is placed.
+    one it already has keeps it, and no other conversation is given a folder that an
+    existing conversation still occupies.
     """
     wanted = {s.id: naming.folder_name(s.id, s.title, s.create_time) for s in summaries}
     assigned: dict[str, str] = {}
@@ -73,10 +74,15 @@ def assign_folders(
         old = previous.get(summary.id)
         if old is None:
             continue
-        keeps = old == wanted[summary.id] or old == _disambiguated(summary)
+        keeps = old == wanted[summary.id] or old.startswith(_disambiguated(summary))
         if keeps and old.casefold() not in taken:
             assigned[summary.id] = old
             taken.add(old.casefold())
+    # A folder another existing conversation still occupies is not handed out either,
+    # even when that one is about to move (its title changed): it may not be rewritten
+    # in this run (filters), and its old folder is removed only after its new one lands.
+    ids = {s.id for s in summaries}
+    taken |= {old.casefold() for cid, old in previous.items() if cid in ids}
     for summary in summaries:
         if summary.id in assigned:
             continue

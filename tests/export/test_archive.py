@@ -488,3 +488,29 @@ def test_images_browsers_cannot_show_become_links(app: App, ingest: Ingest, tmp_
     assert {"class": "file-link", "href": "media/IMG_1.HEIC", "download": None} in [
         a for t, a in tags.tags if t == "a"
     ]
+
+
+def test_swapped_titles_never_share_a_folder(app: App, ingest: Ingest, tmp_path: Path) -> None:
+    """A takes the title B had while B moves on (same day, same short id): no folder is
+    written by two conversations, and a filtered run leaves B's folder whole."""
+    out = tmp_path / "out"
+    a_id, b_id = "abcdef12-0000-4000-8000-00000000000a", "abcdef12-0000-4000-8000-00000000000b"
+    a, b = simple(a_id, "Alpha", "a", create_time=0.0), simple(b_id, "Beta", "b", create_time=0.0)
+    ingest(export_zip(tmp_path / "1.zip", [a, b], {}))
+    export_archive(app.index, app.store, app.config, out)
+    b_folder = folder(out, b_id)
+    a["title"], a["update_time"] = "Beta", 5000.0
+    ingest(export_zip(tmp_path / "2.zip", [a], {}))
+    export_archive(app.index, app.store, app.config, out, conversations=[a_id])
+    assert folder(out, a_id) != b_folder
+    assert json.loads((b_folder / "media_manifest.json").read_text())["conversation_id"] == b_id
+    b["title"], b["update_time"] = "Gamma", 5000.0
+    ingest(export_zip(tmp_path / "3.zip", [b], {}))
+    export_archive(app.index, app.store, app.config, out)
+    folders = {cid: folder(out, cid) for cid in (a_id, b_id)}
+    assert len(set(folders.values())) == 2
+    for cid, path in folders.items():
+        assert json.loads((path / "media_manifest.json").read_text())["conversation_id"] == cid
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(
+        p.name for p in folders.values()
+    )
