@@ -273,6 +273,11 @@ class ContainerWalker:
     ) -> Iterator[Member | Rejected]:
         raw_name = info.orig_filename
         path = prefix + display_name(info.filename)
+        if not info.filename:
+            yield Rejected(
+                prefix + (display_name(raw_name) or "<empty>"), "member has an empty name"
+            )
+            return
         reason = unsafe_name_reason(raw_name)
         if reason:
             yield Rejected(prefix + display_name(raw_name.replace("\x00", "\\x00")), reason)
