@@ -24,6 +24,7 @@ import structlog
 
 from mediasyncd.config import Config
 from mediasyncd.daemon import jobs
+from mediasyncd.export.archive import configured_dir, export_archive
 from mediasyncd.gc import ingest_lock
 from mediasyncd.index import Index
 from mediasyncd.ingest import Ingester, IngestSummary, fingerprint_of
@@ -163,6 +164,7 @@ class Worker(threading.Thread):
             return Outcome(path, "failed", error)
         note = self._after_ingest(index, path, config)
         jobs.finish(index, job.id, error=note)
+        self._refresh_export(index, config, summary)
         log.info(
             "job.done",
             blobs_new=summary.blobs_new,
@@ -174,6 +176,30 @@ class Worker(threading.Thread):
             after_ingest=config.watch.after_ingest,
         )
         return Outcome(path, "ok", note)
+
+    # -- export ------------------------------------------------------------------------
+
+    def _refresh_export(self, index: Index, config: Config, summary: IngestSummary) -> None:
+        """Keep `export.dir` in sync: only conversations that changed are rewritten."""
+        out_dir = configured_dir(config)
+        if out_dir is None:
+            return
+        if not (
+            summary.conversations_new
+            or summary.conversations_changed
+            or summary.matches_added
+            or summary.matches_removed
+        ):
+            return
+        try:
+            result = export_archive(index, self.store, config, out_dir, state_dir=self.state_dir)
+        except Exception as exc:  # noqa: BLE001 - logged; the export is retried next ingest
+            # An export problem (a full disk, a folder in the way) must not stop ingesting.
+            log.warning(
+                "export.failed", export_dir=str(out_dir), error=f"{type(exc).__name__}: {exc}"
+            )
+            return
+        log.info("export.refreshed", export_dir=str(out_dir), summary=str(result))
 
     # -- after_ingest ------------------------------------------------------------------
 
