@@ -27,8 +27,9 @@ WORDS = WORDS_TEXT.split()
 
 
 class CorpusBuilder:
-    def __init__(self, seed: int, *, pad_chars: int = 0):
+    def __init__(self, seed: int, *, pad_chars: int = 0, size_tie: bool = True):
         self.seed = seed
+        self.size_tie = size_tie
         self.rng = random.Random(seed)
         self.ids = Ids(self.rng)
         self.user_id = self.ids.user_id()
@@ -150,7 +151,7 @@ class CorpusBuilder:
 
     def _size_tie(self) -> None:
         """An id-less DALL·E file whose size two pointers share: the size cannot pick one."""
-        if not self.no_id_dalle:
+        if not self.no_id_dalle or not self.size_tie:
             return
         asset = self.no_id_dalle[0]
         # In era C the file carries its id (`<id>.dat`) and, its own conversation being
@@ -257,6 +258,9 @@ class CorpusBuilder:
             )
 
 
-def build_corpus(seed: int, n_conversations: int, *, pad_chars: int = 0) -> Corpus:
-    """A corpus of `n_conversations` conversations and their files, the same for a seed."""
-    return CorpusBuilder(seed, pad_chars=pad_chars).build(n_conversations)
+def build_corpus(
+    seed: int, n_conversations: int, *, pad_chars: int = 0, size_tie: bool = True
+) -> Corpus:
+    """A corpus of `n_conversations` conversations and their files, the same for a seed.
+    `size_tie=False` leaves out the id-less file whose size two pointers share."""
+    return CorpusBuilder(seed, pad_chars=pad_chars, size_tie=size_tie).build(n_conversations)
