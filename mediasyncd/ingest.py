@@ -270,7 +270,7 @@ class Ingester:
     def _ingest_source(
         self, path: Path, row: records.SourceRow, summary: IngestSummary, fingerprint: str
     ) -> tuple[str, str]:
-        handler = choose_handler(path)
+        handler = choose_handler(path, self.config)
         with self.index.write():
             records.set_source_kind(self.index, row.id, handler.kind)
         bound = log.bind(source=row.path, kind=handler.kind)

@@ -53,11 +53,10 @@ def _move_aside(index_path: Path) -> Path | None:
     return target
 
 
-def _handler_for(kind: str) -> SourceHandler:
-    for handler in all_handlers():
-        if handler.kind == kind:
-            return handler
-    return all_handlers()[-1]
+def _handler_for(kind: str, config: Config) -> SourceHandler:
+    chosen = next((h for h in all_handlers() if h.kind == kind), all_handlers()[-1])
+    chosen.config = config
+    return chosen
 
 
 def reindex(state_dir: Path, config: Config, store: ObjectStore) -> ReindexSummary:
@@ -100,7 +99,7 @@ def _replay(
     manifest_digest: str,
     summary: ReindexSummary,
 ) -> None:
-    handler = _handler_for(manifest.kind)
+    handler = _handler_for(manifest.kind, config)
     ingester = Ingester(index, store, config, state_dir)
     with index.write():
         row = records.begin_source_run(

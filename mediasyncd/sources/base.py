@@ -88,6 +88,9 @@ class InterpretResult:
 
 class SourceHandler(abc.ABC):
     kind: str = "abstract"
+    # The configuration in force, set before `detect` (layouts such as the image-dump
+    # prefix are settings); None when a handler is used outside an ingest.
+    config: Config | None = None
 
     @abc.abstractmethod
     def detect(self, probe: SourceProbe) -> int:

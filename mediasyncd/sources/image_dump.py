@@ -133,9 +133,13 @@ class ImageDumpHandler(SourceHandler):
         if any(is_listing_head(probe.read_head(p, LISTING_HEAD)) for p in documents):
             return 70
         label = probe.source.stem if probe.source.suffix.lower() == ".zip" else probe.source.name
+        # The configured prefix (a setting) as well as the default one.
+        prefixes = {DEFAULT_PREFIX}
+        if self.config is not None and self.config.images.prefix:
+            prefixes.add(self.config.images.prefix)
         for path in images:
             parts = [label, *path.split("/")]
-            if DEFAULT_PREFIX in parts[:-2]:
+            if prefixes & set(parts[:-2]):
                 return 65
         if _user_folders_shape(images):
             return 45

@@ -11,6 +11,7 @@ import importlib
 import zipfile
 from pathlib import Path
 
+from mediasyncd.config import Config
 from mediasyncd.errors import SourceError
 from mediasyncd.sources.base import SourceHandler, SourceProbe
 from mediasyncd.sources.container import is_junk, is_zip_file
@@ -86,11 +87,12 @@ def build_probe(source: Path) -> SourceProbe:
     return SourceProbe(source, False, [source.name], read_file_head)
 
 
-def choose_handler(source: Path) -> SourceHandler:
+def choose_handler(source: Path, config: Config | None = None) -> SourceHandler:
     probe = build_probe(source)
     best: SourceHandler | None = None
     best_score = 0
     for handler in all_handlers():
+        handler.config = config
         score = handler.detect(probe)
         if score > best_score:
             best, best_score = handler, score

@@ -126,6 +126,20 @@ def test_detect_scores(tmp_path: Path) -> None:
     assert isinstance(choose_handler(tmp_path / "default"), ImageDumpHandler)
 
 
+def test_configured_prefix_is_recognised_for_a_single_user(
+    tmp_path: Path, make_app: Callable[..., App]
+) -> None:
+    """A dump under the configured prefix is a dump even with one user and no listing."""
+    root = write(tmp_path / "pull", {"user-photos/u1/a.jpg": jpeg(1)})
+    handler = ImageDumpHandler()
+    assert handler.detect(build_probe(root)) == 0
+    config = images_config(prefix="user-photos")
+    assert isinstance(choose_handler(root, config), ImageDumpHandler)
+    app = make_app(config)
+    Ingester(app.index, app.store, app.config, app.state_dir).ingest_paths([root])
+    assert [row[0] for row in photo_rows(app).values()] == ["u1"]
+
+
 # -- time of each photo ----------------------------------------------------------------------
 
 
