@@ -96,6 +96,7 @@ class Truth:
     files: list[PlacedFile]
     conversations: dict[str, Conversation]
     digests: dict[str, DigestInfo]
+    library_keys: set[RefKey] = field(default_factory=set)  # library_files.json references
 
     def links_for(self, digest: str) -> set[Link]:
         return {link for link in self.links.values() if link.digest == digest}
@@ -239,9 +240,23 @@ class _Resolver:
             )
 
     def folder_digests(self, conv_id: str) -> list[str]:
-        return sorted(d for d, info in self.digests.items() if conv_id in info.folders)
+        if not hasattr(self, "_folders"):
+            self._folders: dict[str, list[str]] = defaultdict(list)
+            for digest, info in sorted(self.digests.items()):
+                for folder in info.folders:
+                    self._folders[folder].append(digest)
+        return self._folders.get(conv_id, [])
+
+    def rows_by_conversation(self) -> dict[str, list[tuple[str | None, str]]]:
+        """(message, digest) of the rows so far, per conversation (a snapshot)."""
+        grouped: dict[str, list[tuple[str | None, str]]] = defaultdict(list)
+        for conv_id, message_id, digest in self.rows:
+            grouped[conv_id].append((message_id, digest))
+        return grouped
 
     def folder_pins(self) -> None:
+        # Pins add rows only to their own conversation, so one snapshot serves all.
+        rows = self.rows_by_conversation()
         for conv in self.convs.values():
             folder = self.folder_digests(conv.id)
             if not folder:
@@ -259,7 +274,7 @@ class _Resolver:
                 for r in [e.ref()]
                 if r is not None and r.is_generated_image
             ]
-            linked = {d for (c, m, d) in self.rows if c == conv.id and m is not None}
+            linked = {d for m, d in rows.get(conv.id, []) if m is not None}
             images = [d for d in folder if self.digests[d].asset.is_image]
             free = [d for d in images if d not in linked]
             if open_refs and len(free) != len(images):
@@ -312,9 +327,10 @@ class _Resolver:
                 self.add_linked(conv.id, node.id, digest, "size", "generated", 0.7)
 
     def mentions(self) -> None:
+        rows = self.rows_by_conversation()
         for conv in self.convs.values():
             scope = set(self.folder_digests(conv.id))
-            scope |= {d for (c, _m, d) in self.rows if c == conv.id}
+            scope |= {d for _m, d in rows.get(conv.id, [])}
             for node in conv.nodes.values():
                 for name in node.mentions:
                     hits = sorted(d for d in scope if name in self.digests[d].names)
@@ -351,7 +367,8 @@ class _Resolver:
         self.sizes()
         self.mentions()
         self.conversation_level()
-        return Truth(self.rows, self.unresolved(), self.files, self.convs, self.digests)
+        library = {(e.thread, e.message, e.file_id) for e in self.library if e.thread}
+        return Truth(self.rows, self.unresolved(), self.files, self.convs, self.digests, library)
 
 
 def expected(drops: Sequence[WrittenDrop]) -> Truth:
