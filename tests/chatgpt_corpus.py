@@ -36,8 +36,9 @@ from typing import Any
 
 import structlog
 
-from tests.chatgpt_gen.build import ConversationBuilder, CorpusBuilder, build_corpus
+from tests.chatgpt_gen.build import CorpusBuilder, build_corpus
 from tests.chatgpt_gen.compare import Comparison, compare
+from tests.chatgpt_gen.conversation import ConversationBuilder
 from tests.chatgpt_gen.model import Asset, Conversation, Corpus, LibEntry
 from tests.chatgpt_gen.privacy import write_privacy
 from tests.chatgpt_gen.sink import PlacedFile, Sink, WrittenDrop

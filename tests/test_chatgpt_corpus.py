@@ -349,15 +349,16 @@ def test_shapes_follow_the_real_fixtures(corpus: Corpus) -> None:
         if n["message"] and n["message"]["metadata"].get("attachments")
     )
     real_part = real_message["content"]["parts"][0]
-    ours = [n for c in corpus.conversations for n in c.nodes.values() if n.message]
-    upload = next(
-        n
-        for n in ours
-        if n.attachment_ids and n.message["content"]["content_type"] == "multimodal_text"
-    )  # type: ignore[index]
-    assert set(upload.message) == set(real_message)  # type: ignore[arg-type]
-    assert set(upload.message["content"]["parts"][0]) == set(real_part)  # type: ignore[index]
-    assert set(upload.message["content"]["parts"][0]["metadata"]) == set(real_part["metadata"])  # type: ignore[index]
+    uploads = [
+        n.message
+        for c in corpus.conversations
+        for n in c.nodes.values()
+        if n.message is not None and n.attachment_ids
+    ]
+    upload = next(m for m in uploads if m["content"]["content_type"] == "multimodal_text")
+    assert set(upload) == set(real_message)
+    assert set(upload["content"]["parts"][0]) == set(real_part)
+    assert set(upload["content"]["parts"][0]["metadata"]) == set(real_part["metadata"])
     assert set(corpus.conversations[0].to_json("A")) <= set(golden) | {"voice", "async_status"}
     real_lib = json.loads((FIXTURES / "nexus_library_files.sample.json").read_text())[0]
     assert set(corpus.library[0].to_json(0)) == set(real_lib)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,10 +42,9 @@ class Comparison:
             row = self.actual.get(link.key)
             if row and row["strategy"] == link.strategy and row["association"] == link.association:
                 table[link.strategy]["found"] += 1
-        for row in self.wrong:
-            table.setdefault(row["strategy"], Counter())["wrong"] += 1  # type: ignore[arg-type]
-        for _link, row in self.different:
-            table.setdefault(row["strategy"], Counter())["wrong"] += 1  # type: ignore[arg-type]
+        blank = {"expected": 0, "found": 0, "wrong": 0, "unresolved": 0}
+        for row in [*self.wrong, *(r for _link, r in self.different)]:
+            table.setdefault(row["strategy"], dict(blank))["wrong"] += 1
         for strategy in self.truth.unresolved.values():
             table[strategy]["unresolved"] += 1
         return table
@@ -100,10 +98,12 @@ def compare(
             result.duplicates.append(row)
         actual[key] = row
     for key, link in truth.links.items():
-        row = actual.get(key)
-        if row is None:
+        found = actual.get(key)
+        if found is None:
             result.missing.append(link)
-        elif (
+            continue
+        row = found
+        if (
             row["strategy"] != link.strategy
             or row["association"] != link.association
             or abs(float(row["confidence"]) - link.confidence) > 1e-6

@@ -384,13 +384,15 @@ class ConversationBuilder:
         cb = self.cb
         variant = self.variant or PRIVACY_VARIANTS[cb.privacy_variant_no % len(PRIVACY_VARIANTS)]
         cb.privacy_variant_no += 1
-        placements: list[tuple[str | None, str | None, str]] = {
+        Placement = tuple[str | None, str | None, str]
+        choices: dict[str, list[Placement]] = {
             "size_pin": [(None, "dallelabs_conv", "exact")] * self.rng.choice((1, 2)),
             "count_pin": [(None, "dallelabs_conv", "decoy")],
             "conv_level": [(None, "dallelabs_conv", "decoy")] * 2,
             "dup": [("id_name", "dallelabs_conv", "exact")],
             "extra": [("id_name", None, "exact")],
-        }[variant]
+        }
+        placements = choices[variant]
         user = self.add(parent, "user", m.text("Draw " + cb.words(5)))
         tip = self.dalle_chain(user.id, placements, final=False)
         if variant == "extra":

@@ -229,14 +229,19 @@ class _Resolver:
                 raise AssertionError(f"generator flags disagree on {ref}")
             self.add_linked(conv.id, node.id, digest, REF_STRATEGY[ref.kind], assoc, confidence)
         for entry in self.library:
-            ref = entry.ref()
+            lib_ref = entry.ref()
             digest = self.by_id.get(entry.file_id)
-            if ref is None or digest is None:
+            if lib_ref is None or digest is None:
                 continue
             self.resolved[id(entry)] = digest
             assert entry.thread is not None
             self.add_linked(
-                entry.thread, entry.message, digest, "library_origin", association(ref, None), 0.95
+                entry.thread,
+                entry.message,
+                digest,
+                "library_origin",
+                association(lib_ref, None),
+                0.95,
             )
 
     def folder_digests(self, conv_id: str) -> list[str]:
@@ -367,7 +372,7 @@ class _Resolver:
         self.sizes()
         self.mentions()
         self.conversation_level()
-        library = {(e.thread, e.message, e.file_id) for e in self.library if e.thread}
+        library: set[RefKey] = {(e.thread, e.message, e.file_id) for e in self.library if e.thread}
         return Truth(self.rows, self.unresolved(), self.files, self.convs, self.digests, library)
 
 

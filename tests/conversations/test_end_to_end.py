@@ -58,7 +58,7 @@ def assert_clean(summary: dict[str, Any]) -> None:
     assert summary["failures"] == []
 
 
-LAYOUTS = {
+LAYOUTS: dict[str, dict[str, Any]] = {
     "A-zip": {"era": "A"},
     "A-folder-object-form": {"era": "A", "zipped": False, "object_form": True},
     "A-zip-without-chat-html": {"era": "A", "chat_html": False},
