@@ -33,6 +33,7 @@ from mediasyncd.sources.safety import (
     unsafe_name_reason,
     zip_member_limit_reason,
 )
+from mediasyncd.sources.wrapped_zip import WrappedZipError, repair_wrapped_offsets
 
 NESTED_SEPARATOR = "!/"
 _JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
@@ -224,6 +225,17 @@ class ContainerWalker:
             yield from self._walk_zip(handle, prefix, depth=0)
 
     def _open_zip(self, handle: BinaryIO, prefix: str) -> zipfile.ZipFile:
+        archive = self._open_zipfile(handle, prefix)
+        try:
+            # Over 4 GiB without ZIP64, offsets wrapped (real ChatGPT exports); see
+            # wrapped_zip for why zipfile misreads these.
+            repair_wrapped_offsets(archive, handle)
+        except (WrappedZipError, OSError) as exc:
+            archive.close()
+            raise self._error(str(exc), prefix) from exc
+        return archive
+
+    def _open_zipfile(self, handle: BinaryIO, prefix: str) -> zipfile.ZipFile:
         try:
             return zipfile.ZipFile(handle)
         except zipfile.BadZipFile as exc:
