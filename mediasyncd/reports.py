@@ -11,6 +11,11 @@ from typing import Any
 
 from mediasyncd.index import Index
 
+# A reference is resolved when a link names it, or a matcher recorded that a file satisfied
+# it under another reference's link (two references in one message to one file).
+RESOLVED_SQL = """(EXISTS (SELECT 1 FROM matches m WHERE m.ref_id = r.id)
+    OR EXISTS (SELECT 1 FROM resolved_refs x WHERE x.ref_id = r.id))"""
+
 MATCH_COLUMNS: Sequence[str] = (
     "subject",
     "conversation_id",
@@ -85,7 +90,7 @@ def iter_unresolved(
     include_mentions: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """References that no file satisfies yet (no match names them)."""
-    where = ["NOT EXISTS (SELECT 1 FROM matches m WHERE m.ref_id = r.id)"]
+    where = [f"NOT {RESOLVED_SQL}"]
     params: list[Any] = []
     if not include_mentions:
         # A file name in prose is a weak clue, not a promise that a file exists.

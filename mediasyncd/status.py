@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 from mediasyncd.index import Index
+from mediasyncd.reports import RESOLVED_SQL
 from mediasyncd.traces.report import trace_pair_stats
 
 
@@ -64,8 +65,7 @@ def collect_status(index: Index) -> dict[str, Any]:
         )
         resolved = int(
             index.scalar(
-                "SELECT COUNT(*) FROM refs r WHERE r.kind != 'text_mention' AND EXISTS "
-                "(SELECT 1 FROM matches m WHERE m.ref_id = r.id)"
+                f"SELECT COUNT(*) FROM refs r WHERE r.kind != 'text_mention' AND {RESOLVED_SQL}"
             )
             or 0
         )

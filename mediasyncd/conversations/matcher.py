@@ -104,8 +104,20 @@ class ConversationMatcher(SubjectMatcher):
         wanted = sorted({(k, v) for k, v in keys if k in KEY_KINDS})
         if not wanted:
             return set()
-        ids: set[str] = {v for k, v in wanted if k == "conversation_dir"}
         conn = index.conn
+        # A uuid folder is a conversation only if the index knows that conversation (a
+        # code-interpreter session folder is a uuid too).
+        ids: set[str] = {
+            v
+            for k, v in wanted
+            if k == "conversation_dir"
+            and (
+                conn.execute("SELECT 1 FROM conversations WHERE id = ?", (v,)).fetchone()
+                or conn.execute(
+                    "SELECT 1 FROM refs WHERE conversation_id = ? LIMIT 1", (v,)
+                ).fetchone()
+            )
+        }
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS _changed_keys (key_kind TEXT, key TEXT)")
         conn.execute("DELETE FROM _changed_keys")
         conn.executemany("INSERT INTO _changed_keys VALUES (?, ?)", wanted)
@@ -146,6 +158,7 @@ class ConversationMatcher(SubjectMatcher):
                     "SELECT COUNT(*) FROM matches WHERE subject = 'conversation'"
                 ).fetchone()[0]
                 index.execute("DELETE FROM matches WHERE subject = 'conversation'")
+                index.execute("DELETE FROM resolved_refs")
                 delta.removed += int(stale)
                 old_rows: set[tuple[Any, ...]] = set()
             for start in range(0, len(targets), CHUNK):
@@ -153,8 +166,13 @@ class ConversationMatcher(SubjectMatcher):
                 if ids is not None:
                     old_rows = self._current(index, chunk)
                 new_rows: set[tuple[Any, ...]] = set()
+                resolved: list[tuple[int, str]] = []
                 for conversation_id in chunk:
-                    new_rows.update(link.row() for link in self.links_for(index, conversation_id))
+                    links, refs = self._compute(index, conversation_id)
+                    new_rows.update(link.row() for link in links)
+                    kept = {link.ref_id for link in links}
+                    resolved.extend((r, conversation_id) for r in sorted(refs - kept))
+                self._record_resolved(index, chunk, resolved, full=ids is None)
                 if ids is not None:
                     self._replace(index, chunk, new_rows)
                     delta.added += len(new_rows - old_rows)
@@ -182,6 +200,18 @@ class ConversationMatcher(SubjectMatcher):
             )
         }
 
+    def _record_resolved(
+        self, index: Index, chunk: list[str], resolved: list[tuple[int, str]], *, full: bool
+    ) -> None:
+        """References resolved by a link whose row names another reference of the message."""
+        if not full:
+            marks = ", ".join("?" for _ in chunk)
+            index.execute(f"DELETE FROM resolved_refs WHERE conversation_id IN ({marks})", chunk)
+        index.conn.executemany(
+            "INSERT OR REPLACE INTO resolved_refs (ref_id, conversation_id) VALUES (?, ?)",
+            resolved,
+        )
+
     def _replace(self, index: Index, chunk: list[str], rows: set[tuple[Any, ...]]) -> None:
         marks = ", ".join("?" for _ in chunk)
         index.execute(
@@ -204,6 +234,10 @@ class ConversationMatcher(SubjectMatcher):
     # -- one conversation ----------------------------------------------------------------
 
     def links_for(self, index: Index, conversation_id: str) -> list[Link]:
+        return self._compute(index, conversation_id)[0]
+
+    def _compute(self, index: Index, conversation_id: str) -> tuple[list[Link], set[int]]:
+        """The conversation's links, and every reference that some file satisfied."""
         refs = self._refs(index, conversation_id)
         known = (
             index.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
@@ -285,7 +319,8 @@ class ConversationMatcher(SubjectMatcher):
 
         if self.text_mentions:
             links.extend(self._mention_links(index, conversation_id, refs, links))
-        return _strongest(links)
+        satisfied = {link.ref_id for link in links if link.ref_id is not None}
+        return _strongest(links), satisfied
 
     def _ref_links(
         self,
@@ -480,12 +515,13 @@ def _provenance_rank(provenance: str) -> int:
 
 
 def _folder_association(member: str) -> str:
+    """DALL·E archive files are generated; anything else in a conversation's folder (voice
+    clips, code-interpreter sandbox files) is content of the conversation: inline. An
+    attachment needs an upload record, which a folder alone does not give."""
     lowered = member.lower()
     if "/dallelabs/" in lowered or "dall-e__" in lowered:
         return "generated"
-    if "/audio/" in lowered or "/video/" in lowered:
-        return "inline"
-    return "attachment"
+    return "inline"
 
 
 def _strongest(links: list[Link]) -> list[Link]:

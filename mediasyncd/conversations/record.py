@@ -13,10 +13,24 @@ from mediasyncd.timeutil import utc_now_iso
 Outcome = Literal["new", "changed", "unchanged", "older"]
 
 
+# Secondary keys whose matches depend on every conversation's references at once (a size
+# links only when exactly one generated pointer in the whole index has it).
+GLOBAL_KEY_KINDS = ("size",)
+
+
 def record_conversation(
-    index: Index, data: ConversationData, *, source_id: int | None, account: str | None
+    index: Index,
+    data: ConversationData,
+    *,
+    source_id: int | None,
+    account: str | None,
+    changed_keys: set[tuple[str, str]] | None = None,
 ) -> Outcome:
-    """Insert or update one conversation; an older copy never overwrites a newer one."""
+    """Insert or update one conversation; an older copy never overwrites a newer one.
+
+    `changed_keys` receives the global keys of the references removed and added, so other
+    conversations that compete for the same key are rematched too.
+    """
     existing = index.execute(
         "SELECT content_hash, update_time FROM conversations WHERE id = ?", (data.id,)
     ).fetchone()
@@ -30,6 +44,17 @@ def record_conversation(
             and data.update_time < stored_update
         ):
             return "older"
+        if changed_keys is not None:
+            marks = ", ".join("?" for _ in GLOBAL_KEY_KINDS)
+            changed_keys.update(
+                (str(kind), str(key))
+                for kind, key in index.execute(
+                    f"""SELECT k.key_kind, k.key FROM ref_keys k JOIN refs r ON r.id = k.ref_id
+                        WHERE r.conversation_id = ? AND r.origin = 'conversation'
+                        AND k.key_kind IN ({marks})""",
+                    (data.id, *GLOBAL_KEY_KINDS),
+                )
+            )
         index.execute(
             "DELETE FROM refs WHERE conversation_id = ? AND origin = 'conversation'", (data.id,)
         )
@@ -85,6 +110,13 @@ def record_conversation(
         ],
     )
     insert_refs(index, data.id, data.refs, origin="conversation")
+    if changed_keys is not None:
+        changed_keys.update(
+            (kind, key)
+            for ref in data.refs
+            for kind, key in ref.more_keys
+            if kind in GLOBAL_KEY_KINDS
+        )
     return "new" if existing is None else "changed"
 
 

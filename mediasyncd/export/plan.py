@@ -29,6 +29,7 @@ from mediasyncd.export.model import (
     MissingRef,
 )
 from mediasyncd.index import Index
+from mediasyncd.reports import RESOLVED_SQL
 
 CHUNK: Final = 400
 _NOWHERE: Final = 1 << 62  # sorts conversation-level files after every message
@@ -203,7 +204,7 @@ def _missing_refs(index: Index, ids: Sequence[str]) -> dict[str, list[MissingRef
             WHERE r.subject = 'conversation' AND r.conversation_id IN ({_marks(ids)})
               -- A file name in prose is a weak clue, not a promise that a file exists.
               AND r.kind != 'text_mention'
-              AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.ref_id = r.id)""",
+              AND NOT {RESOLVED_SQL}""",
         list(ids),
     ):
         conversation_id, message_id, kind, key = str(row[0]), row[1], str(row[2]), str(row[3])

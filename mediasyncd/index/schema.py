@@ -247,6 +247,14 @@ def _initial(db: sqlite_utils.Database) -> None:
         CREATE INDEX matches_digest ON matches(digest);
         CREATE INDEX matches_ref ON matches(ref_id) WHERE ref_id IS NOT NULL;
 
+        -- References a matcher resolved whose link row names another reference (two
+        -- references in one message to the same file keep one link row).
+        CREATE TABLE resolved_refs (
+            ref_id INTEGER PRIMARY KEY,
+            conversation_id TEXT
+        );
+        CREATE INDEX resolved_refs_conversation ON resolved_refs(conversation_id);
+
         CREATE TABLE documents (
             digest TEXT NOT NULL,
             interpreter TEXT NOT NULL,

@@ -189,7 +189,11 @@ class _ChatGPTBase(SourceHandler):
                     ctx.failures.append((occurrence.member, f"{label} skipped: {exc}"))
                     continue
                 outcome = conv_record.record_conversation(
-                    ctx.index, data, source_id=ctx.source_id, account=account
+                    ctx.index,
+                    data,
+                    source_id=ctx.source_id,
+                    account=account,
+                    changed_keys=result.changed_keys,
                 )
                 if outcome == "new":
                     result.conversations_new += 1
@@ -215,7 +219,12 @@ class _ChatGPTBase(SourceHandler):
                 if not isinstance(original, str) or not original:
                     continue
                 is_image = original.lower().endswith((".webp", ".png", ".jpg", ".jpeg", ".gif"))
+                # A .dat file carries its own id in its name, so it is never an id-less
+                # image: the map gives it names and folders, not a size key.
+                has_id = file_id_in_name(str(dat_name)) is not None
                 for kind, key, extra in keys_for_original_name(original, size=0, is_image=is_image):
+                    if kind == "size" and has_id:
+                        continue
                     alias_key = "" if kind == "size" else key
                     result.changed_keys.update(
                         records.add_alias(ctx.index, str(dat_name), kind, alias_key, extra, origin)

@@ -188,3 +188,35 @@ def test_stronger_link_hides_conversation_level_duplicate(tmp_path: Path) -> Non
     assert _links(app) == [(A, "a1", "asset_pointer", "inline")]
     mime = app.index.scalar("SELECT mime FROM blobs WHERE size = ?", (len(voice),))
     assert mime == "audio/wav"
+
+
+def test_two_references_to_one_file_in_a_message_are_both_resolved(tmp_path: Path) -> None:
+    """A library entry and a pointer naming one file keep one link row; neither reference
+    is then listed as unresolved."""
+    from mediasyncd.reports import iter_unresolved
+
+    conv = _conv(
+        A,
+        _message(
+            "a1",
+            None,
+            [],
+            "user",
+            [
+                {
+                    "content_type": "image_asset_pointer",
+                    "asset_pointer": "file-service://file-Both1",
+                },
+                {"content_type": "image_asset_pointer", "asset_pointer": "sediment://file_00aa"},
+            ],
+        ),
+    )
+    same = _png(b"b")
+    app = _setup(tmp_path, [conv], {"file-Both1-x.png": same, "file_00aa-x.png": same})
+    assert len(list(iter_matches(app.index))) == 1
+    assert list(iter_unresolved(app.index)) == []
+    status_refs = app.index.scalar(
+        "SELECT COUNT(*) FROM refs r "
+        "WHERE EXISTS (SELECT 1 FROM resolved_refs x WHERE x.ref_id = r.id)"
+    )
+    assert status_refs == 1
