@@ -606,7 +606,9 @@ def test_bad_input_is_named_contained_and_recorded(
     """Each hostile or broken input gives one failure naming the source (and member), marks
     the source failed or skips just that member (recorded in member_failures), stores the
     good members, and writes nothing outside the state dir."""
-    monkeypatch.setattr("mediasyncd.ingest.choose_handler", lambda _path: ExpandingHandler())
+    monkeypatch.setattr(
+        "mediasyncd.ingest.choose_handler", lambda _path, _config=None: ExpandingHandler()
+    )
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     source = build(inputs)

@@ -27,6 +27,7 @@ from mediasyncd.config import LimitsConfig
 from mediasyncd.errors import SourceError
 from mediasyncd.sources.safety import (
     Budget,
+    count_central_records,
     display_name,
     is_symlink_member,
     overlapping_entries,
@@ -257,6 +258,18 @@ class ContainerWalker:
         return SourceError(message, source=self.source, member=member)
 
     def _walk_zip(self, handle: BinaryIO, prefix: str, depth: int) -> Iterator[Member | Rejected]:
+        allowed = self.limits.max_members - self.budget.members_seen
+        try:
+            # Counted from the raw directory first: zipfile would hold every entry in memory.
+            counted = count_central_records(handle, stop_after=allowed)
+        except OSError as exc:
+            raise self._error(f"cannot read: {exc.strerror or exc}", prefix) from exc
+        if counted > allowed:
+            raise self._error(
+                f"holds more than {allowed} members, over limits.max_members "
+                f"({self.limits.max_members})",
+                prefix,
+            )
         archive = self._open_zip(handle, prefix)
         with archive:
             infos = archive.infolist()

@@ -10,8 +10,10 @@ from __future__ import annotations
 import itertools
 import re
 import stat
+import struct
 import zipfile
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from mediasyncd.config import LimitsConfig
 
@@ -97,3 +99,66 @@ def _raw_name_length(info: zipfile.ZipInfo) -> int:
         return len(info.orig_filename.encode(encoding))
     except UnicodeEncodeError:
         return len(info.orig_filename.encode("utf-8", "replace"))
+
+
+_EOCD = struct.Struct("<4s4H2LH")
+_CENTRAL_FIXED = 46
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+
+
+def count_central_records(handle: BinaryIO, stop_after: int) -> int:
+    """How many central-directory records the zip holds, counted from the raw directory
+    and stopping once past `stop_after`, before `zipfile` builds an object per member
+    (about 800 bytes each: a million-member zip costs ~0.9 GB just to list). Returns 0
+    when the directory cannot be found; zipfile then says what is wrong."""
+    handle.seek(0, 2)
+    size = handle.tell()
+    tail_start = max(0, size - _EOCD.size - 0xFFFF)
+    handle.seek(tail_start)
+    tail = handle.read(size - tail_start)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + _EOCD.size > len(tail):
+        return 0
+    cd_size = _EOCD.unpack_from(tail, at)[5]
+    end = tail_start + at
+    locator_at = at - _ZIP64_LOCATOR.size
+    if locator_at >= 0 and tail[locator_at : locator_at + 4] == b"PK\x06\x07":
+        # ZIP64: the real directory size is in the ZIP64 end record just before the locator.
+        record_at = tail_start + locator_at - _ZIP64_EOCD.size
+        handle.seek(max(0, record_at))
+        record = handle.read(_ZIP64_EOCD.size)
+        if len(record) != _ZIP64_EOCD.size or record[:4] != b"PK\x06\x06":
+            return 0
+        cd_size = _ZIP64_EOCD.unpack(record)[8]
+        end = record_at
+    return _count_records(handle, max(0, end - cd_size), end, stop_after)
+
+
+def _count_records(handle: BinaryIO, start: int, end: int, stop_after: int) -> int:
+    count = 0
+    handle.seek(start)
+    buffer = b""
+    at = 0  # position of the next record in `buffer`
+    left = end - start
+    while count <= stop_after:
+        if len(buffer) - at < _CENTRAL_FIXED or _record_length(buffer, at) > len(buffer) - at:
+            if not left:
+                break
+            chunk = handle.read(min(1 << 20, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+            buffer = buffer[at:] + chunk
+            at = 0
+            continue
+        if buffer[at : at + 4] != b"PK\x01\x02":
+            break
+        at += _record_length(buffer, at)
+        count += 1
+    return count
+
+
+def _record_length(buffer: bytes, at: int) -> int:
+    name_length, extra_length, comment_length = struct.unpack_from("<3H", buffer, at + 28)
+    return int(_CENTRAL_FIXED + name_length + extra_length + comment_length)
