@@ -63,6 +63,9 @@ class ConversationStream:
                         raise ijson.JSONError(
                             "an object with neither `conversations` nor `mapping`"
                         )
+                    elif isinstance(item, dict) and not isinstance(item["conversations"], list):
+                        # Found by the hostile corpus: this read as an empty export.
+                        raise ijson.JSONError("`conversations` is not a list")
 
     def _stream(self, prefix: str) -> Iterator[Any]:
         with open(self.path, "rb") as handle:

@@ -16,6 +16,7 @@ from mediasyncd.errors import SourceError
 from mediasyncd.sources.base import SourceHandler, SourceProbe
 from mediasyncd.sources.container import is_junk, is_zip_file
 from mediasyncd.sources.plain import PlainMediaHandler
+from mediasyncd.sources.safety import count_central_records
 
 PROBE_MAX_PATHS = 200_000
 
@@ -39,7 +40,7 @@ def all_handlers() -> list[SourceHandler]:
     return handlers
 
 
-def build_probe(source: Path) -> SourceProbe:
+def build_probe(source: Path, config: Config | None = None) -> SourceProbe:
     """List a drop's paths cheaply (folder walk or zip central directory)."""
     if source.is_dir():
         paths: list[str] = []
@@ -61,8 +62,13 @@ def build_probe(source: Path) -> SourceProbe:
         return SourceProbe(source, True, paths, read_folder_head)
     if source.is_file() and is_zip_file(source):
         try:
-            with zipfile.ZipFile(source) as archive:
-                names = [n for n in archive.namelist()[:PROBE_MAX_PATHS] if not n.endswith("/")]
+            if _over_member_limit(source, config):
+                # The walker refuses it by limits.max_members; listing it here first would
+                # cost ~800 bytes of memory per member.
+                names = []
+            else:
+                with zipfile.ZipFile(source) as archive:
+                    names = [n for n in archive.namelist()[:PROBE_MAX_PATHS] if not n.endswith("/")]
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
             # Detection has nothing to go on; the walker then words the damage precisely
             # (truncated, empty, not a zip) for the user.
@@ -87,8 +93,14 @@ def build_probe(source: Path) -> SourceProbe:
     return SourceProbe(source, False, [source.name], read_file_head)
 
 
+def _over_member_limit(source: Path, config: Config | None) -> bool:
+    limit = (config or Config()).limits.max_members
+    with open(source, "rb") as handle:
+        return count_central_records(handle, stop_after=limit) > limit
+
+
 def choose_handler(source: Path, config: Config | None = None) -> SourceHandler:
-    probe = build_probe(source)
+    probe = build_probe(source, config)
     best: SourceHandler | None = None
     best_score = 0
     for handler in all_handlers():
