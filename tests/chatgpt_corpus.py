@@ -227,10 +227,13 @@ def stream_big_export(
     dest: Path, *, target_json_bytes: int, pad_chars: int, seed: int, zipped: bool = True
 ) -> dict[str, int]:
     """An era A export whose conversations.json reaches `target_json_bytes`, written one
-    conversation at a time (never the whole JSON in memory), then its media files."""
+    conversation at a time: neither the JSON nor the media are ever held in memory whole
+    (media bytes go to a spool file beside `dest` until the JSON member is closed)."""
     builder = CorpusBuilder(seed, pad_chars=pad_chars)
-    count = 0
-    with Sink(dest, zipped) as sink:
+    count = media = 0
+    members: list[tuple[str, int]] = []
+    spool_path = dest.with_name(dest.name + ".media-spool")
+    with Sink(dest, zipped) as sink, open(spool_path, "w+b") as spool:
         with sink.open("conversations.json") as out:
             out.write(b"[")
             written = 1
@@ -243,15 +246,19 @@ def stream_big_export(
                 out.write(blob)
                 written += len(blob)
                 count += 1
+                for asset in builder.assets:
+                    if asset.export is not None and asset.role != "library_only":
+                        member, _ids, _folder, _name = classic_place(asset, "A", False)
+                        spool.write(asset.data)
+                        members.append((member, asset.size))
+                builder.assets.clear()
             out.write(b"]")
             written += 1
-        media = 0
-        for asset in builder.assets:
-            if asset.export is None or asset.role == "library_only":
-                continue
-            member, _ids, _folder, _name = classic_place(asset, "A", False)
-            sink.write(member, asset.data, compress=False)
+        spool.seek(0)
+        for member, size in members:
+            sink.write(member, spool.read(size), compress=False)
             media += 1
+    spool_path.unlink()
     return {"conversations": count, "json_bytes": written, "media_files": media}
 
 
