@@ -1,0 +1,277 @@
+"""Every benchmark, side by side in one process tree, written to BENCHMARKS.md and a plot.
+
+    .venv/bin/pip install -e '.[bench]'
+    .venv/bin/python -m bench.run_all --size small     # minutes: the whole suite, end to end
+    .venv/bin/python -m bench.run_all --size full   # 2 GB export, 50k conversations, 1 GB JSON
+
+Generated corpora go under --workdir (default /tmp/mediasyncd-bench, never the
+repository) and are kept, keyed by their parameters, so a rerun after a fix measures the
+same bytes without regenerating them. Each benchmark is a ratio against a baseline
+measured in this same run (absolute times on shared machines drift; ratios hold):
+
+1. full ingest of the big era A export vs `unzip` of the same zip + `sync`;
+2. re-ingest (same path unchanged, a copy at another path) and ingest of a newer export
+   sharing 95 % of its media vs the first ingest (seconds, bytes written);
+3. a privacy archive touching 10 conversations dropped onto the index of a large export
+   vs a full `mediasyncd rematch` (seconds, conversations recomputed);
+4. peak RSS ingesting an export whose conversations.json is very large vs that size;
+5. `mediasyncd status` and `matches --conversation ID` latency on the index of step 3;
+6. hashing throughput vs `xxhsum -H2` on the big export's unzipped media;
+7. convoviz (PyPI) on the big export: wall time, peak RSS, media linked to its conversation.
+Writes BENCHMARKS.md at the repository root (keeping the hand-written notes after its
+`<!-- notes -->` line), bench/cost_vs_size.png, and results.json in the workdir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench import bench_convoviz, bench_hash, bench_index, bench_ingest, bench_memory  # noqa: E402
+from bench.bench_proc import COMMANDS  # noqa: E402
+from bench.bench_report import write_report  # noqa: E402
+from bench.corpus import ChatGPTSpec, write_chatgpt  # noqa: E402
+
+SIZES: dict[str, dict[str, Any]] = {
+    "small": {
+        "big_conversations": 300,
+        "big_media_mb": 150,
+        "index_conversations": 2000,
+        "json_conversations": 1000,
+        "json_mb": 40,
+        "sweep": [0.25, 0.5],
+        "hash_repeat": 3,
+        "latency_repeat": 5,
+    },
+    "full": {
+        "big_conversations": 3000,
+        "big_media_mb": 1850,
+        "index_conversations": 50_000,
+        "json_conversations": 20_000,
+        "json_mb": 1000,
+        "sweep": [0.125, 0.25, 0.5],
+        "hash_repeat": 3,
+        "latency_repeat": 7,
+    },
+}
+TOUCH = 10
+GROW = 0.05 / 0.95  # the newer export: 95 % of its media shared with the first
+
+
+def corpus(
+    work: Path, name: str, spec: ChatGPTSpec, *, privacy: bool = False, truth: bool = False
+) -> dict[str, Any]:
+    """Generate (or reuse, when made with the same parameters) one export."""
+    folder = work / "corpora" / name
+    stamp = folder / "spec.json"
+    wanted = asdict(spec) | {"privacy": privacy, "truth": truth}
+    if stamp.exists():
+        saved = json.loads(stamp.read_text())
+        if saved["spec"] == wanted and Path(saved["stats"]["path"]).exists():
+            return dict(saved["stats"])
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    started = time.monotonic()
+    stats = write_chatgpt(
+        folder / "export.zip",
+        spec,
+        folder / "privacy.zip" if privacy else None,
+        folder / "truth.jsonl" if truth else None,
+    )
+    stats["generate_seconds"] = time.monotonic() - started
+    stats["truth"] = str(folder / "truth.jsonl") if truth else None
+    argv = ["python", "-m", "bench.corpus", "chatgpt", str(folder / "export.zip")]
+    argv += ["--era", spec.era, "--conversations", str(spec.conversations)]
+    if spec.media_bytes:
+        argv += ["--media-mb", f"{spec.media_bytes / 1e6:g}"]
+    if spec.json_bytes:
+        argv += ["--json-mb", f"{spec.json_bytes / 1e6:g}"]
+    if spec.grow:
+        argv += ["--grow", f"{spec.grow:.6g}"]
+    if spec.both_ids:
+        argv += ["--both-ids"]
+    if privacy:
+        argv += ["--privacy-touch", str(spec.privacy_touch)]
+        argv += ["--privacy-out", str(folder / "privacy.zip")]
+    if truth:
+        argv += ["--truth-out", str(folder / "truth.jsonl")]
+    argv += ["--seed", str(spec.seed)]
+    stats["command"] = shlex.join(argv)
+    stats["touched_conversations"] = stats["touched_conversations"][:TOUCH]
+    stamp.write_text(json.dumps({"spec": wanted, "stats": stats}))
+    return stats
+
+
+def machine(work: Path) -> dict[str, str]:
+    def sh(cmd: str) -> str:
+        done = subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False)  # noqa: S602
+        return done.stdout.strip()
+
+    mem = sh("awk '/MemTotal/ {printf \"%.1f GiB\", $2/1048576}' /proc/meminfo")
+    disk = sh(f"df -hT {shlex.quote(str(work))} | tail -1")
+    model = sh("awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo")
+    rotational = sh("lsblk -dno NAME,ROTA,MODEL 2>/dev/null | head -3 | tr '\\n' ';'")
+    return {
+        "nproc": sh("nproc"),
+        "cpu": model,
+        "memory": mem,
+        "disk": f"{disk} (lsblk: {rotational})",
+        "python": sys.version.split()[0],
+        "kernel": platform.release(),
+        "unzip": sh("unzip -v | head -1"),
+        "xxhsum": sh("xxhsum --version 2>&1 | head -1"),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": sh(f"git -C {REPO} rev-parse --short HEAD"),
+    }
+
+
+def say(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="small")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/mediasyncd-bench"))  # noqa: S108
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--no-drop-caches", action="store_true")
+    parser.add_argument(
+        "--only", default="1234567", help="Benchmarks to run, e.g. 126 (default: all)."
+    )
+    parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
+    parser.add_argument("--plot", type=Path, default=REPO / "bench" / "cost_vs_size.png")
+    args = parser.parse_args(argv)
+    size = SIZES[args.size]
+    work: Path = args.workdir / args.size
+    work.mkdir(parents=True, exist_ok=True)
+    drop = not args.no_drop_caches and os.geteuid() == 0
+    results: dict[str, Any] = {
+        "size": args.size,
+        "machine": machine(work),
+        "drop_caches": drop,
+        "invocation": shlex.join(
+            [".venv/bin/python", "-m", "bench.run_all", *(argv or sys.argv[1:])]
+        ),
+    }
+    previous = work / "results.json"
+    if previous.exists() and args.only != "1234567":
+        # A partial rerun keeps the other benchmarks' figures from the last run.
+        old = json.loads(previous.read_text())
+        results = old | {k: v for k, v in results.items() if k != "invocation"}
+        results["invocation"] = (
+            old.get("invocation", "")
+            + " ; "
+            + shlex.join([".venv/bin/python", "-m", "bench.run_all", *(argv or sys.argv[1:])])
+        )
+    seed = args.seed
+    big_spec = ChatGPTSpec(
+        era="A",
+        conversations=size["big_conversations"],
+        media_bytes=int(size["big_media_mb"] * 1e6),
+        seed=seed,
+        both_ids=True,
+    )
+    corpora: dict[str, Any] = results.setdefault("corpora", {})
+    need_big = any(b in args.only for b in "12367")
+    if need_big:
+        say("generating the big export")
+        corpora["big"] = corpus(work, "big", big_spec, truth=True)
+        corpora["newer"] = corpus(work, "newer", ChatGPTSpec(**(asdict(big_spec) | {"grow": GROW})))
+    if "1" in args.only or "2" in args.only:
+        say("1-2: ingest vs unzip+sync, re-ingest, newer export")
+        figures, unzipped = bench_ingest.full_and_reingest(
+            work, Path(corpora["big"]["path"]), Path(corpora["newer"]["path"]), drop
+        )
+        results["ingest"] = figures
+        sweep = []
+        for fraction in size["sweep"]:
+            spec = ChatGPTSpec(
+                era="A",
+                conversations=int(size["big_conversations"] * fraction),
+                media_bytes=int(size["big_media_mb"] * fraction * 1e6),
+                seed=seed,
+                both_ids=True,
+            )
+            stats = corpus(work, f"sweep-{fraction:g}", spec)
+            say(f"   sweep point {fraction:g}")
+            point = bench_ingest.sweep_point(work, Path(stats["path"]), drop)
+            point["conversations"] = spec.conversations
+            sweep.append(point)
+        results["sweep"] = sweep
+    else:
+        unzipped = work / "unzipped-big"
+    if "6" in args.only:
+        say("6: hashing vs xxhsum")
+        if not unzipped.exists():
+            bench_ingest.unzip_sync(Path(corpora["big"]["path"]), unzipped, drop)
+        results["hash"] = bench_hash.hashing(work, unzipped, size["hash_repeat"])
+    if "7" in args.only:
+        say("7: convoviz")
+        state = Path(results["ingest"]["state"])
+        results["convoviz"] = bench_convoviz.side_by_side(
+            work,
+            Path(corpora["big"]["path"]),
+            Path(corpora["big"]["truth"]),
+            drop,
+            results["ingest"]["first"],
+            state,
+        )
+        mixed = corpus(
+            work, "mixed-ids", ChatGPTSpec(era="A", conversations=200, seed=seed, media_bytes=None)
+        )
+        results["convoviz"]["default_mix"] = bench_convoviz.default_export_check(
+            work, Path(mixed["path"])
+        )
+    if "3" in args.only or "5" in args.only:
+        say("3: privacy archive vs full rematch on a large index")
+        spec = ChatGPTSpec(
+            era="A",
+            conversations=size["index_conversations"],
+            seed=seed,
+            privacy_touch=TOUCH,
+        )
+        corpora["index"] = corpus(work, "index", spec, privacy=True)
+        figures, state = bench_index.privacy_vs_rematch(
+            work, Path(corpora["index"]["path"]), Path(corpora["index"]["privacy_path"]), drop
+        )
+        results["privacy"] = figures
+        say("5: status / matches latency")
+        results["latency"] = bench_index.latency(
+            state, corpora["index"]["touched_conversations"][0], size["latency_repeat"]
+        )
+        results["latency"]["conversations"] = size["index_conversations"]
+    if "4" in args.only:
+        say("4: peak RSS on a large conversations.json")
+        spec = ChatGPTSpec(
+            era="A",
+            conversations=size["json_conversations"],
+            json_bytes=int(size["json_mb"] * 1e6),
+            seed=seed,
+        )
+        corpora["json"] = corpus(work, "json", spec)
+        results["memory"] = bench_memory.peak_rss(
+            work, Path(corpora["json"]["path"]), corpora["json"]["json_bytes"], drop
+        )
+    results["commands"] = results.get("commands", []) + list(COMMANDS)
+    previous.write_text(json.dumps(results, indent=1))
+    write_report(results, args.output, args.plot)
+    say(f"wrote {args.output} and {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
