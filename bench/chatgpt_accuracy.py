@@ -19,7 +19,8 @@ What it does (every mediasyncd step is a real `mediasyncd` process on a fresh st
    `mediasyncd rematch` on the same index;
 3. memory: an era A export whose conversations.json is at least --big-json-mb MB is
    streamed to disk (never held in memory) and ingested; the peak RSS of that
-   `mediasyncd ingest` child comes from os.wait4's rusage.
+   `mediasyncd ingest` comes from os.wait4's rusage in a small launcher process (Linux
+   keeps a peak RSS across fork and exec, so a child of this large process would not do).
 Nothing here is asserted; the figures are reported (benchmarks are not tests).
 """
 
@@ -64,26 +65,40 @@ LAYOUTS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def run_child(cmd: list[str]) -> tuple[str, str, int, float, Any]:
-    """Run a child: (stdout, stderr, exit code, seconds, its own rusage from os.wait4)."""
+# Linux keeps a process' peak RSS across fork and exec, so a child forked from this (large)
+# process would report at least this process' RSS. A small launcher forks the measured
+# command instead and reports that grandchild's own peak RSS on stderr.
+LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:])
+_pid, status, usage = os.wait4(child.pid, 0)
+sys.stderr.write(f"\\n@@maxrss_kb {usage.ru_maxrss}\\n")
+sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
+"""
+
+
+def run_child(cmd: list[str]) -> tuple[str, str, int, float, int]:
+    """Run a command: (stdout, stderr, exit code, seconds, its peak RSS in bytes)."""
     started = time.monotonic()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        child = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=REPO)  # noqa: S603
-        _pid, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
+        code = subprocess.call(  # noqa: S603
+            [sys.executable, "-c", LAUNCHER, *cmd], stdout=out, stderr=err, cwd=REPO
+        )
         seconds = time.monotonic() - started
         out.seek(0)
         err.seek(0)
-        return out.read().decode(), err.read().decode(), child.returncode, seconds, usage
+        stdout, stderr = out.read().decode(), err.read().decode()
+    stderr, _, tail = stderr.rpartition("\n@@maxrss_kb ")
+    return stdout, stderr, code, seconds, int(tail.strip() or 0) * 1024
 
 
-def mediasyncd(state: Path, *args: str) -> tuple[str, float, Any]:
-    """Run `mediasyncd --state-dir STATE ARGS…`: (stdout, seconds, rusage of the child)."""
+def mediasyncd(state: Path, *args: str) -> tuple[str, float, int]:
+    """Run `mediasyncd --state-dir STATE ARGS…`: (stdout, seconds, peak RSS in bytes)."""
     cmd = [sys.executable, "-m", "mediasyncd", "--state-dir", str(state), *args]
-    stdout, stderr, code, seconds, usage = run_child(cmd)
+    stdout, stderr, code, seconds, rss = run_child(cmd)
     if code not in (0, 1) or not stdout:
         raise SystemExit(f"{' '.join(cmd)} exited {code}: {stderr[-3000:]}")
-    return stdout, seconds, usage
+    return stdout, seconds, rss
 
 
 def records(state: Path, command: str) -> list[dict[str, Any]]:
@@ -99,13 +114,13 @@ def write_layout(corpus: Corpus, dest: Path, spec: dict[str, Any]) -> WrittenDro
     return write_export(corpus, dest, era, **options)
 
 
-def ingest(state: Path, *paths: Path) -> tuple[dict[str, Any], float, Any]:
-    out, seconds, usage = mediasyncd(state, "ingest", "--json", *map(str, paths))
+def ingest(state: Path, *paths: Path) -> tuple[dict[str, Any], float, int]:
+    out, seconds, rss = mediasyncd(state, "ingest", "--json", *map(str, paths))
     try:
         summary: dict[str, Any] = json.loads(out)
     except json.JSONDecodeError:
         raise SystemExit(f"ingest printed no JSON summary: {out[:2000]!r}") from None
-    return summary, seconds, usage
+    return summary, seconds, rss
 
 
 def evaluate(state: Path, drops: list[WrittenDrop]) -> Comparison:
@@ -254,7 +269,7 @@ def memory(workdir: Path, big_json_mb: int, seed: int) -> None:
         f"print(json.dumps(stream_big_export(Path({str(path)!r}), "
         f"target_json_bytes={big_json_mb * 10**6}, pad_chars=12_000, seed={seed})))"
     )
-    out, err, code, written, usage = run_child([sys.executable, "-c", script])
+    out, err, code, written, writer_rss = run_child([sys.executable, "-c", script])
     if code != 0:
         raise SystemExit(f"the big export could not be written: {err[-2000:]}")
     stats = json.loads(out)
@@ -262,12 +277,12 @@ def memory(workdir: Path, big_json_mb: int, seed: int) -> None:
         f"\n== 3. memory: conversations.json {stats['json_bytes'] / 10**6:.0f} MB "
         f"({stats['conversations']} conversations, {stats['media_files']} media files), "
         f"zip {path.stat().st_size / 10**6:.0f} MB, streamed in {written:.0f} s "
-        f"(the writer's peak RSS: {usage.ru_maxrss / 1024:.0f} MB)"
+        f"(the writer's peak RSS: {writer_rss / 2**20:.0f} MB)"
     )
     state = dest / "state"
-    summary, seconds, usage = ingest(state, path)
+    summary, seconds, rss = ingest(state, path)
     print(
-        f"  `mediasyncd ingest`: {seconds:.1f} s, peak RSS {usage.ru_maxrss / 1024:.0f} MB "
+        f"  `mediasyncd ingest`: {seconds:.1f} s, peak RSS {rss / 2**20:.0f} MB "
         f"({summary['conversations_new']} conversations, {summary['blobs_new']} objects, "
         f"{len(summary['failures'])} failures)"
     )
