@@ -238,9 +238,15 @@ class Ingester:
                 fingerprint=fingerprint,
             )
         faults.point("ingest.after_source_row")
+        # A run that never finished (killed, shut down, a full disk) may have recorded its
+        # documents but not rematched them; this run finds them already read, so it
+        # rematches everything instead of only what it changes itself.
+        resumed = existing is not None and existing.state == "pending"
         self.progress.source_started(path, None if stat.S_ISDIR(st.st_mode) else st.st_size)
         try:
-            kind, final_state = self._ingest_source(path, row, summary, fingerprint)
+            kind, final_state = self._ingest_source(
+                path, row, summary, fingerprint, resumed=resumed
+            )
         except MediasyncdError as exc:
             # A changed file, a full disk or a shutdown is not the drop's fault: it stays
             # pending, and is read again (the daemon does not retry failed drops).
@@ -268,7 +274,13 @@ class Ingester:
     # -- one source ----------------------------------------------------------------------
 
     def _ingest_source(
-        self, path: Path, row: records.SourceRow, summary: IngestSummary, fingerprint: str
+        self,
+        path: Path,
+        row: records.SourceRow,
+        summary: IngestSummary,
+        fingerprint: str,
+        *,
+        resumed: bool = False,
     ) -> tuple[str, str]:
         handler = choose_handler(path, self.config)
         with self.index.write():
@@ -381,7 +393,7 @@ class Ingester:
             with self.index.write():
                 records.replace_member_failures(self.index, row.id, failures + ctx.failures)
         faults.point("ingest.before_rematch")
-        self._rematch(changed_keys, interpreted, summary)
+        self._rematch(changed_keys, interpreted, summary, everything=resumed)
         state: str = "ok"
         error: str | None = None
         if unreadable:
@@ -555,16 +567,20 @@ class Ingester:
         changed_keys: set[tuple[str, str]],
         interpreted: InterpretResult,
         summary: IngestSummary,
+        *,
+        everything: bool = False,
     ) -> None:
         changed_keys = changed_keys | interpreted.changed_keys
         for matcher in all_matchers(self.config):
-            ids = matcher.affected(self.index, changed_keys)
-            if matcher.subject == "conversation":
-                ids |= interpreted.touched_conversations
-            else:
-                ids |= interpreted.touched_users
-            if not ids:
-                continue
+            ids: set[str] | None = None  # None: every subject
+            if not everything:
+                ids = matcher.affected(self.index, changed_keys)
+                if matcher.subject == "conversation":
+                    ids |= interpreted.touched_conversations
+                else:
+                    ids |= interpreted.touched_users
+                if not ids:
+                    continue
             delta: MatchDelta = matcher.rematch(self.index, ids)
             if matcher.subject == "conversation":
                 summary.rematched_conversations += delta.recomputed
