@@ -7,6 +7,7 @@ configuration error) so that no traceback ever reaches the user for expected fai
 from __future__ import annotations
 
 import importlib
+import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -93,6 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The state dir cannot be created, the disk is full, a permission is missing: the
         # system's message names the path, which is what the user needs.
         click.echo(f"mediasyncd: error: {exc}", err=True)
+        return 2
+    except sqlite3.OperationalError as exc:
+        # The index refused a write (found by the disk-full tests: "database or disk is
+        # full" after the store had used the last bytes). The transaction was rolled back;
+        # one line, not a traceback.
+        click.echo(f"mediasyncd: error: the index could not be written: {exc}", err=True)
         return 2
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
