@@ -27,6 +27,16 @@ def get_source(index: Index, path: str) -> SourceRow | None:
     return SourceRow(*row) if row else None
 
 
+_INT64_MAX = (1 << 63) - 1
+
+
+def int64(value: int | None) -> int | None:
+    """`value` clamped to SQLite's 64-bit integers. Found by fuzzing: a file dated after
+    2262 (`touch -d 2300-01-01`; ext4 goes to 2446) has an st_mtime_ns SQLite cannot
+    store, and the ingest died on it. Clamped, it still tells versions apart for caching."""
+    return None if value is None else max(-_INT64_MAX - 1, min(_INT64_MAX, value))
+
+
 def begin_source_run(
     index: Index,
     path: str,
@@ -51,7 +61,7 @@ def begin_source_run(
             fingerprint = excluded.fingerprint, state = 'pending', error = NULL,
             run = sources.run + 1
         """,
-        (path, int(is_dir), size, mtime_ns, inode, device, fingerprint, now),
+        (path, int(is_dir), size, int64(mtime_ns), inode, device, fingerprint, now),
     )
     row = get_source(index, path)
     if row is None:  # pragma: no cover - the upsert above always leaves a row
@@ -161,7 +171,7 @@ def cached_digest(
     row = index.execute(
         "SELECT device, inode, size, mtime_ns, digest FROM file_cache WHERE path = ?", (path,)
     ).fetchone()
-    if row and tuple(row[:4]) == (device, inode, size, mtime_ns):
+    if row and tuple(row[:4]) == (device, inode, size, int64(mtime_ns)):
         return str(row[4])
     return None
 
@@ -174,7 +184,7 @@ def remember_file(
            VALUES (?, ?, ?, ?, ?, ?)
            ON CONFLICT(path) DO UPDATE SET device = excluded.device, inode = excluded.inode,
                size = excluded.size, mtime_ns = excluded.mtime_ns, digest = excluded.digest""",
-        (path, device, inode, size, mtime_ns, digest),
+        (path, device, inode, size, int64(mtime_ns), digest),
     )
 
 

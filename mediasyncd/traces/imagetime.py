@@ -117,7 +117,10 @@ def filename_time(name: str, naive_zone: tzinfo) -> datetime | None:
 
 def mtime_time(mtime_ns: int, *, from_zip: bool, naive_zone: tzinfo) -> datetime | None:
     """A file's mtime; a zip entry's date is wall-clock time and is read in naive_zone."""
-    moment = datetime.fromtimestamp(mtime_ns / 1e9, UTC)
+    try:
+        moment = datetime.fromtimestamp(mtime_ns / 1e9, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None  # beyond year 9999 (found by fuzzing; a btrfs file can carry one)
     if from_zip:
         moment = moment.replace(tzinfo=naive_zone).astimezone(UTC)
     return _plausible(moment)
