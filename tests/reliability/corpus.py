@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import zipfile
 import zlib
@@ -25,7 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import make_zip, media_bytes, patch_bytes, symlink_info, zip_bytes
+from tests.helpers import (
+    make_zip,
+    media_bytes,
+    patch_bytes,
+    symlink_info,
+    write_files,
+    zip_bytes,
+)
 from tests.reliability.rawzip import (
     RawEntry,
     end_record,
@@ -176,6 +184,16 @@ def write_million(path: Path, count: int = MILLION) -> Path:
     return path
 
 
+def _far_future(path: Path) -> Path:
+    """A folder whose files and itself are dated after 2262: st_mtime_ns no longer fits a
+    64-bit integer (ext4 clamps to 2446; found by fuzzing the image clocks)."""
+    write_files(path, GOOD)
+    stamp = 300_000_000_000 * 1_000_000_000  # year ~11,000; the filesystem clamps it
+    for item in [*path.rglob("*"), path]:
+        os.utime(item, ns=(stamp, stamp))
+    return path
+
+
 def _truncated(path: Path) -> Path:
     full = make_zip(path, GOOD).read_bytes()
     path.write_bytes(full[: len(full) // 2])
@@ -257,6 +275,7 @@ CASES: list[Case] = [
          "failed", None, "empty file", good_lands=False),
     Case("empty-archive", 7, lambda d: _write(d / "nothing.zip", end_record(0, 0, 0)),
          "ok", None, "", good_lands=False),
+    Case("far-future-mtime", 7, lambda d: _far_future(d / "future"), "ok", None, ""),
     Case("duplicate-names", 7,
          lambda d: _with_good(d / "dup.zip", [("good/one.png", b"\x89PNG impostor")]),
          "ok", "good/one.png", "duplicate member name"),
