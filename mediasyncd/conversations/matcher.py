@@ -445,9 +445,12 @@ class ConversationMatcher(SubjectMatcher):
             return []
         marks = ", ".join("?" for _ in scope)
         names: dict[str, list[str]] = {}
+        # CROSS JOIN keeps SQLite starting from these few digests (occurrences_digest, then
+        # occurrence_keys_occurrence); left to itself it walks every filename key of the
+        # index for each conversation.
         rows = index.execute(
-            f"""SELECT DISTINCT o.digest, k.key FROM occurrence_keys k
-                JOIN occurrences o ON o.id = k.occurrence_id
+            f"""SELECT DISTINCT o.digest, k.key FROM occurrences o
+                CROSS JOIN occurrence_keys k ON k.occurrence_id = o.id
                 WHERE k.key_kind = 'filename' AND o.digest IN ({marks})""",
             list(scope),
         ).fetchall()
