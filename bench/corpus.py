@@ -60,6 +60,7 @@ from tests.chatgpt_gen.writers import (  # noqa: E402
 )
 
 CALIBRATION = 300
+SIZE_TRIES = 20
 SHARD = 100
 
 
@@ -122,14 +123,25 @@ def _builder(spec: ChatGPTSpec, cal: Calibration) -> CorpusBuilder:
         wanted = spec.json_bytes / spec.conversations
         pad = max(0, int((wanted - cal.json_per_conv) / cal.pad_slope))
     builder = CorpusBuilder(spec.seed, pad_chars=pad)
+    scale = 1.0
     if spec.media_bytes:
         scale = max(1.0, spec.media_bytes / max(1.0, spec.conversations * cal.media_per_conv))
-        natural = builder.ids.size
+    ids = builder.ids
 
-        def scaled(lo: int, mean: int) -> int:
-            return natural(int(lo * scale), int(mean * scale))
+    def size(lo: int, mean: int) -> int:
+        """The builder's draw (a size no other file has), but after a few collisions a
+        size is accepted anyway: with tens of thousands of small files the unique sizes
+        run out and the builder's loop would spin (real files share sizes sometimes).
+        Until then the draws, and so the corpus, are the test builder's own."""
+        lo, mean = int(lo * scale), int(mean * scale)
+        for _ in range(SIZE_TRIES):
+            drawn = lo + int(ids.rng.expovariate(1 / mean))
+            if drawn not in ids._sizes:
+                break
+        ids._sizes.add(drawn)
+        return drawn
 
-        builder.ids.size = scaled  # type: ignore[method-assign]
+    ids.size = size  # type: ignore[method-assign]
     return builder
 
 

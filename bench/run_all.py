@@ -59,7 +59,7 @@ SIZES: dict[str, dict[str, Any]] = {
     },
     "full": {
         "big_conversations": 3000,
-        "big_media_mb": 1850,
+        "big_media_mb": 1950,
         "index_conversations": 50_000,
         "json_conversations": 20_000,
         "json_mb": 1000,
@@ -139,6 +139,13 @@ def machine(work: Path) -> dict[str, str]:
     }
 
 
+def save(results: dict[str, Any], path: Path) -> None:
+    """results.json after every benchmark, so a run cut short keeps what it measured."""
+    commands = results.get("commands", [])
+    results["commands"] = commands + [c for c in COMMANDS if c not in commands]
+    path.write_text(json.dumps(results, indent=1))
+
+
 def say(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
@@ -152,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", default="1234567", help="Benchmarks to run, e.g. 126 (default: all)."
     )
+    parser.add_argument(
+        "--report-only", action="store_true", help="Rewrite the report from results.json."
+    )
     parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
     parser.add_argument("--plot", type=Path, default=REPO / "bench" / "cost_vs_size.png")
     args = parser.parse_args(argv)
@@ -159,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     work: Path = args.workdir / args.size
     work.mkdir(parents=True, exist_ok=True)
     drop = not args.no_drop_caches and os.geteuid() == 0
+    if args.report_only:
+        write_report(json.loads((work / "results.json").read_text()), args.output, args.plot)
+        return 0
     results: dict[str, Any] = {
         "size": args.size,
         "machine": machine(work),
@@ -212,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             point["conversations"] = spec.conversations
             sweep.append(point)
         results["sweep"] = sweep
+        save(results, previous)
     else:
         unzipped = work / "unzipped-big"
     if "6" in args.only:
@@ -219,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         if not unzipped.exists():
             bench_ingest.unzip_sync(Path(corpora["big"]["path"]), unzipped, drop)
         results["hash"] = bench_hash.hashing(work, unzipped, size["hash_repeat"])
+        save(results, previous)
     if "7" in args.only:
         say("7: convoviz")
         state = Path(results["ingest"]["state"])
@@ -236,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         results["convoviz"]["default_mix"] = bench_convoviz.default_export_check(
             work, Path(mixed["path"])
         )
+        save(results, previous)
     if "3" in args.only or "5" in args.only:
         say("3: privacy archive vs full rematch on a large index")
         spec = ChatGPTSpec(
@@ -254,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             state, corpora["index"]["touched_conversations"][0], size["latency_repeat"]
         )
         results["latency"]["conversations"] = size["index_conversations"]
+        save(results, previous)
     if "4" in args.only:
         say("4: peak RSS on a large conversations.json")
         spec = ChatGPTSpec(
@@ -266,8 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         results["memory"] = bench_memory.peak_rss(
             work, Path(corpora["json"]["path"]), corpora["json"]["json_bytes"], drop
         )
-    results["commands"] = results.get("commands", []) + list(COMMANDS)
-    previous.write_text(json.dumps(results, indent=1))
+    save(results, previous)
     write_report(results, args.output, args.plot)
     say(f"wrote {args.output} and {args.plot}")
     return 0
