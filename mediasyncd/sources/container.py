@@ -385,7 +385,15 @@ class ContainerWalker:
             try:
                 with archive.open(info) as stream:
                     shutil.copyfileobj(stream, spool, 1 << 20)
-            except (OSError, zipfile.BadZipFile, EOFError) as exc:
+            except (
+                OSError,
+                zipfile.BadZipFile,
+                EOFError,
+                NotImplementedError,
+                RuntimeError,
+            ) as exc:
+                # NotImplementedError: a compression zipfile lacks (Deflate64, which Windows
+                # uses for big files; found by atheris), RuntimeError: encrypted.
                 raise self._error(f"cannot read nested zip: {exc}", prefix) from exc
             spool.seek(0)
             yield from self._walk_zip(spool, prefix, depth)
