@@ -162,6 +162,20 @@ def _nested_too_deep(path: Path) -> Path:
     return make_zip(path, [("Files__user-abc.zip", inner), *GOOD.items()])
 
 
+def _deflate64_nested(path: Path) -> Path:
+    """A privacy archive whose nested zip says Deflate64 (method 9, what Windows uses for
+    big files), which zipfile cannot decompress (found by atheris: it escaped the walker)."""
+    inner = zip_bytes({"deep.png": media_bytes(500, "d64")})
+    make_zip(path, [("Files__user-abc.zip", inner), *GOOD.items()])
+    data = bytearray(path.read_bytes())
+    local = data.find(b"PK\x03\x04")
+    central = data.find(b"PK\x01\x02")
+    struct.pack_into("<H", data, local + 8, 9)
+    struct.pack_into("<H", data, central + 10, 9)
+    path.write_bytes(bytes(data))
+    return path
+
+
 def write_million(path: Path, count: int = MILLION) -> Path:
     """`count` empty stored members, written as raw structures in one pass (~100 MB,
     about 4 s): local headers, then the central directory, then the end record with
@@ -261,6 +275,8 @@ CASES: list[Case] = [
     Case("bomb-nested-too-deep", 6, lambda d: _nested_too_deep(d / "privacy.zip"),
          "ok", "Files__user-abc.zip!/Files__level2.zip!/Files__level3.zip!/Files__level4.zip",
          "max_nesting_depth"),
+    Case("nested-deflate64", 6, lambda d: _deflate64_nested(d / "privacy.zip"),
+         "failed", "Files__user-abc.zip", "compression method"),
     Case("bomb-million-members", 6, lambda d: write_million(d / "million.zip"),
          "failed", None, "max_members", good_lands=False),
     # -- broken input (scenario 7) ----------------------------------------------------------
