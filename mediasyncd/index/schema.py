@@ -298,3 +298,18 @@ def _occurrence_keys_by_occurrence(db: sqlite_utils.Database) -> None:
         db,
         "CREATE INDEX occurrence_keys_occurrence ON occurrence_keys(occurrence_id, key_kind);",
     )
+
+
+@MIGRATIONS(name="0003_status_counts")
+def _status_counts(db: sqlite_utils.Database) -> None:
+    """Covering indexes for what `mediasyncd status` counts (refs by kind, matches by
+    strategy, media occurrences of a digest): at 50,000 conversations its queries read
+    the tables themselves and took about 0.3 s."""
+    run_statements(
+        db,
+        """
+        CREATE INDEX refs_kind ON refs(kind);
+        CREATE INDEX matches_strategy ON matches(strategy);
+        CREATE INDEX occurrences_digest_role ON occurrences(digest, role);
+        """,
+    )
