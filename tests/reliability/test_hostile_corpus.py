@@ -8,6 +8,10 @@ Each case runs twice:
   the state dir;
 - dropped into a running daemon's drop folder, each followed by a good file: the good file
   lands every time, the daemon never exits, and its peak memory stays bounded.
+
+Hard-link members are not in the corpus because zip cannot express them: hard links are a
+tar concept, and Info-ZIP stores a hard-linked file as a second regular copy (its Unix
+extra fields carry times and ids, never a link target); corpus.py says more.
 """
 
 from __future__ import annotations
