@@ -13,36 +13,49 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from mediasyncd.errors import IndexDatabaseError
 from mediasyncd.index.schema import MIGRATIONS
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 class Index:
     """A handle on `index.db`; pass it in, never open a path at import time."""
 
-    def __init__(self, db: sqlite_utils.Database, path: Path | None):
-        self.db = db
+    def __init__(self, conn: sqlite3.Connection, path: Path | None):
+        self._conn = conn
+        self._db: sqlite_utils.Database | None = None
         self.path = path
 
     @property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils' view of the connection, made on first use (migrations, nested
+        writes): importing sqlite-utils costs about 80 ms that a read-only command like
+        `status` need not pay."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self._conn, execute_plugins=False)
+        return self._db
+
+    @property
     def conn(self) -> sqlite3.Connection:
-        return self.db.conn
+        return self._conn
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
-        return self.db.conn.execute(sql, params)
+        return self._conn.execute(sql, params)
 
     def scalar(self, sql: str, params: Any = ()) -> Any:
-        row = self.db.conn.execute(sql, params).fetchone()
+        row = self._conn.execute(sql, params).fetchone()
         return None if row is None else row[0]
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Index]:
         """One write transaction; nested calls become savepoints of the outer one."""
-        conn = self.db.conn
+        conn = self._conn
         if _in_transaction(conn):
             with self.db.atomic():
                 yield self
@@ -60,7 +73,7 @@ class Index:
     @contextlib.contextmanager
     def read(self) -> Iterator[Index]:
         """A consistent snapshot for multi-query reports."""
-        conn = self.db.conn
+        conn = self._conn
         if _in_transaction(conn):
             yield self
             return
@@ -74,11 +87,11 @@ class Index:
     def checkpoint(self, mode: str = "PASSIVE") -> tuple[int, int, int]:
         if mode not in {"PASSIVE", "FULL", "RESTART", "TRUNCATE"}:
             raise ValueError(mode)
-        row = self.db.conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        row = self._conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         return int(row[0]), int(row[1]), int(row[2])
 
     def close(self) -> None:
-        self.db.close()
+        self._conn.close()
 
 
 def _in_transaction(conn: sqlite3.Connection) -> bool:
@@ -120,19 +133,18 @@ def open_index(
                 raise IndexDatabaseError(f"{path}: cannot switch the index to WAL (got {mode})")
         # FULL: an ingest acknowledged to the user survives power loss (reliability.md).
         conn.execute(f"PRAGMA synchronous = {synchronous}")
-        db = sqlite_utils.Database(conn, execute_plugins=False)
-        if migrate:
-            MIGRATIONS.apply(db)
+        index = Index(conn, path)
+        if migrate and MIGRATIONS.pending(conn):
+            MIGRATIONS.apply(index.db)
     except sqlite3.DatabaseError as exc:
         raise IndexDatabaseError(f"{path}: cannot open the index: {exc}") from exc
-    return Index(db, path)
+    return index
 
 
 def open_readonly(path: Path, *, busy_timeout_ms: int = 60_000) -> Index:
     """A read-only handle for reports: never migrates, never writes."""
     try:
         conn = _connect(f"file:{path}?mode=ro", busy_timeout_ms=busy_timeout_ms, uri=True)
-        db = sqlite_utils.Database(conn, execute_plugins=False)
     except sqlite3.DatabaseError as exc:
         raise IndexDatabaseError(f"{path}: cannot open the index: {exc}") from exc
-    return Index(db, path)
+    return Index(conn, path)

@@ -24,11 +24,61 @@ Tables (see docs/architecture.md):
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
+if TYPE_CHECKING:
+    import sqlite_utils
 
-MIGRATIONS = Migrations("mediasyncd")
+_Func = TypeVar("_Func", bound="Callable[[sqlite_utils.Database], None]")
+
+
+class _Step(NamedTuple):
+    name: str
+    func: Callable[[sqlite_utils.Database], None]
+
+
+class LazyMigrations:
+    """sqlite-utils' Migrations, built only when one is pending.
+
+    Importing sqlite-utils costs about 80 ms (dateutil, and numpy or pandas whenever they
+    are installed), and every command opens the index: `status` paid it on each run. The
+    set name, the step names and their order are sqlite-utils' own (its
+    `_sqlite_migrations` table), so indexes migrated before are recognised as they are.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self._migrations: list[_Step] = []
+
+    def __call__(self, *, name: str) -> Callable[[_Func], _Func]:
+        def register(func: _Func) -> _Func:
+            self._migrations.append(_Step(name, func))
+            return func
+
+        return register
+
+    def pending(self, conn: sqlite3.Connection) -> bool:
+        """Whether a registered step is not yet recorded in this index (plain SQL)."""
+        try:
+            rows = conn.execute(
+                "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", (self.name,)
+            ).fetchall()
+        except sqlite3.OperationalError:  # no table yet: a new index
+            return True
+        applied = {str(row[0]) for row in rows}
+        return any(step.name not in applied for step in self._migrations)
+
+    def apply(self, db: sqlite_utils.Database) -> None:
+        from sqlite_utils.migrations import Migrations
+
+        migrations = Migrations(self.name)
+        for step in self._migrations:
+            migrations(name=step.name)(step.func)
+        migrations.apply(db)
+
+
+MIGRATIONS = LazyMigrations("mediasyncd")
 
 
 def run_statements(db: sqlite_utils.Database, script: str) -> None:
