@@ -363,3 +363,11 @@ def _status_counts(db: sqlite_utils.Database) -> None:
         CREATE INDEX occurrences_digest_role ON occurrences(digest, role);
         """,
     )
+
+
+@MIGRATIONS(name="0004_matches_by_subject")
+def _matches_by_subject(db: sqlite_utils.Database) -> None:
+    """Trace pairs are counted apart from conversation links (`status`' trace_pairs):
+    without this index each count read all 95,000 matches of a 50,000-conversation
+    index, about 30 ms per `status` for an index without a single trace."""
+    run_statements(db, "CREATE INDEX matches_subject ON matches(subject, strategy);")
