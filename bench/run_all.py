@@ -62,7 +62,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "big_media_mb": 1950,
         "index_conversations": 50_000,
         "json_conversations": 20_000,
-        "json_mb": 1000,
+        "json_mb": 1080,
         "sweep": [0.125, 0.25, 0.5],
         "hash_repeat": 3,
         "latency_repeat": 7,
