@@ -249,6 +249,13 @@ class ContainerWalker:
                     f"truncated or damaged zip (no readable central directory): {exc}", prefix
                 ) from exc
             raise self._error(f"not a zip archive: {exc}", prefix) from exc
+        except UnicodeDecodeError as exc:
+            # zipfile refuses the whole archive for one such name; say which (found by the
+            # hostile corpus: the message named a byte position, not the member).
+            name = bytes(exc.object).decode("utf-8", "backslashreplace")
+            raise self._error(
+                f"member name '{name}' is marked UTF-8 but is not; cannot read the zip", prefix
+            ) from exc
         except (OSError, ValueError, EOFError, NotImplementedError) as exc:
             # NotImplementedError: a zip "version needed" zipfile does not support.
             raise self._error(f"cannot read the zip: {exc}", prefix) from exc

@@ -296,7 +296,7 @@ CASES: list[Case] = [
          lambda d: _with_good(d / "dup.zip", [("good/one.png", b"\x89PNG impostor")]),
          "ok", "good/one.png", "duplicate member name"),
     Case("non-utf8-name", 7, lambda d: _bad_utf8(d / "latin.zip"),
-         "failed", None, "cannot read the zip", good_lands=False),
+         "failed", None, "'caf\\xe9\\xff\\xfeX.png' is marked UTF-8", good_lands=False),
     Case("invalid-json", 7,
          lambda d: _chatgpt(d / "chatgpt-export.zip", b'[{"id": "c1", "title": "cut'),
          "ok", "conversations.json", "invalid JSON"),
