@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from mediasyncd.conversations.keys import pointer_id
 from mediasyncd.digest import digest_bytes
+from mediasyncd.jsonvalues import as_float
 
 # Tools whose output is a generated file (formats.md: DALL·E, the GPT-4o image
 # generator, the code interpreter).
@@ -89,17 +90,7 @@ def _as_id(value: Any) -> str | None:
     return None
 
 
-def _as_float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+_as_float = as_float
 
 
 def content_hash(conversation: dict[str, Any]) -> str:

@@ -383,28 +383,8 @@ class ConversationMatcher(SubjectMatcher):
         out: list[Link] = []
         open_refs = [r for r in refs if r.id not in resolved and r.is_generated_image]
         pinned: set[str] = set()
-        for ref in open_refs:
-            size = ref.extra.get("size_bytes")
-            same = [f for f in free if f[1] == size and f[0] not in pinned]
-            if isinstance(size, int) and len(same) == 1:
-                digest = same[0][0]
-                pinned.add(digest)
-                resolved.add(ref.id)
-                out.extend(
-                    self._ref_links(
-                        conversation_id,
-                        ref,
-                        digest,
-                        "conversation_dir",
-                        PINNED_CONFIDENCE,
-                        {"pinned_by": "size"},
-                    )
-                )
-        remaining_refs = [r for r in open_refs if r.id not in resolved]
-        remaining_images = [f for f in free if f[0] not in pinned and f[2] == "image"]
-        if len(remaining_refs) == 1 and len(remaining_images) == 1:
-            ref = remaining_refs[0]
-            digest = remaining_images[0][0]
+
+        def pin(ref: _Ref, digest: str, by: str) -> None:
             pinned.add(digest)
             resolved.add(ref.id)
             out.extend(
@@ -414,9 +394,25 @@ class ConversationMatcher(SubjectMatcher):
                     digest,
                     "conversation_dir",
                     PINNED_CONFIDENCE,
-                    {"pinned_by": "count"},
+                    {"pinned_by": by},
                 )
             )
+
+        for ref in open_refs:
+            size = ref.extra.get("size_bytes")
+            same = [f for f in free if f[1] == size and f[0] not in pinned]
+            if isinstance(size, int) and len(same) == 1:
+                pin(ref, same[0][0], "size")
+        remaining_refs = [r for r in open_refs if r.id not in resolved]
+        # A count pins only the DALL·E archive's images: a lone sandbox chart in the same
+        # folder is not evidence about a generated image.
+        remaining_images = [
+            f
+            for f in free
+            if f[0] not in pinned and f[2] == "image" and _folder_association(f[3]) == "generated"
+        ]
+        if len(remaining_refs) == 1 and len(remaining_images) == 1:
+            pin(remaining_refs[0], remaining_images[0][0], "count")
         for digest, _size, _kind, member in free:
             if digest in pinned:
                 continue

@@ -26,6 +26,8 @@ from typing import IO, Any, BinaryIO, Final
 
 import ijson
 
+from mediasyncd.jsonvalues import as_float
+
 MEDIA_REF: Final = re.compile(r"@@@langfuseMedia:type=([^|@]*)\|id=([^|@]+)\|source=([^|@]*)@@@")
 # A CSV record may span lines only inside quotes; Langfuse writes one line per record, so
 # a "record" this long is an unclosed quote, reported and skipped.
@@ -420,17 +422,7 @@ def _model(raw: dict[str, Any], metadata: Any, obs: list[dict[str, Any]]) -> str
 
 
 def _number(value: Any) -> float | None:
-    value = decode_json_text(value)
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+    return as_float(decode_json_text(value))
 
 
 def _cost(raw: dict[str, Any], obs: list[dict[str, Any]]) -> float | None:

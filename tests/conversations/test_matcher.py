@@ -220,3 +220,29 @@ def test_two_references_to_one_file_in_a_message_are_both_resolved(tmp_path: Pat
         "WHERE EXISTS (SELECT 1 FROM resolved_refs x WHERE x.ref_id = r.id)"
     )
     assert status_refs == 1
+
+
+def test_count_pin_ignores_a_lone_sandbox_file(tmp_path: Path) -> None:
+    """One unresolved DALL·E pointer and one code-interpreter chart in the conversation's
+    folder: the chart stays a conversation-level file, it is no evidence for the image."""
+    conv = _conv(
+        A,
+        _message(
+            "a1",
+            None,
+            [],
+            "tool",
+            [
+                {
+                    "content_type": "image_asset_pointer",
+                    "asset_pointer": "file-service://file-NotHere1",
+                    "size_bytes": 1,
+                    "metadata": {"dalle": {"gen_id": "g", "prompt": "p"}},
+                }
+            ],
+            name="dalle.text2im",
+        ),
+    )
+    chart = f"personal/files/{A}/0b7c2a55-2d8f-4a0e-9d7a-6a6e0f0c1d2e/mnt/data/chart.png"
+    app = _setup(tmp_path, [conv], {chart: _png(b"c")})
+    assert _links(app) == [(A, "", "conversation_dir", "inline")]
