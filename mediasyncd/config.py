@@ -57,7 +57,7 @@ class LimitsConfig:
     max_member_bytes: int = 64 * GiB
     max_ratio: float = 200.0
     max_total_bytes: int = 2048 * GiB
-    max_members: int = 2_000_000
+    max_members: int = 300_000
     max_nesting_depth: int = 3
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +180,8 @@ def test_walker_on_mangled_zips_raises_only_source_errors(
                         | EOFError
                         | ValueError
                         | NotImplementedError
-                        | RuntimeError,
+                        | RuntimeError
+                        | zlib.error,
                     ), repr(exc)
     except SourceError as exc:
         assert str(path) in str(exc)
