@@ -34,6 +34,10 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# Commands that only read and print: they log nothing, so logging is not even set up.
+QUIET_COMMANDS = frozenset({"status", "matches", "unresolved"})
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
@@ -68,7 +72,9 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context, config_path: str | None, state_dir: str | None, verbose: int) -> None:
     """mediasyncd keeps AI-chat archives whole: every image, voice clip and file stored once
     and linked to the conversation, message or trace it belongs to."""
-    ctx.obj = CliState(config_path, state_dir, verbose)
+    ctx.obj = CliState(
+        config_path, state_dir, verbose, logs=ctx.invoked_subcommand not in QUIET_COMMANDS
+    )
     ctx.call_on_close(ctx.obj.close)
 
 

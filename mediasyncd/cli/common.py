@@ -14,16 +14,28 @@ from mediasyncd.app import App
 
 
 class CliState:
-    def __init__(self, config_path: str | None, state_dir: str | None, verbose: int):
+    def __init__(
+        self,
+        config_path: str | None,
+        state_dir: str | None,
+        verbose: int,
+        *,
+        logs: bool = True,
+    ):
         self.config_path = config_path
         self.state_dir = state_dir
         self.verbose = verbose
+        # Report-only commands log nothing; skipping structlog's setup (and import) keeps
+        # `status` and `matches` quick.
+        self.logs = logs or verbose > 0
         self._app: App | None = None
 
     @property
     def app(self) -> App:
         if self._app is None:
             self._app = App.load(self.config_path, self.state_dir)
+            if not self.logs:
+                return self._app
             from mediasyncd.logconfig import configure_logging  # structlog: only when used
 
             level = {0: "warning", 1: "info"}.get(self.verbose, "debug")
