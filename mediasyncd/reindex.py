@@ -54,7 +54,8 @@ def _move_aside(index_path: Path) -> Path | None:
 
 
 def _handler_for(kind: str, config: Config) -> SourceHandler:
-    chosen = next((h for h in all_handlers() if h.kind == kind), all_handlers()[-1])
+    handlers = all_handlers()
+    chosen = next((h for h in handlers if h.kind == kind), handlers[-1])
     chosen.config = config
     return chosen
 

@@ -5,22 +5,12 @@ Every number is one indexed aggregate; nothing walks the store.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from mediasyncd.index import Index
 from mediasyncd.reports import RESOLVED_SQL
+from mediasyncd.store import pid_alive
 from mediasyncd.traces.report import trace_pair_stats
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def daemon_status(index: Index) -> dict[str, Any]:
@@ -33,7 +23,7 @@ def daemon_status(index: Index) -> dict[str, Any]:
             "SELECT state, COUNT(*) FROM jobs WHERE state IN ('queued', 'running') GROUP BY state"
         )
     }
-    running = bool(row and row[0] and _pid_alive(int(row[0])))
+    running = bool(row and row[0] and pid_alive(int(row[0])))
     last = index.execute(
         """SELECT path, state, finished, error FROM jobs WHERE finished IS NOT NULL
            ORDER BY finished DESC, id DESC LIMIT 1"""

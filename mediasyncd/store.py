@@ -237,7 +237,7 @@ class ObjectStore:
         removed = 0
         for temp in self.temp_files():
             pid_text = temp.name[len(TEMP_PREFIX) :].split("-", 1)[0]
-            if pid_text.isdigit() and _pid_alive(int(pid_text)):
+            if pid_text.isdigit() and pid_alive(int(pid_text)):
                 continue
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
@@ -254,7 +254,8 @@ class ObjectStore:
         return target
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (this process always does)."""
     if pid == os.getpid():
         return True
     try:

@@ -251,3 +251,22 @@ def run_mediasyncd(
         check=False,
         cwd=REPO_ROOT,
     )
+
+
+# The `ingest --json` keys docs/architecture.md promises, written out here (not read from
+# the code) so a renamed key fails the tests.
+INGEST_CONTRACT_KEYS = frozenset(
+    {
+        "blobs_new",
+        "bytes_new",
+        "blobs_deduplicated",
+        "conversations_new",
+        "conversations_changed",
+        "rematched_conversations",
+        "rematched_users",
+        "matches_added",
+        "matches_removed",
+        "failures",
+        "seconds",
+    }
+)

@@ -90,9 +90,6 @@ def _as_id(value: Any) -> str | None:
     return None
 
 
-_as_float = as_float
-
-
 def content_hash(conversation: dict[str, Any]) -> str:
     canonical = json.dumps(conversation, sort_keys=True, ensure_ascii=False, default=str)
     return digest_bytes(canonical.encode("utf-8", "surrogatepass"))
@@ -124,8 +121,8 @@ def extract_conversation(conversation: Any) -> ConversationData:
     return ConversationData(
         id=conv_id,
         title=title if isinstance(title, str) else None,
-        create_time=_as_float(conversation.get("create_time")),
-        update_time=_as_float(conversation.get("update_time")),
+        create_time=as_float(conversation.get("create_time")),
+        update_time=as_float(conversation.get("update_time")),
         current_node=current,
         model=conversation.get("default_model_slug")
         if isinstance(conversation.get("default_model_slug"), str)
@@ -189,7 +186,7 @@ def _messages(nodes: dict[str, dict[str, Any]], current: str | None) -> list[Mes
                 content_type=content.get("content_type")
                 if isinstance(content.get("content_type"), str)
                 else None,
-                create_time=_as_float(message.get("create_time")),
+                create_time=as_float(message.get("create_time")),
                 text=_text_of(content),
                 on_current_branch=node_id in on_branch,
                 position=position,

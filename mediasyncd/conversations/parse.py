@@ -8,15 +8,12 @@ single conversation object.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ijson
-
-_FIRST_KEY = re.compile(rb'^\s*\{\s*"((?:[^"\\]|\\.){0,200})"')
 
 
 class DocumentError(ValueError):
@@ -131,8 +128,3 @@ def extract_assets_json(path: Path, *, window: int = 64 * 1024 * 1024) -> dict[s
     if not isinstance(value, dict):
         raise DocumentError("assetsJson is not an object")
     return {str(k): str(v) for k, v in value.items() if isinstance(v, str)}
-
-
-def first_key(head: bytes) -> str | None:
-    match = _FIRST_KEY.match(head)
-    return match.group(1).decode("utf-8", "replace") if match else None

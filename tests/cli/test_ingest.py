@@ -10,6 +10,7 @@ from pathlib import Path
 from mediasyncd.cli.progress import RichIngestProgress, wants_progress
 from tests.conftest import CliResult
 from tests.helpers import (
+    INGEST_CONTRACT_KEYS,
     make_zip,
     media_bytes,
     patch_bytes,
@@ -22,19 +23,7 @@ from tests.helpers import (
 
 Run = Callable[..., CliResult]
 
-CONTRACT = {
-    "blobs_new",
-    "bytes_new",
-    "blobs_deduplicated",
-    "conversations_new",
-    "conversations_changed",
-    "rematched_conversations",
-    "rematched_users",
-    "matches_added",
-    "matches_removed",
-    "failures",
-    "seconds",
-}
+CONTRACT = INGEST_CONTRACT_KEYS
 FILES = {f"p{i}.png": media_bytes(2000 + i, i) for i in range(4)}
 
 
