@@ -33,7 +33,7 @@ from tests.chatgpt_corpus import (
 from tests.chatgpt_gen.model import POINTER_KINDS
 from tests.chatgpt_gen.truth import STRATEGIES
 
-FIXTURES = Path("/work/shared/fixtures/chatgpt")
+FIXTURES = Path(__file__).resolve().parent / "data" / "fixtures" / "chatgpt"
 MAGIC = {
     "png": lambda b: b[:8] == b"\x89PNG\r\n\x1a\n",
     "jpeg": lambda b: b[:3] == b"\xff\xd8\xff",

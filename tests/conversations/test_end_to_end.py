@@ -32,7 +32,7 @@ from tests.chatgpt_corpus import (
     write_privacy_archive,
 )
 
-FIXTURES = Path("/work/shared/fixtures/chatgpt")
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "chatgpt"
 N = 40
 
 

@@ -10,14 +10,11 @@ import pytest
 
 from mediasyncd.conversations.extract import ConversationShapeError, extract_conversation
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "chatgpt"
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "chatgpt"
 
 
 def _fixture(name: str) -> Any:
-    path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"shared fixture {path} is not beside the repository")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 def _node(nid: str, parent: str | None, children: list[str], message: Any) -> dict[str, Any]:

@@ -18,10 +18,7 @@ from mediasyncd.sources.registry import build_probe, choose_handler
 from mediasyncd.traces.parse import MEDIA_REF, Problem, TraceRecord, read_traces
 from tests.traces.generate import write_traces
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "langfuse"
-needs_fixtures = pytest.mark.skipif(
-    not FIXTURES.is_dir(), reason=f"shared Langfuse fixtures not found at {FIXTURES}"
-)
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "langfuse"
 
 TRACE = {
     "id": "t-1",
@@ -51,7 +48,6 @@ def failures(summary: IngestSummary) -> list[tuple[str | None, str]]:
     return [(f.member, f.error) for f in summary.failures]
 
 
-@needs_fixtures
 def test_real_downloads_are_read(
     tmp_path: Path, app: App, ingest: Callable[..., IngestSummary]
 ) -> None:
@@ -83,7 +79,6 @@ def test_real_downloads_are_read(
     assert summary.sources[0]["kind"] == "langfuse"
 
 
-@needs_fixtures
 def test_media_reference_examples_parse() -> None:
     """Every reference string in the shared examples yields its type, id and source."""
     lines = (FIXTURES / "langfuse_media_reference_examples.txt").read_text().splitlines()
