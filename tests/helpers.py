@@ -270,3 +270,72 @@ INGEST_CONTRACT_KEYS = frozenset(
         "seconds",
     }
 )
+
+
+def run_in_terminal(
+    args: Sequence[str],
+    *,
+    columns: int = 100,
+    rows: int = 30,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+) -> tuple[int, str]:
+    """`python -m mediasyncd ARGS` in a child process on a pseudo-terminal of the given
+    size, as a person at a terminal runs it; returns the exit code and everything the
+    terminal received (stdout and stderr, escape sequences included)."""
+    import fcntl
+    import pty
+    import select
+    import termios
+    import time
+
+    child_env = dict(os.environ)
+    for name in ("MEDIASYNCD_FAULT", "COLUMNS", "LINES", "NO_COLOR", "TERM"):
+        child_env.pop(name, None)
+    child_env["TERM"] = "xterm-256color"
+    child_env.update(env or {})
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mediasyncd", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=child_env,
+        cwd=REPO_ROOT,
+        close_fds=True,
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+def wait_stopped(pid: int, timeout: float = 60) -> None:
+    """Until process `pid` is stopped (SIGSTOP, state T), e.g. by a `:stop` fault point."""
+    import time
+
+    stat_file = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + timeout
+    while stat_file.read_text().rsplit(")", 1)[1].split()[0] != "T":
+        if time.monotonic() > deadline:
+            raise AssertionError(f"process {pid} did not stop within {timeout} s")
+        time.sleep(0.02)

@@ -10,9 +10,11 @@ import sys
 import pytest
 
 from mediasyncd import faults
+from tests.helpers import wait_stopped
 
 SCRIPT = """
 from mediasyncd import faults
+from tests.helpers import wait_stopped
 for i in range(3):
     faults.point("demo.step")
     print("passed", i + 1, flush=True)
@@ -50,3 +52,20 @@ def test_named_point_sigkills_on_the_nth_hit(fault: str | None, survived: int) -
         assert result.returncode == 0
     else:
         assert result.returncode == -signal.SIGKILL
+
+
+def test_stop_action_freezes_the_process_until_sigcont() -> None:
+    """`name:n:stop` stops the process (SIGSTOP) at the n-th hit, so a test can look at
+    what it shows there; after SIGCONT it goes on and does not stop again."""
+    env = dict(os.environ)
+    env["MEDIASYNCD_FAULT"] = "demo.step:2:stop"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "passed 1"
+    wait_stopped(proc.pid)
+    os.kill(proc.pid, signal.SIGCONT)
+    rest, _ = proc.communicate(timeout=30)
+    assert rest.splitlines() == ["passed 2", "passed 3"]
+    assert proc.returncode == 0
