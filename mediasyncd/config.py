@@ -109,6 +109,7 @@ class ExportConfig:
 class LoggingConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
+    progress_interval_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,8 @@ def _validate(config: Any, prefix: str, path: Path | None) -> None:
         raise ConfigError(
             "must be 1 or more (0 is the prefix)", path=path, key=f"{prefix}user_id_position"
         )
+    if isinstance(config, LoggingConfig) and config.progress_interval_seconds < 0:
+        raise ConfigError("must be 0 or more", path=path, key=f"{prefix}progress_interval_seconds")
     if isinstance(config, WatchConfig) and config.after_ingest == "move" and not config.done_folder:
         raise ConfigError(
             "after_ingest = 'move' needs watch.done_folder", path=path, key=f"{prefix}done_folder"

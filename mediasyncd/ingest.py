@@ -44,13 +44,14 @@ from mediasyncd.manifest import (
     write_manifest,
 )
 from mediasyncd.matching import MatchDelta, all_matchers
+from mediasyncd.progress import MATCHING, Progress, reading_phase
 from mediasyncd.sources.base import (
     InterpretContext,
     InterpretResult,
     SourceHandler,
     StoredOccurrence,
 )
-from mediasyncd.sources.container import ContainerWalker, Member, Rejected
+from mediasyncd.sources.container import ContainerWalker, Member, Rejected, drop_size
 from mediasyncd.sources.registry import choose_handler
 from mediasyncd.store import ObjectStore, PutResult, SizeLimit
 from mediasyncd.timeutil import utc_now_iso
@@ -112,19 +113,6 @@ class IngestSummary:
         data = asdict(self)
         data["seconds"] = round(self.seconds, 3)
         return data
-
-
-class Progress:
-    """What the CLI's progress bar (or the daemon's STATUS= line) is told; silent by default."""
-
-    def source_started(self, path: Path, total_bytes: int | None) -> None:
-        """A source begins; total_bytes is known for zips and folders."""
-
-    def advance(self, nbytes: int, member: str) -> None:
-        """`nbytes` more bytes of `member` are stored."""
-
-    def source_finished(self, path: Path) -> None:
-        """The source is done (ok or failed)."""
 
 
 def fingerprint_of(path: Path) -> tuple[str, os.stat_result]:
@@ -242,7 +230,7 @@ class Ingester:
         # documents but not rematched them; this run finds them already read, so it
         # rematches everything instead of only what it changes itself.
         resumed = existing is not None and existing.state == "pending"
-        self.progress.source_started(path, None if stat.S_ISDIR(st.st_mode) else st.st_size)
+        self.progress.source_started(path, drop_size(path))
         try:
             kind, final_state = self._ingest_source(
                 path, row, summary, fingerprint, resumed=resumed
@@ -322,6 +310,7 @@ class Ingester:
             pending.clear()
 
         for item in walker.walk():
+            self.progress.advance(walker.position, item.path)
             if self.should_stop is not None and self.should_stop():
                 raise IngestInterrupted(
                     "ingest interrupted by shutdown; it resumes on restart", source=row.path
@@ -354,11 +343,11 @@ class Ingester:
                 summary.bytes_new += result.size
             else:
                 summary.blobs_deduplicated += 1
-            self.progress.advance(result.size, item.path)
             pending.append((item, result))
             if len(pending) >= BATCH:
                 flush()
         flush()
+        self.progress.phase(reading_phase(handler.kind))
         self._check_unchanged(path, fingerprint, row.path)
         self._record_manifest(
             row,
@@ -392,6 +381,7 @@ class Ingester:
         if ctx.failures:
             with self.index.write():
                 records.replace_member_failures(self.index, row.id, failures + ctx.failures)
+        self.progress.phase(MATCHING)
         faults.point("ingest.before_rematch")
         self._rematch(changed_keys, interpreted, summary, everything=resumed)
         state: str = "ok"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import click
 
 from mediasyncd.cli.common import CliState, echo_json, pass_state
-from mediasyncd.cli.progress import RichIngestProgress, wants_progress
+from mediasyncd.cli.progress import ingest_progress
 from mediasyncd.gc import ingest_lock
 from mediasyncd.ingest import Ingester, IngestSummary
 
@@ -25,13 +24,10 @@ def command(state: CliState, paths: tuple[Path, ...], as_json: bool) -> int:
     Exit status: 0 when every source was ingested, 1 when any failed (the others land).
     """
     app = state.app
-    progress = RichIngestProgress() if wants_progress() else None
+    progress = ingest_progress(app.config.logging.progress_interval_seconds)
     # Shared with other ingests, exclusive for gc: gc never removes an object this ingest
     # is about to name.
-    with (
-        ingest_lock(app.state_dir, exclusive=False),
-        progress if progress else contextlib.nullcontext(),
-    ):
+    with ingest_lock(app.state_dir, exclusive=False), progress:
         ingester = Ingester(app.index, app.store, app.config, app.state_dir, progress=progress)
         summary = ingester.ingest_paths(paths)
     if as_json:

@@ -24,6 +24,7 @@ import structlog
 
 from mediasyncd.config import Config
 from mediasyncd.daemon import jobs
+from mediasyncd.daemon.progress import DaemonProgress
 from mediasyncd.export.archive import configured_dir, export_archive
 from mediasyncd.gc import ingest_lock
 from mediasyncd.index import Index
@@ -130,8 +131,14 @@ class Worker(threading.Thread):
         log.info("job.started", attempt=job.attempts, resumed=job.resumed)
         try:
             with ingest_lock(self.state_dir, exclusive=False):
+                progress = DaemonProgress(self.state_dir, config.logging.progress_interval_seconds)
                 ingester = Ingester(
-                    index, self.store, config, self.state_dir, should_stop=self.stop.is_set
+                    index,
+                    self.store,
+                    config,
+                    self.state_dir,
+                    progress=progress,
+                    should_stop=self.stop.is_set,
                 )
                 state = ingester.ingest_one(path, summary, retry_failed=job.resumed)
         except sqlite3.OperationalError as exc:

@@ -37,6 +37,8 @@ from mediasyncd.sources.safety import (
 from mediasyncd.sources.wrapped_zip import WrappedZipError, repair_wrapped_offsets
 
 NESTED_SEPARATOR = "!/"
+# Size of a zip local file header before its name (for where a member's data ends).
+_LOCAL_HEADER = 30
 _JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 
 
@@ -135,8 +137,16 @@ def _data_offset(raw: BinaryIO, info: zipfile.ZipInfo) -> int:
     return int(info.header_offset) + 30 + int(name_length) + int(extra_length)
 
 
+# Maps an offset in a (nested) zip to an offset in the drop itself, for progress.
+OffsetMap = Callable[[int], int]
+
+
 class ContainerWalker:
-    """Yields the members of one source, applying names, limits and nesting rules."""
+    """Yields the members of one source, applying names, limits and nesting rules.
+
+    `position` is how many bytes of the drop (as it lies on disk: compressed, nested zips
+    included) the members yielded so far cover; it reaches `drop_size` when the walk ends.
+    """
 
     def __init__(
         self,
@@ -151,6 +161,7 @@ class ContainerWalker:
         self.spool_dir = spool_dir
         self.expand = expand
         self.budget = Budget(limits)
+        self.position = 0
 
     # -- entry point -------------------------------------------------------------------
 
@@ -167,13 +178,17 @@ class ContainerWalker:
             if st.st_size == 0:
                 raise SourceError("empty file", source=self.source)
             if is_zip_file(self.source):
-                yield from self._walk_zip_path(self.source, prefix="")
+                yield from self._walk_zip_path(self.source, prefix="", base=0)
             else:
                 if self.source.suffix.lower() == ".zip":
                     raise SourceError("named .zip but not a zip archive", source=self.source)
                 yield self._disk_member(self.source, self.source.name, st)
+            self.position = st.st_size
         else:
             raise SourceError("not a regular file or folder", source=self.source)
+
+    def _reached(self, offset: int) -> None:
+        self.position = max(self.position, offset)
 
     # -- folders -------------------------------------------------------------------------
 
@@ -199,10 +214,12 @@ class ContainerWalker:
                 if not stat.S_ISREG(st.st_mode):
                     yield Rejected(rel, "not a regular file")
                     continue
+                base = self.position
                 if self.expand(rel) and is_zip_file(full):
-                    yield from self._walk_zip_path(full, prefix=rel + NESTED_SEPARATOR)
-                    continue
-                yield self._disk_member(full, rel, st)
+                    yield from self._walk_zip_path(full, prefix=rel + NESTED_SEPARATOR, base=base)
+                else:
+                    yield self._disk_member(full, rel, st)
+                self._reached(base + st.st_size)
 
     def _disk_member(self, path: Path, rel: str, st: os.stat_result) -> Member:
         return Member(
@@ -217,13 +234,13 @@ class ContainerWalker:
 
     # -- zips ------------------------------------------------------------------------------
 
-    def _walk_zip_path(self, path: Path, prefix: str) -> Iterator[Member | Rejected]:
+    def _walk_zip_path(self, path: Path, prefix: str, base: int) -> Iterator[Member | Rejected]:
         try:
             handle = open(path, "rb")  # noqa: SIM115 - closed below; the open itself may fail
         except OSError as exc:
             raise self._error(f"cannot read: {exc.strerror or exc}", prefix) from exc
         with handle:
-            yield from self._walk_zip(handle, prefix, depth=0)
+            yield from self._walk_zip(handle, prefix, depth=0, to_drop=lambda at: base + at)
 
     def _open_zip(self, handle: BinaryIO, prefix: str) -> zipfile.ZipFile:
         archive = self._open_zipfile(handle, prefix)
@@ -264,7 +281,9 @@ class ContainerWalker:
         member = prefix[: -len(NESTED_SEPARATOR)] if prefix else None
         return SourceError(message, source=self.source, member=member)
 
-    def _walk_zip(self, handle: BinaryIO, prefix: str, depth: int) -> Iterator[Member | Rejected]:
+    def _walk_zip(
+        self, handle: BinaryIO, prefix: str, depth: int, to_drop: OffsetMap
+    ) -> Iterator[Member | Rejected]:
         allowed = self.limits.max_members - self.budget.members_seen
         try:
             # Counted from the raw directory first: zipfile would hold every entry in memory.
@@ -292,7 +311,10 @@ class ContainerWalker:
             seen: set[str] = set()
             for info in infos:
                 self.budget.members_seen += 1
-                yield from self._zip_member(archive, handle, info, prefix, depth, seen)
+                yield from self._zip_member(archive, handle, info, prefix, depth, seen, to_drop)
+                # Where this member's data ends (its local extra field aside): zips are
+                # read in directory order, which is nearly always file order.
+                self._reached(to_drop(_data_end(info)))
 
     def _zip_member(
         self,
@@ -302,6 +324,7 @@ class ContainerWalker:
         prefix: str,
         depth: int,
         seen: set[str],
+        to_drop: OffsetMap,
     ) -> Iterator[Member | Rejected]:
         raw_name = info.orig_filename
         path = prefix + display_name(info.filename)
@@ -344,7 +367,9 @@ class ContainerWalker:
                     f"({self.limits.max_nesting_depth})",
                 )
                 return
-            yield from self._nested(archive, handle, info, path + NESTED_SEPARATOR, depth + 1)
+            yield from self._nested(
+                archive, handle, info, path + NESTED_SEPARATOR, depth + 1, to_drop
+            )
             return
         self.budget.bytes_used += info.file_size
         yield Member(
@@ -362,9 +387,10 @@ class ContainerWalker:
         info: zipfile.ZipInfo,
         prefix: str,
         depth: int,
+        to_drop: OffsetMap,
     ) -> Iterator[Member | Rejected]:
         try:
-            yield from self._nested_members(archive, handle, info, prefix, depth)
+            yield from self._nested_members(archive, handle, info, prefix, depth, to_drop)
         except SourceError as exc:
             # A damaged inner zip costs only itself: the outer archive's other members
             # still land (every check that raises runs before the inner zip's first member).
@@ -377,6 +403,7 @@ class ContainerWalker:
         info: zipfile.ZipInfo,
         prefix: str,
         depth: int,
+        to_drop: OffsetMap,
     ) -> Iterator[Member | Rejected]:
         if info.compress_type == zipfile.ZIP_STORED:
             try:
@@ -384,7 +411,9 @@ class ContainerWalker:
             except (OSError, zipfile.BadZipFile) as exc:
                 raise self._error(f"cannot locate nested zip: {exc}", prefix) from exc
             window = io.BufferedReader(ZipWindow(handle, start, info.compress_size), 1 << 16)
-            yield from self._walk_zip(cast(BinaryIO, window), prefix, depth)
+            yield from self._walk_zip(
+                cast(BinaryIO, window), prefix, depth, lambda at: to_drop(start + at)
+            )
             return
         # Compressed nested zip: zipfile needs to seek, so spool it once into the state dir.
         self.spool_dir.mkdir(parents=True, exist_ok=True)
@@ -402,8 +431,43 @@ class ContainerWalker:
                 # NotImplementedError: a compression zipfile lacks (Deflate64, which Windows
                 # uses for big files; found by atheris), RuntimeError: encrypted.
                 raise self._error(f"cannot read nested zip: {exc}", prefix) from exc
+            spooled = max(1, spool.tell())
             spool.seek(0)
-            yield from self._walk_zip(spool, prefix, depth)
+            # An offset in the spooled copy stands for the same share of the compressed
+            # member in the outer zip.
+            start = _data_end(info) - info.compress_size
+            yield from self._walk_zip(
+                spool,
+                prefix,
+                depth,
+                lambda at: to_drop(start + at * info.compress_size // spooled),
+            )
+
+
+def _data_end(info: zipfile.ZipInfo) -> int:
+    """Where a member's data ends in its zip, near enough for progress (the local extra
+    field, unknown without reading the local header, is taken as empty)."""
+    name_length = len(info.orig_filename.encode("utf-8", "surrogateescape"))
+    return int(info.header_offset) + _LOCAL_HEADER + name_length + int(info.compress_size)
+
+
+def drop_size(path: Path) -> int | None:
+    """The bytes of a drop on disk: a file's size, the sum of a folder's regular files
+    (what `ContainerWalker.position` counts up to); None when it cannot be read."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return st.st_size
+    total = 0
+    for folder, _dirs, files in os.walk(path, followlinks=False):
+        for name in files:
+            with contextlib.suppress(OSError):
+                entry = (Path(folder) / name).lstat()
+                if stat.S_ISREG(entry.st_mode):
+                    total += entry.st_size
+    return total
 
 
 def zip_entry_mtime_ns(info: zipfile.ZipInfo) -> int | None:
