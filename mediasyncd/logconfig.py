@@ -18,6 +18,9 @@ _LEVELS = {
     "info": logging.INFO,
     "warning": logging.WARNING,
     "error": logging.ERROR,
+    # CLI commands without -v, which print their problems themselves (mediasyncd logs
+    # nothing at critical; structlog's filtering loggers stop there).
+    "off": logging.CRITICAL,
 }
 
 

@@ -39,6 +39,25 @@ UNRESOLVED_COLUMNS: Sequence[str] = (
 )
 
 
+# With `detail=True` (the table views) each record also carries what a person reads:
+# the conversation's title and start, the message's role and time, and the file's name
+# (an attachment's name, else the name it was found under).
+_DETAIL_SQL = """,
+    c.title AS title, c.create_time AS conversation_time,
+    msg.role AS message_role, msg.create_time AS message_time"""
+_DETAIL_JOINS = """
+    LEFT JOIN conversations c ON c.id = {alias}.conversation_id
+    LEFT JOIN messages msg ON msg.conversation_id = {alias}.conversation_id
+                          AND msg.id = {alias}.message_id"""
+
+
+_FILE_NAME_SQL = """,
+    COALESCE(
+        (SELECT json_extract(r.extra, '$.name') FROM refs r WHERE r.id = m.ref_id),
+        (SELECT o.name FROM occurrences o WHERE o.digest = m.digest
+         ORDER BY o.source_id, o.id LIMIT 1)) AS file_name"""
+
+
 def first_path_sql(digest_expr: str) -> str:
     """SQL for one place a digest was found, preferring the oldest source."""
     return f"""(SELECT s.path || '!/' || o.member FROM occurrences o
@@ -54,6 +73,7 @@ def iter_matches(
     users: Sequence[str] = (),
     strategies: Sequence[str] = (),
     min_confidence: float = 0.0,
+    detail: bool = False,
 ) -> Iterator[dict[str, Any]]:
     where = ["m.confidence >= ?"]
     params: list[Any] = [min_confidence]
@@ -71,7 +91,9 @@ def iter_matches(
     sql = f"""
         SELECT m.subject, m.conversation_id, m.message_id, m.trace_id, m.user_id, m.digest,
                m.strategy, m.association, m.confidence, {first_path_sql("m.digest")} AS path
-        FROM matches m WHERE {" AND ".join(where)}
+               {_DETAIL_SQL + _FILE_NAME_SQL if detail else ""}
+        FROM matches m {_DETAIL_JOINS.format(alias="m") if detail else ""}
+        WHERE {" AND ".join(where)}
         ORDER BY m.subject, m.conversation_id, m.user_id, m.message_id, m.trace_id, m.digest,
                  m.strategy
     """
@@ -88,6 +110,7 @@ def iter_unresolved(
     conversations: Sequence[str] = (),
     users: Sequence[str] = (),
     include_mentions: bool = False,
+    detail: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """References that no file satisfies yet (no match names them)."""
     where = [f"NOT {RESOLVED_SQL}"]
@@ -106,8 +129,9 @@ def iter_unresolved(
         params.extend(users)
     sql = f"""
         SELECT r.subject, r.conversation_id, r.message_id, r.trace_id, r.user_id, r.kind,
-               r.key_kind, r.key, r.extra
-        FROM refs r WHERE {" AND ".join(where)}
+               r.key_kind, r.key, r.extra {_DETAIL_SQL if detail else ""}
+        FROM refs r {_DETAIL_JOINS.format(alias="r") if detail else ""}
+        WHERE {" AND ".join(where)}
         ORDER BY r.subject, r.conversation_id, r.trace_id, r.message_id, r.kind, r.key
     """
     cursor = index.execute(sql, params)

@@ -6,6 +6,7 @@ configuration error) so that no traceback ever reaches the user for expected fai
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sqlite3
 import sys
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 import click
 
 from mediasyncd import __version__
-from mediasyncd.cli.common import CliState
+from mediasyncd.cli.common import CliError, CliState
 from mediasyncd.errors import MediasyncdError
 
 # Every command: name -> "module:attribute". Modules are imported only when their command
@@ -50,6 +51,16 @@ class LazyGroup(click.Group):
                 raise TypeError(f"{COMMANDS[cmd_name]} is not a click command")
             return command
         return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0]
+        if not name.startswith("-") and self.get_command(ctx, name) is None:
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=3, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise click.UsageError(f"No such command {name!r}.{hint}", ctx)
+        return super().resolve_command(ctx, args)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -87,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
+    except CliError as exc:
+        exc.show()
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return 2
@@ -99,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         # The state dir cannot be created, the disk is full, a permission is missing: the
         # system's message names the path, which is what the user needs.
-        click.echo(f"mediasyncd: error: {exc}", err=True)
+        click.echo(f"mediasyncd: error: {describe_os_error(exc)}", err=True)
         return 2
     except sqlite3.OperationalError as exc:
         # The index refused a write (found by the disk-full tests: "database or disk is
@@ -111,6 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("Interrupted.", err=True)
         return 130
     return int(result or 0)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """`/proc/x: No such file or directory`, not `[Errno 2] No such file or ...: '/proc/x'`."""
+    if exc.strerror and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror}"
+    return exc.strerror or str(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,5 @@
-"""What every command shares: the lazily built App and output helpers."""
+"""What every command shares: the lazily built App, the index for reading, errors worded
+for people, and output helpers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,25 @@ from typing import Any
 import click
 
 from mediasyncd.app import App
+from mediasyncd.index import Index
+from mediasyncd.index.connection import open_for_reading
+
+
+class CliError(click.ClickException):
+    """A mistake worth one line on stderr (an unknown id, no state dir): not a traceback,
+    not the usage text."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"mediasyncd: error: {self.format_message()}", err=True)
+
+
+class StateDirError(CliError):
+    """No state dir where one must be, or one this user may not read (exit 2: the
+    --state-dir or the config is what is wrong)."""
+
+    exit_code = 2
 
 
 class CliState:
@@ -29,6 +49,7 @@ class CliState:
         # `status` and `matches` quick.
         self.logs = logs or verbose > 0
         self._app: App | None = None
+        self._read_index: Index | None = None
 
     @property
     def app(self) -> App:
@@ -38,11 +59,60 @@ class CliState:
                 return self._app
             from mediasyncd.logconfig import configure_logging  # structlog: only when used
 
-            level = {0: "warning", 1: "info"}.get(self.verbose, "debug")
+            # Without -v the command's own output says what went wrong, once per
+            # problem, in words; the structured log (JSON when stderr is not a terminal)
+            # is for -v, and for the daemon's journal.
+            level = {0: "off", 1: "info"}.get(self.verbose, "debug")
             configure_logging(level, self._app.config.logging.format, stream=sys.stderr)
         return self._app
 
+    def command_prefix(self) -> str:
+        """`mediasyncd [--config C] [--state-dir S]` as this command was run, for hints."""
+        words = ["mediasyncd"]
+        if self.config_path:
+            words += ["--config", self.config_path]
+        if self.state_dir:
+            words += ["--state-dir", self.state_dir]
+        return " ".join(words)
+
+    def require_state_dir(self) -> App:
+        """The App of a command that must not create a state dir (status, matches,
+        unresolved, export, verify): one that does not exist is an error saying how to
+        make one, and one this user cannot read is an error saying who can."""
+        app = self.app
+        command = click.get_current_context().info_name or "status"
+        try:
+            present = app.index_path.is_file()
+        except PermissionError:
+            raise StateDirError(
+                f"cannot read the state dir {app.state_dir}: permission denied. Run the "
+                "command as the user that owns it, or as root: "
+                f"`sudo {self.command_prefix()} {command}` (the system service keeps its "
+                "state in /var/lib/private/mediasyncd, readable by root only)"
+            ) from None
+        if not present:
+            where = "there is no state dir at" if not app.state_dir.exists() else "no index in"
+            raise StateDirError(
+                f"{where} {app.state_dir}: nothing has been ingested there. To make one, "
+                f"ingest a drop (`{self.command_prefix()} ingest PATH`) or start the daemon "
+                f"(`{self.command_prefix()} run`) and drop files into its drop folder"
+            )
+        return app
+
+    @property
+    def read_index(self) -> Index:
+        """The index for a command that only reads: opened read-only, creating nothing
+        (not even in a state dir owned by the service's user, or on a read-only mount)."""
+        if self._read_index is None:
+            app = self.require_state_dir()
+            self._read_index = open_for_reading(
+                app.index_path, busy_timeout_ms=app.config.index.busy_timeout_ms
+            )
+        return self._read_index
+
     def close(self) -> None:
+        if self._read_index is not None:
+            self._read_index.close()
         if self._app is not None:
             self._app.close()
 

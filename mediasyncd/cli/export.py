@@ -8,8 +8,11 @@ from typing import cast
 import click
 
 from mediasyncd.cli.common import CliState, echo_json, pass_state
+from mediasyncd.cli.known import check_known
+from mediasyncd.cli.words import plural
 from mediasyncd.export import export_archive, parse_since
 from mediasyncd.export.model import ExportFormat
+from mediasyncd.store import ObjectStore
 
 
 @click.command("export")
@@ -33,6 +36,11 @@ from mediasyncd.export.model import ExportFormat
     "date-time (UTC unless it says otherwise) or a span back from now (7d, 12h, 30m, 2w).",
 )
 @click.option("--copy", "copy_only", is_flag=True, help="Copy media instead of hard-linking it.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an export of the other format in DIR (html <-> markdown).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @pass_state
 def command(
@@ -42,6 +50,7 @@ def command(
     conversations: tuple[str, ...],
     since: str | None,
     copy_only: bool,
+    force: bool,
     as_json: bool,
 ) -> int:
     """Write one folder per conversation into DIR, with its page, its media and a manifest.
@@ -50,13 +59,16 @@ def command(
     when DIR is on the same filesystem (copied otherwise) under readable names. DIR also
     gets index.html (or index.md) and media_index.json. Running it again rewrites only the
     conversations whose messages or links changed and removes those the index lost.
-    DIR must be new, empty, or an earlier export.
+    DIR must be new, empty, or an earlier export (of the other format only with --force).
     """
+    index = state.read_index
     app = state.app
+    check_known(index, "conversation", conversations)
     since_epoch = parse_since(since) if since else None
     summary = export_archive(
-        app.index,
-        app.store,
+        index,
+        # Only read from: the export links or copies objects, it never adds any.
+        ObjectStore(app.state_dir),
         app.config,
         out_dir,
         fmt=cast("ExportFormat | None", fmt),
@@ -64,22 +76,23 @@ def command(
         since=since_epoch,
         state_dir=app.state_dir,
         allow_links=not copy_only,
+        replace_format=force,
     )
     if as_json:
         echo_json(summary.to_json())
     else:
         click.echo(
-            f"exported {summary.written} conversations to {summary.dir} "
+            f"exported {plural(summary.written, 'conversation')} to {summary.dir} "
             f"({summary.unchanged} unchanged, {summary.removed} removed, "
-            f"{summary.files_linked} files linked, {summary.files_copied} copied) "
+            f"{plural(summary.files_linked, 'file')} linked, {summary.files_copied} copied) "
             f"in {summary.seconds:.2f} s"
         )
         if summary.users_written:
-            click.echo(f"wrote trace pages for {summary.users_written} users")
+            click.echo(f"wrote trace pages for {plural(summary.users_written, 'user')}")
         if summary.files_missing:
             click.echo(
-                f"{summary.files_missing} files are missing from the store "
-                "(run `mediasyncd verify`)",
+                f"{plural(summary.files_missing, 'file is', 'files are')} missing from the "
+                "store (run `mediasyncd verify`)",
                 err=True,
             )
         for failure in summary.failures:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
+from datetime import tzinfo
 from typing import Any
 
 import click
 
+from mediasyncd.cli import tables
 from mediasyncd.cli.common import FORMAT_OPTION, CliState, pass_state, write_records
+from mediasyncd.cli.known import check_known
 from mediasyncd.reports import MATCH_COLUMNS, UNRESOLVED_COLUMNS, iter_matches, iter_unresolved
 from mediasyncd.timeutil import parse_timezone
 from mediasyncd.traces.report import (
@@ -27,17 +31,18 @@ SUBJECT_OPTION = click.option(
     help="Only links to conversations, or only links to traces.",
 )
 
-# Columns of the table view of photo-trace pairs (csv has the seed's full set).
-PAIR_TABLE_COLUMNS = (
-    "user_id",
+# `unresolved` without --subject prints both kinds of leftovers; csv gets every column.
+UNRESOLVED_ALL_COLUMNS = (
+    "subject",
+    "conversation_id",
+    "message_id",
     "trace_id",
-    "trace_name",
+    "user_id",
+    "kind",
+    "key",
+    "time",
     "digest",
-    "image_time",
-    "trace_time",
-    "gap_seconds",
-    "strategy",
-    "confidence",
+    "path",
 )
 
 
@@ -104,27 +109,47 @@ def matches_command(
     gap_seconds and time_source; --format csv then prints the seed's columns.
     """
     window = _time_filter(state, subject, since, start, until)
-    if subject == "trace":
-        pairs = iter_trace_pairs(
-            state.app.index,
-            parse_timezone(state.app.config.traces.display_timezone),
+    index = state.read_index
+    check_known(index, "conversation", conversations)
+    check_known(index, "user", users)
+    zone = _zone(state)
+
+    def pairs() -> Iterator[dict[str, Any]]:
+        return iter_trace_pairs(
+            index,
+            zone,
             users=users,
             strategies=strategies,
             min_confidence=min_confidence,
             window=window,
         )
-        columns = {"csv": PAIR_COLUMNS, "table": PAIR_TABLE_COLUMNS}.get(fmt, MATCH_COLUMNS)
-        write_records(pairs, fmt, columns)
+
+    def links(only: str | None) -> Iterator[dict[str, Any]]:
+        return iter_matches(
+            index,
+            subject=only,
+            conversations=conversations,
+            users=users,
+            strategies=strategies,
+            min_confidence=min_confidence,
+            detail=fmt == "table",
+        )
+
+    if fmt != "table":
+        if subject == "trace":
+            write_records(pairs(), fmt, PAIR_COLUMNS if fmt == "csv" else MATCH_COLUMNS)
+        else:
+            write_records(links(subject), fmt, MATCH_COLUMNS)
         return 0
-    records = iter_matches(
-        state.app.index,
-        subject=subject,
-        conversations=conversations,
-        users=users,
-        strategies=strategies,
-        min_confidence=min_confidence,
-    )
-    write_records(records, fmt, MATCH_COLUMNS)
+    shown = 0
+    if subject != "trace":
+        shown += tables.print_conversation_matches(links("conversation"), zone)
+    if subject != "conversation" and not conversations:
+        if shown:
+            click.echo("")
+        shown += tables.print_trace_pairs(pairs())
+    if not shown:
+        click.echo("no links match", err=True)
     return 0
 
 
@@ -156,21 +181,44 @@ def unresolved_command(
     (unmatched_image) and media references no photo satisfies (langfuse_media).
     """
     window = _time_filter(state, subject, since, start, until)
-    if subject == "trace":
-        leftovers = iter_trace_unresolved(
-            state.app.index,
-            parse_timezone(state.app.config.traces.display_timezone),
+    index = state.read_index
+    check_known(index, "conversation", conversations)
+    check_known(index, "user", users)
+    zone = _zone(state)
+    # Without --subject both kinds are listed; --conversation narrows to conversations.
+    want_refs = subject != "trace"
+    want_traces = subject != "conversation" and not conversations
+
+    def references() -> Iterator[dict[str, Any]]:
+        return iter_unresolved(
+            index,
+            subject="conversation",
+            conversations=conversations,
             users=users,
-            window=window,
+            include_mentions=include_mentions,
+            detail=fmt == "table",
         )
-        write_records(leftovers, fmt, UNRESOLVED_TRACE_COLUMNS)
+
+    def leftovers() -> Iterator[dict[str, Any]]:
+        return iter_trace_unresolved(index, zone, users=users, window=window)
+
+    if fmt != "table":
+        if subject == "trace":
+            write_records(leftovers(), fmt, UNRESOLVED_TRACE_COLUMNS)
+        elif subject == "conversation":
+            write_records(references(), fmt, UNRESOLVED_COLUMNS)
+        else:
+            both = itertools.chain(references(), leftovers() if want_traces else ())
+            write_records(both, fmt, UNRESOLVED_ALL_COLUMNS)
         return 0
-    records = iter_unresolved(
-        state.app.index,
-        subject=subject,
-        conversations=conversations,
-        users=users,
-        include_mentions=include_mentions,
-    )
-    write_records(records, fmt, UNRESOLVED_COLUMNS)
+    if want_refs:
+        tables.print_unresolved_references(references(), zone)
+    if want_traces:
+        if want_refs:
+            click.echo("")
+        tables.print_trace_leftovers(leftovers())
     return 0
+
+
+def _zone(state: CliState) -> tzinfo:
+    return parse_timezone(state.app.config.traces.display_timezone)

@@ -7,6 +7,8 @@ import time
 import click
 
 from mediasyncd.cli.common import CliState, echo_json, pass_state
+from mediasyncd.cli.known import check_known
+from mediasyncd.cli.words import plural
 from mediasyncd.matching import MatchDelta, all_matchers
 
 
@@ -24,6 +26,8 @@ def command(
     after changing matching settings.
     """
     app = state.app
+    check_known(app.index, "conversation", conversations)
+    check_known(app.index, "user", users)
     started = time.monotonic()
     totals: dict[str, MatchDelta] = {}
     narrowed = bool(conversations or users)
@@ -44,8 +48,9 @@ def command(
         echo_json(summary)
     else:
         click.echo(
-            f"rematched {summary['rematched_conversations']} conversations and "
-            f"{summary['rematched_users']} users: {summary['matches_added']} matches added, "
+            f"rematched {plural(int(summary['rematched_conversations']), 'conversation')} and "
+            f"{plural(int(summary['rematched_users']), 'user')}: "
+            f"{plural(int(summary['matches_added']), 'match', 'matches')} added, "
             f"{summary['matches_removed']} removed in {seconds:.2f} s"
         )
     return 0

@@ -24,7 +24,7 @@ def command(state: CliState, sample: float, as_json: bool) -> int:
     Exit status 1 when any object is damaged, truncated, missing or misnamed; the report
     names the sources to drop again to repair each one.
     """
-    app = state.app
+    app = state.require_state_dir()
     report = verify_store(app.index, app.store, sample=sample)
     if as_json:
         echo_json(report.to_json())

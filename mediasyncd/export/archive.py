@@ -116,6 +116,9 @@ def parse_since(text: str, *, now: datetime | None = None) -> float:
     return moment.timestamp()
 
 
+_A_FORMAT = {"html": "an HTML", "markdown": "a Markdown"}
+
+
 def configured_dir(config: Config) -> Path | None:
     """The config's `export.dir` (relative to the config file), or None when unset: what
     the daemon passes to `export_archive` after an ingest."""
@@ -139,9 +142,13 @@ def export_archive(
     state_dir: Path | None = None,
     allow_links: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    replace_format: bool = True,
 ) -> ExportSummary:
     """Export (or bring up to date) `out_dir`; `conversations`/`since` limit what is
-    rewritten, never what is removed: a conversation the index lost always goes."""
+    rewritten, never what is removed: a conversation the index lost always goes.
+
+    An export of the other format in `out_dir` is replaced page by page, unless
+    `replace_format` is False (the CLI without --force): then it is an error."""
     started = time.monotonic()
     chosen: str = fmt or config.export.format
     if chosen not in FORMATS:
@@ -152,6 +159,13 @@ def export_archive(
     with export_lock(out_dir):
         remove_stale_temp_files(out_dir)
         state = load_state(out_dir)
+        if state.format and state.format != chosen and not replace_format:
+            raise ExportError(
+                f"holds {_A_FORMAT[state.format]} export of {len(state.conversations)} "
+                f"conversations; writing {_A_FORMAT[chosen]} one would replace every page. "
+                "Choose another folder, or pass --force to replace it",
+                path=out_dir,
+            )
         if not (out_dir / STATE_NAME).is_file():
             # Claim DIR before the first folder lands, so a run killed before its first
             # save leaves a DIR the next run recognises as its own.

@@ -145,7 +145,10 @@ def check_target(out_dir: Path, state_dir: Path | None) -> None:
 
 @contextlib.contextmanager
 def export_lock(out_dir: Path) -> Iterator[None]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create the folder: {exc.strerror or exc}", path=out_dir) from exc
     fd = os.open(out_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         try:

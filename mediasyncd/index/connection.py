@@ -10,6 +10,7 @@ never opens a transaction behind our back; sqlite-utils nests its own work in sa
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,10 +142,52 @@ def open_index(
     return index
 
 
-def open_readonly(path: Path, *, busy_timeout_ms: int = 60_000) -> Index:
-    """A read-only handle for reports: never migrates, never writes."""
+def open_readonly(path: Path, *, busy_timeout_ms: int = 60_000, immutable: bool = False) -> Index:
+    """A read-only handle for reports: never migrates, never writes.
+
+    `immutable` reads the file with no locks and no `-wal`/`-shm` files: for an index
+    nobody has open for writing (no `-wal` file) that this user must not or cannot add
+    files beside (a read-only mount, another user's state dir).
+    """
+    flags = "immutable=1" if immutable else "mode=ro"
     try:
-        conn = _connect(f"file:{path}?mode=ro", busy_timeout_ms=busy_timeout_ms, uri=True)
+        conn = _connect(f"file:{path}?{flags}", busy_timeout_ms=busy_timeout_ms, uri=True)
     except sqlite3.DatabaseError as exc:
         raise IndexDatabaseError(f"{path}: cannot open the index: {exc}") from exc
     return Index(conn, path)
+
+
+def open_for_reading(path: Path, *, busy_timeout_ms: int = 60_000) -> Index:
+    """The index for a command that only reads (status, matches, unresolved, export).
+
+    It creates nothing in the state dir, so `sudo mediasyncd status` leaves no root-owned
+    `-wal`/`-shm` file that would lock the service's own user out. With a writer at work
+    (its `-wal` and `-shm` exist) it reads in WAL mode beside it; with none, and in a
+    folder it may not add files to, it reads the file as immutable: a writer that starts
+    meanwhile writes to a new `-wal`, never to the file read. The owner of an index that
+    needs migrating opens it for writing once, so the upgrade happens.
+    """
+    wal, shm = (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
+    owner = path.stat().st_uid == os.geteuid()
+    beside_a_writer = wal.exists() and shm.exists()
+    may_add_files = owner and os.access(path.parent, os.W_OK)
+    immutable = not (beside_a_writer or may_add_files)
+    try:
+        index = open_readonly(path, busy_timeout_ms=busy_timeout_ms, immutable=immutable)
+        pending = MIGRATIONS.pending(index.conn)
+    except (IndexDatabaseError, sqlite3.OperationalError):
+        if immutable:
+            raise
+        # A read-only mount: the WAL files cannot be made; the file itself can be read.
+        index = open_readonly(path, busy_timeout_ms=busy_timeout_ms, immutable=True)
+        pending = MIGRATIONS.pending(index.conn)
+    if pending and may_add_files:
+        index.close()
+        return open_index(path, busy_timeout_ms=busy_timeout_ms)
+    if pending:
+        index.close()
+        raise IndexDatabaseError(
+            f"{path}: the index is from an older mediasyncd and needs upgrading, which only "
+            "its owner can do: restart the daemon, or run any writing command as its user"
+        )
+    return index

@@ -50,6 +50,7 @@ def test_config_flag_beats_env(
     good = tmp_path / "good.toml"
     good.write_text("[index]\nbusy_timeout_ms = 1000\n")
     monkeypatch.setenv("MEDIASYNCD_CONFIG", str(broken))
+    assert run_cli("--config", good, "rematch").code == 0
     assert run_cli("--config", good, "status").code == 0
     assert run_cli("status").code == 2
 
@@ -57,17 +58,18 @@ def test_config_flag_beats_env(
 def test_state_dir_resolution_through_the_cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """--state-dir beats MEDIASYNCD_STATE_DIR, which beats the config's state_dir."""
+    """--state-dir beats MEDIASYNCD_STATE_DIR, which beats the config's state_dir (seen
+    where `rematch`, a command that writes, creates the index)."""
     from tests.conftest import invoke_cli
 
     conf = tmp_path / "c.toml"
     conf.write_text(f'state_dir = "{tmp_path / "from-config"}"\n')
-    invoke_cli(["--config", str(conf), "status"])
+    invoke_cli(["--config", str(conf), "rematch"])
     assert (tmp_path / "from-config" / "index.db").exists()
     monkeypatch.setenv("MEDIASYNCD_STATE_DIR", str(tmp_path / "from-env"))
-    invoke_cli(["--config", str(conf), "status"])
+    invoke_cli(["--config", str(conf), "rematch"])
     assert (tmp_path / "from-env" / "index.db").exists()
-    invoke_cli(["--config", str(conf), "--state-dir", str(tmp_path / "from-flag"), "status"])
+    invoke_cli(["--config", str(conf), "--state-dir", str(tmp_path / "from-flag"), "rematch"])
     assert (tmp_path / "from-flag" / "index.db").exists()
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tests.conftest import CliResult
 from tests.export.builders import CID_TRIP, sample_export
+from tests.helpers import run_mediasyncd, tree_snapshot
 
 Run = Callable[..., CliResult]
 
@@ -48,7 +49,7 @@ def test_export_text_markdown_filters_and_copies(run_cli: Run, tmp_path: Path) -
     out = tmp_path / "md"
     result = run_cli("export", out, "--format", "markdown", "--conversation", CID_TRIP, "--copy")
     assert result.code == 0, result.stderr
-    assert result.stdout.startswith("exported 1 conversations to ")
+    assert result.stdout.startswith("exported 1 conversation to ")
     assert "3 copied" in result.stdout
     assert (out / "index.md").is_file()
     assert len(list(out.glob("*/conversation.md"))) == 1
@@ -70,6 +71,7 @@ def test_export_config_format_and_since(run_cli: Run, tmp_path: Path, state_dir:
 
 def test_export_errors_are_one_line_exit_2(run_cli: Run, tmp_path: Path) -> None:
     """A bad --since and a foreign non-empty DIR are clear errors, not tracebacks."""
+    run_cli("ingest", sample_export(tmp_path / "e.zip"))
     bad = run_cli("export", tmp_path / "out", "--since", "last tuesday")
     assert bad.code == 2 and "--since 'last tuesday'" in bad.stderr
     foreign = tmp_path / "docs"
@@ -79,3 +81,41 @@ def test_export_errors_are_one_line_exit_2(run_cli: Run, tmp_path: Path) -> None
     assert refused.code == 2
     assert "holds no mediasyncd export" in refused.stderr
     assert (foreign / "cv.pdf").read_bytes() == b"%PDF"
+
+
+def test_export_of_the_other_format_needs_force(tmp_path: Path) -> None:
+    """`export DIR --format markdown` into an HTML export used to replace every page
+    silently. Now it is refused (exit 2, one line, nothing changed) unless --force."""
+    state = tmp_path / "state"
+    base = ["--state-dir", str(state)]
+    assert run_mediasyncd([*base, "ingest", str(sample_export(tmp_path / "e.zip"))]).returncode == 0
+    out = tmp_path / "out"
+    assert run_mediasyncd([*base, "export", str(out)]).returncode == 0
+    pages = sorted(p.relative_to(out) for p in out.glob("*/conversation.html"))
+    assert pages
+    before = tree_snapshot(out)
+    refused = run_mediasyncd([*base, "export", str(out), "--format", "markdown"])
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        f"mediasyncd: error: {out}: holds an HTML export of {len(pages)} conversations; "
+        "writing a Markdown one would replace every page. Choose another folder, or pass "
+        "--force to replace it\n"
+    )
+    assert tree_snapshot(out) == before
+    forced = run_mediasyncd([*base, "export", str(out), "--format", "markdown", "--force"])
+    assert forced.returncode == 0, forced.stderr
+    assert len(list(out.glob("*/conversation.md"))) == len(pages)
+    assert not list(out.glob("*/conversation.html"))
+
+
+def test_export_into_an_impossible_place_is_a_clear_error(tmp_path: Path) -> None:
+    """`export /proc/x` said `[Errno 2] No such file or directory: '/proc/x'`; now it
+    names the folder and what failed, in words."""
+    state = tmp_path / "state"
+    base = ["--state-dir", str(state)]
+    assert run_mediasyncd([*base, "ingest", str(sample_export(tmp_path / "e.zip"))]).returncode == 0
+    result = run_mediasyncd([*base, "export", "/proc/x"])
+    assert result.returncode == 2
+    assert result.stderr == (
+        "mediasyncd: error: /proc/x: cannot create the folder: No such file or directory\n"
+    )
