@@ -5,8 +5,10 @@ Every number is one indexed aggregate; nothing walks the store.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from mediasyncd.daemon.state import read_progress
 from mediasyncd.index import Index
 from mediasyncd.reports import RESOLVED_SQL
 from mediasyncd.store import pid_alive
@@ -24,6 +26,9 @@ def daemon_status(index: Index) -> dict[str, Any]:
         )
     }
     running = bool(row and row[0] and pid_alive(int(row[0])))
+    # Read with `last` in one snapshot, so `status` never shows a drop as both being
+    # ingested and done.
+    current = index.scalar("SELECT path FROM jobs WHERE state = 'running' ORDER BY id LIMIT 1")
     last = index.execute(
         """SELECT path, state, finished, error FROM jobs WHERE finished IS NOT NULL
            ORDER BY finished DESC, id DESC LIMIT 1"""
@@ -36,11 +41,25 @@ def daemon_status(index: Index) -> dict[str, Any]:
         "activity": row[3] if running and row else None,
         "last_error": row[4] if row else None,
         "queue": queue.get("queued", 0) + queue.get("running", 0),
+        # The drop being ingested and how far it is (bytes, phase, rate, ETA).
+        "current": current if running else None,
+        "progress": _progress(index, current) if running and current else None,
         # The last drop the daemon finished (done or failed), whether it runs or not.
         "last_drop": (
             {"path": last[0], "state": last[1], "at": last[2], "error": last[3]} if last else None
         ),
     }
+
+
+def _progress(index: Index, current: str) -> dict[str, Any] | None:
+    if index.path is None:
+        return None
+    progress = read_progress(index.path.parent)
+    # A file left by a daemon that was killed mid-ingest names another drop, or an
+    # earlier run: only the running job's own progress is shown.
+    if progress is None or progress.get("path") != str(Path(current).absolute()):
+        return None
+    return progress
 
 
 def collect_status(index: Index) -> dict[str, Any]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from mediasyncd.cli.common import CliState, echo_json, pass_state
+from mediasyncd.cli.words import describe_progress, human_bytes, plural
 from mediasyncd.status import collect_status
 
 
@@ -15,9 +17,8 @@ from mediasyncd.status import collect_status
 @pass_state
 def command(state: CliState, as_json: bool) -> int:
     """Counts of objects, sources, conversations, references and matches."""
-    app = state.app
-    data = collect_status(app.index)
-    data["state_dir"] = str(app.state_dir)
+    data = collect_status(state.read_index)
+    data["state_dir"] = str(state.app.state_dir)
     if as_json:
         echo_json(data)
     else:
@@ -27,22 +28,17 @@ def command(state: CliState, as_json: bool) -> int:
 
 def _print(data: dict[str, Any]) -> None:
     click.echo(f"state dir      {data['state_dir']}")
-    click.echo(f"objects        {data['blobs']} ({_human(data['bytes'])})")
+    click.echo(f"objects        {data['blobs']} ({human_bytes(data['bytes'])})")
     sources = data["sources"]
     click.echo(
         f"sources        {sources['ok']} ok, {sources['failed']} failed, "
         f"{sources['pending']} pending"
     )
-    click.echo(f"conversations  {data['conversations']} ({data['messages']} messages)")
+    click.echo(f"conversations  {data['conversations']} ({plural(data['messages'], 'message')})")
     click.echo(f"traces         {data['traces']}")
     pairs = data.get("trace_pairs")
     if pairs and (pairs["images"] or pairs["traces"]):
-        rate = "-" if pairs["match_rate"] is None else f"{pairs['match_rate']:.1%}"
-        click.echo(
-            f"trace pairs    {pairs['pairs']} for {pairs['users']} users: "
-            f"{pairs['images']} images ({rate} matched), gap median "
-            f"{pairs['gap_median_seconds']} s, p95 {pairs['gap_p95_seconds']} s"
-        )
+        click.echo(f"trace pairs    {_pairs_line(pairs)}")
     refs = data["references"]
     click.echo(f"references     {refs['resolved']} resolved, {refs['unresolved']} unresolved")
     matches = data["matches"]
@@ -51,23 +47,9 @@ def _print(data: dict[str, Any]) -> None:
         click.echo(f"matches        {sum(matches.values())} ({detail})")
     else:
         click.echo("matches        0")
-    click.echo(f"orphans        {data['orphans']} media files no reference points to")
-    daemon = data["daemon"]
-    if daemon["running"]:
-        click.echo(
-            f"daemon         running, pid {daemon['pid']} since {daemon['since']}, "
-            f"queue {daemon['queue']}"
-        )
-    else:
-        click.echo(f"daemon         not running (queue {daemon['queue']})")
-    if daemon.get("activity"):
-        click.echo(f"  doing        {daemon['activity']}")
-    drop = daemon.get("last_drop")
-    if drop:
-        note = f": {drop['error']}" if drop.get("error") else ""
-        click.echo(f"  last drop    {drop['at']} {drop['state']} {drop['path']}{note}")
-    if daemon.get("last_error"):
-        click.echo(f"  last error   {daemon['last_error']}")
+    orphans = plural(data["orphans"], "media file")
+    click.echo(f"orphans        {orphans} no reference points to")
+    _print_daemon(data["daemon"])
     last = data["last_ingest"]
     if last:
         click.echo(f"last ingest    {last['at']} {last['state']} {last['path']}")
@@ -76,10 +58,45 @@ def _print(data: dict[str, Any]) -> None:
         click.echo(f"last error     {err['at']} {err['path']}: {err['error']}")
 
 
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
+def _pairs_line(pairs: dict[str, Any]) -> str:
+    rate = "-" if pairs["match_rate"] is None else f"{pairs['match_rate']:.1%}"
+    line = (
+        f"{pairs['pairs']} for {plural(pairs['users'], 'user')}: "
+        f"{plural(pairs['images'], 'image')} ({rate} matched)"
+    )
+    # Gaps exist only for pairs made by time; with none there is nothing to say.
+    if pairs["gap_median_seconds"] is not None:
+        line += (
+            f", gap median {pairs['gap_median_seconds']:g} s, p95 {pairs['gap_p95_seconds']:g} s"
+        )
+    return line
+
+
+def _print_daemon(daemon: dict[str, Any]) -> None:
+    queue = daemon["queue"]
+    if not daemon["running"]:
+        click.echo(f"daemon         not running (queue {queue})")
+    else:
+        click.echo(
+            f"daemon         running, pid {daemon['pid']} since {daemon['since']}, queue {queue}"
+        )
+        current = daemon.get("current")
+        if current:
+            progress = daemon.get("progress")
+            doing = describe_progress(progress) if progress else "starting"
+            click.echo(f"  doing        ingesting {Path(current).name}: {doing}")
+        else:
+            click.echo("  doing        waiting for drops")
+        if daemon.get("activity"):
+            click.echo(f"  watching     {_activity(daemon['activity'])}")
+    drop = daemon.get("last_drop")
+    if drop:
+        note = f": {drop['error']}" if drop.get("error") else ""
+        click.echo(f"  last drop    {drop['at']} {drop['state']} {drop['path']}{note}")
+    if daemon.get("last_error"):
+        click.echo(f"  last error   {daemon['last_error']}")
+
+
+def _activity(text: str) -> str:
+    # "watching 1/1 folder(s); 2 settling": the verb is already the line's label.
+    return text.removeprefix("watching ").replace("; ", ", ")

@@ -315,9 +315,8 @@ class Daemon:
             self._probe_inotify()
         if now >= self._next_beat:
             self._next_beat = now + HEARTBEAT_SECONDS
-            text = self._status_text()
-            state.heartbeat(self.app.index, text)
-            self.notifier.status(text)
+            state.heartbeat(self.app.index, self._watch_text())
+            self.notifier.status(self._status_text())
 
     # -- the pieces of a tick -----------------------------------------------------------
 
@@ -492,12 +491,19 @@ class Daemon:
 
     # -- reporting ---------------------------------------------------------------------
 
-    def _status_text(self) -> str:
-        counts = jobs.counts(self.app.index)
+    def _watch_text(self) -> str:
+        """The folders and the drops settling: `status`'s `activity`. The queue and the drop
+        being ingested `status` reads from the jobs table, which is always current."""
         parts = [f"watching {len(self.folders) - len(self._missing)}/{len(self.folders)} folder(s)"]
         if len(self.settler):
             parts.append(f"{len(self.settler)} settling")
-        parts.append(f"queue {counts['queued']}")
+        return "; ".join(parts)
+
+    def _status_text(self) -> str:
+        """systemd's STATUS= line: the activity, the queue (the drop being ingested
+        included, as `status` counts it) and the current or last drop."""
+        counts = jobs.counts(self.app.index)
+        parts = [self._watch_text(), f"queue {counts['queued'] + counts['running']}"]
         current = self.worker.current
         if current:
             parts.append(f"ingesting {Path(current).name}")

@@ -28,7 +28,8 @@ KEYS = {
 
 
 def test_status_json_on_a_fresh_state_dir(run_cli: Run, state_dir: Path) -> None:
-    """A fresh state dir answers with zeros; nested keys have the contract's shape."""
+    """A fresh (empty) index answers with zeros; nested keys have the contract's shape."""
+    assert run_cli("rematch").code == 0  # creates the index, ingests nothing
     result = run_cli("status", "--json")
     assert result.code == 0
     data = json.loads(result.stdout)
@@ -66,3 +67,20 @@ def test_status_reads_while_a_writer_holds_the_index(tmp_path: Path, state_dir: 
             assert json.loads(result.stdout)["daemon"]["queue"] == 0  # not yet committed
     finally:
         writer.close()
+
+
+def test_status_text_has_no_none_and_counts_in_words(tmp_path: Path, state_dir: Path) -> None:
+    """An image dump without traces: no `gap median None s, p95 None s` (there are no
+    gaps to speak of), and one of a thing is singular (`1 image`, `1 user`, `1 media
+    file`), not `1 images`."""
+    dump = write_files(
+        tmp_path / "meal-images", {"alice/IMG_20250131_163000.jpg": media_bytes(4000, "a", "jpeg")}
+    )
+    base = ["--state-dir", str(state_dir)]
+    assert run_mediasyncd([*base, "ingest", str(dump)]).returncode == 0
+    result = run_mediasyncd([*base, "status"])
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "None" not in text
+    assert "trace pairs    0 for 1 user: 1 image (0.0% matched)\n" in text
+    assert "orphans        1 media file no reference points to\n" in text
