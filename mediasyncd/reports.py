@@ -51,6 +51,10 @@ _DETAIL_JOINS = """
                           AND msg.id = {alias}.message_id"""
 
 
+# Conversations oldest first, each one's conversation-level rows first, then by message time.
+_DETAIL_ORDER = """{alias}.subject, c.create_time, {alias}.conversation_id,
+    {alias}.message_id IS NOT NULL, msg.create_time,"""
+
 _FILE_NAME_SQL = """,
     COALESCE(
         (SELECT json_extract(r.extra, '$.name') FROM refs r WHERE r.id = m.ref_id),
@@ -94,7 +98,8 @@ def iter_matches(
                {_DETAIL_SQL + _FILE_NAME_SQL if detail else ""}
         FROM matches m {_DETAIL_JOINS.format(alias="m") if detail else ""}
         WHERE {" AND ".join(where)}
-        ORDER BY m.subject, m.conversation_id, m.user_id, m.message_id, m.trace_id, m.digest,
+        ORDER BY {_DETAIL_ORDER.format(alias="m") if detail else ""}
+                 m.subject, m.conversation_id, m.user_id, m.message_id, m.trace_id, m.digest,
                  m.strategy
     """
     cursor = index.execute(sql, params)
@@ -132,7 +137,8 @@ def iter_unresolved(
                r.key_kind, r.key, r.extra {_DETAIL_SQL if detail else ""}
         FROM refs r {_DETAIL_JOINS.format(alias="r") if detail else ""}
         WHERE {" AND ".join(where)}
-        ORDER BY r.subject, r.conversation_id, r.trace_id, r.message_id, r.kind, r.key
+        ORDER BY {_DETAIL_ORDER.format(alias="r") if detail else ""}
+                 r.subject, r.conversation_id, r.trace_id, r.message_id, r.kind, r.key
     """
     cursor = index.execute(sql, params)
     names = [d[0] for d in cursor.description]

@@ -1,11 +1,16 @@
 """The table views of `matches` and `unresolved`: grouped by conversation (or user), with
 titles, roles, times and file names, fitted to the terminal. The full records are what
-`--format jsonl|csv` prints; a table is for reading."""
+`--format jsonl|csv` prints; a table is for reading.
+
+Records stream in grouped order (the queries sort them) and are printed one group at a
+time, so a table of a million links needs no more memory than its largest group: column
+widths come from each column's usual width, not from reading every row first.
+"""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import PurePosixPath
@@ -18,18 +23,22 @@ from mediasyncd.conversations.keys import file_id_in_name
 
 INDENT = "  "
 GAP = "  "
-# Rows of one group are printed under its heading line; groups are apart by a blank line.
 Row = list[str]
+Record = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class Column:
     header: str
+    # The width it gets when the terminal has room (longer cells are shortened).
+    width: int
     # Flexible columns give up width (down to min_width) when the terminal is narrow,
     # the lowest `shrink` first.
     flexible: bool = False
     min_width: int = 8
     shrink: int = 0
+    # Shortened by dropping the start (a time keeps `01-31 16:30`), not the middle.
+    keep_end: bool = False
 
 
 @dataclass
@@ -43,22 +52,24 @@ def terminal_width() -> int:
     return shutil.get_terminal_size((100, 24)).columns
 
 
-def print_groups(columns: Sequence[Column], groups: Sequence[Group], width: int) -> None:
-    widths = _fit(columns, [row for group in groups for row in group.rows], width)
-    header = _line([c.header for c in columns], widths)
-    for number, group in enumerate(groups):
-        if number:
+def print_groups(columns: Sequence[Column], groups: Iterable[Group], width: int) -> int:
+    """Print each group (heading, column header, rows) as it comes; returns how many."""
+    widths = fit(columns, width)
+    header = _line(columns, [c.header for c in columns], widths)
+    count = 0
+    for group in groups:
+        if count:
             click.echo("")
         click.echo(_clip(group.heading, width))
         click.echo(header)
         for row in group.rows:
-            click.echo(_line(row, widths))
+            click.echo(_line(columns, row, widths))
+        count += 1
+    return count
 
 
-def _fit(columns: Sequence[Column], rows: Sequence[Row], width: int) -> list[int]:
-    widths = [len(c.header) for c in columns]
-    for row in rows:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+def fit(columns: Sequence[Column], width: int) -> list[int]:
+    widths = [max(c.width, len(c.header)) for c in columns]
     excess = len(INDENT) + sum(widths) + len(GAP) * (len(widths) - 1) - width
     for i, column in sorted(enumerate(columns), key=lambda item: item[1].shrink):
         if excess <= 0:
@@ -70,8 +81,11 @@ def _fit(columns: Sequence[Column], rows: Sequence[Row], width: int) -> list[int
     return widths
 
 
-def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
-    text = GAP.join(_clip(c, w).ljust(w) for c, w in zip(cells, widths, strict=True))
+def _line(columns: Sequence[Column], cells: Sequence[str], widths: Sequence[int]) -> str:
+    text = GAP.join(
+        (cell[-width:] if column.keep_end else _clip(cell, width)).ljust(width)
+        for column, cell, width in zip(columns, cells, widths, strict=True)
+    )
     return (INDENT + text).rstrip()
 
 
@@ -85,6 +99,23 @@ def _clip(text: str, width: int) -> str:
     return text[: width - tail - 1] + "…" + text[len(text) - tail :]
 
 
+def grouped(
+    records: Iterable[Record],
+    key: Callable[[Record], str],
+    heading: Callable[[list[Record]], str],
+    row: Callable[[Record], Row],
+) -> Iterator[Group]:
+    """Consecutive records with one key become one group (the records come sorted)."""
+    members: list[Record] = []
+    for record in records:
+        if members and key(record) != key(members[0]):
+            yield Group(heading(members), [row(m) for m in members])
+            members = []
+        members.append(record)
+    if members:
+        yield Group(heading(members), [row(m) for m in members])
+
+
 # -- shared wording ------------------------------------------------------------------------
 
 
@@ -94,102 +125,69 @@ def show_time(epoch: Any, zone: tzinfo) -> str:
     return datetime.fromtimestamp(float(epoch), zone).strftime("%Y-%m-%d %H:%M")
 
 
-def conversation_heading(record: dict[str, Any], zone: tzinfo) -> str:
+def conversation_heading(record: Record, zone: tzinfo) -> str:
     title = record.get("title") or "(untitled)"
     started = show_time(record.get("conversation_time"), zone)[:10]
     when = f"{started}, " if started else ""
     return f"{title} ({when}{record['conversation_id']})"
 
 
-def message_cell(record: dict[str, Any], zone: tzinfo) -> str:
+def message_cell(record: Record, zone: tzinfo) -> str:
     if not record.get("message_id"):
         return "whole conversation"
     role = record.get("message_role") or "message"
     return f"{role} {show_time(record.get('message_time'), zone)}".rstrip()
 
 
-def file_name(record: dict[str, Any]) -> str:
+def file_name(record: Record) -> str:
     """An attachment's name, else the name it was found under without a `file-<id>-`
     prefix, else the digest."""
-    name = str(record.get("file_name") or "")
-    name = PurePosixPath(name).name
+    name = PurePosixPath(str(record.get("file_name") or "")).name
     file_id = file_id_in_name(name)
     if file_id is not None and name[len(file_id) : len(file_id) + 1] in {"-", "_"}:
         name = name[len(file_id) + 1 :] or name
     return name or str(record.get("digest") or "")
 
 
-def in_conversation_order(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Conversations oldest first; in each, conversation-level links first, then by the
-    message's time."""
-
-    def order(r: dict[str, Any]) -> tuple[float, str, int, float, str]:
-        return (
-            float(r.get("conversation_time") or 0),
-            str(r["conversation_id"]),
-            1 if r.get("message_id") else 0,
-            float(r.get("message_time") or 0),
-            str(r.get("message_id") or ""),
-        )
-
-    return sorted(records, key=order)
-
-
-def grouped(
-    records: Iterable[dict[str, Any]],
-    key: Callable[[dict[str, Any]], str],
-    heading: Callable[[list[dict[str, Any]]], str],
-    row: Callable[[dict[str, Any]], Row],
-) -> list[Group]:
-    """Consecutive records with one key become one group (records come sorted by it)."""
-    groups: list[Group] = []
-    members: list[dict[str, Any]] = []
-
-    def close() -> None:
-        if members:
-            groups.append(Group(heading(members), [row(m) for m in members]))
-
-    current: str | None = None
-    for record in records:
-        if key(record) != current:
-            close()
-            members = []
-            current = key(record)
-        members.append(record)
-    close()
-    return groups
+def _short_time(text: Any) -> str:
+    """`2025-01-31T16:30:00+00:00` as `2025-01-31 16:30`."""
+    return str(text or "")[:16].replace("T", " ")
 
 
 # -- matches ---------------------------------------------------------------------------------
 
 MATCH_TABLE = (
-    Column("message", flexible=True, min_width=10, shrink=2),
-    Column("file", flexible=True, min_width=12),
-    Column("association"),
-    Column("strategy", flexible=True, min_width=10, shrink=1),
-    Column("conf"),
+    Column("message", 26, flexible=True, min_width=10, shrink=2),
+    Column("file", 44, flexible=True, min_width=12),
+    Column("association", 10),
+    Column("strategy", 16, flexible=True, min_width=10, shrink=1),
+    Column("conf", 4),
 )
 
 PAIR_TABLE = (
-    Column("trace", flexible=True, min_width=12, shrink=1),
-    Column("trace time"),
-    Column("photo", flexible=True, min_width=8),
-    Column("photo time"),
-    Column("gap"),
-    Column("strategy", flexible=True, min_width=8, shrink=2),
-    Column("conf"),
+    Column("trace", 30, flexible=True, min_width=12),
+    Column("trace time", 16, flexible=True, min_width=11, shrink=1, keep_end=True),
+    Column("photo", 30, flexible=True, min_width=8, shrink=3),
+    Column("photo time", 16, flexible=True, min_width=11, shrink=1, keep_end=True),
+    Column("gap", 7),
+    Column("strategy", 14, flexible=True, min_width=8, shrink=2),
+    Column("conf", 4),
 )
 
 
-def print_conversation_matches(records: Iterable[dict[str, Any]], zone: tzinfo) -> int:
-    """Links grouped by conversation; returns how many links were shown."""
-    items = in_conversation_order(records)
+def print_conversation_matches(records: Iterable[Record], zone: tzinfo) -> int:
+    """Links grouped by conversation, then a total; returns how many links were shown."""
+    links = 0
+    files: set[str] = set()
 
-    def heading(members: list[dict[str, Any]]) -> str:
-        files = len({m["digest"] for m in members})
-        return f"{conversation_heading(members[0], zone)}: {plural(files, 'file')}"
+    def heading(members: list[Record]) -> str:
+        nonlocal links
+        links += len(members)
+        digests = {m["digest"] for m in members}
+        files.update(digests)
+        return f"{conversation_heading(members[0], zone)}: {plural(len(digests), 'file')}"
 
-    def row(r: dict[str, Any]) -> Row:
+    def row(r: Record) -> Row:
         return [
             message_cell(r, zone),
             file_name(r),
@@ -198,56 +196,56 @@ def print_conversation_matches(records: Iterable[dict[str, Any]], zone: tzinfo) 
             f"{float(r.get('confidence') or 0):.2f}",
         ]
 
-    groups = grouped(items, lambda r: str(r["conversation_id"]), heading, row)
-    print_groups(MATCH_TABLE, groups, terminal_width())
-    if items:
-        files = len({r["digest"] for r in items})
+    groups = grouped(records, lambda r: str(r["conversation_id"]), heading, row)
+    conversations = print_groups(MATCH_TABLE, groups, terminal_width())
+    if links:
         click.echo(
-            f"\n{plural(len(items), 'link')} to {plural(files, 'file')} in "
-            f"{plural(len(groups), 'conversation')}"
+            f"\n{plural(links, 'link')} to {plural(len(files), 'file')} in "
+            f"{plural(conversations, 'conversation')}"
         )
-    return len(items)
+    return links
 
 
-def print_trace_pairs(records: Iterable[dict[str, Any]]) -> int:
-    """Photo-trace pairs grouped by user; returns how many pairs were shown."""
-    items = list(records)
+def print_trace_pairs(records: Iterable[Record]) -> int:
+    """Photo-trace pairs grouped by user, then a total; returns how many were shown."""
+    pairs = 0
 
-    def heading(members: list[dict[str, Any]]) -> str:
+    def heading(members: list[Record]) -> str:
+        nonlocal pairs
+        pairs += len(members)
         return f"user {members[0]['user_id']}: {plural(len(members), 'pair')}"
 
-    def row(r: dict[str, Any]) -> Row:
+    def row(r: Record) -> Row:
         trace = " ".join(str(p) for p in (r.get("trace_name"), r.get("trace_id")) if p)
         gap = r.get("gap_seconds")
         return [
             trace,
-            str(r.get("trace_time") or "")[:16].replace("T", " "),
+            _short_time(r.get("trace_time")),
             PurePosixPath(str(r.get("image_path") or r.get("digest") or "")).name,
-            str(r.get("image_time") or "")[:16].replace("T", " "),
+            _short_time(r.get("image_time")),
             "" if gap is None else f"{float(gap):+.0f} s",
             str(r.get("strategy") or ""),
             f"{float(r.get('confidence') or 0):.2f}",
         ]
 
-    groups = grouped(items, lambda r: str(r["user_id"]), heading, row)
-    print_groups(PAIR_TABLE, groups, terminal_width())
-    if items:
-        click.echo(f"\n{plural(len(items), 'pair')} for {plural(len(groups), 'user')}")
-    return len(items)
+    groups = grouped(records, lambda r: str(r["user_id"]), heading, row)
+    users = print_groups(PAIR_TABLE, groups, terminal_width())
+    if pairs:
+        click.echo(f"\n{plural(pairs, 'pair')} for {plural(users, 'user')}")
+    return pairs
 
 
 # -- unresolved ------------------------------------------------------------------------------
 
 UNRESOLVED_TABLE = (
-    Column("message", flexible=True, min_width=10, shrink=2),
-    Column("kind", flexible=True, min_width=10, shrink=1),
-    Column("key", flexible=True, min_width=14),
+    Column("message", 26, flexible=True, min_width=10, shrink=2),
+    Column("kind", 24, flexible=True, min_width=10, shrink=1),
+    Column("key", 40, flexible=True, min_width=14),
 )
 
-TRACE_LEFTOVER_TABLE = (
-    Column("kind"),
-    Column("trace or photo", flexible=True, min_width=14),
-    Column("time"),
+LEFTOVER_TABLE = (
+    Column("trace or photo", 44, flexible=True, min_width=14),
+    Column("time", 16, flexible=True, min_width=11, shrink=1, keep_end=True),
 )
 
 _LEFTOVER_WORDS = {
@@ -257,52 +255,58 @@ _LEFTOVER_WORDS = {
 }
 
 
-def print_unresolved_references(records: Iterable[dict[str, Any]], zone: tzinfo) -> int:
-    items = in_conversation_order(records)
+def print_unresolved_references(records: Iterable[Record], zone: tzinfo) -> int:
+    """`Conversations`, the references grouped by conversation, then their total."""
+    references = 0
 
-    def heading(members: list[dict[str, Any]]) -> str:
+    def heading(members: list[Record]) -> str:
+        nonlocal references
+        references += len(members)
         return f"{conversation_heading(members[0], zone)}: {plural(len(members), 'reference')}"
 
-    def row(r: dict[str, Any]) -> Row:
+    def row(r: Record) -> Row:
         return [message_cell(r, zone), str(r.get("kind") or ""), str(r.get("key") or "")]
 
-    groups = grouped(items, lambda r: str(r["conversation_id"]), heading, row)
-    click.echo(
-        f"Conversations: {plural(len(items), 'unresolved reference')} in "
-        f"{plural(len(groups), 'conversation')}"
-    )
-    if groups:
+    click.echo("Conversations\n")
+    groups = grouped(records, lambda r: str(r["conversation_id"]), heading, row)
+    conversations = print_groups(UNRESOLVED_TABLE, groups, terminal_width())
+    if conversations:
         click.echo("")
-        print_groups(UNRESOLVED_TABLE, groups, terminal_width())
-    return len(items)
+    click.echo(
+        f"{plural(references, 'unresolved reference')} in {plural(conversations, 'conversation')}"
+    )
+    return references
 
 
-def print_trace_leftovers(records: Iterable[dict[str, Any]]) -> int:
-    items = list(records)
+def print_trace_leftovers(records: Iterable[Record]) -> int:
+    """`Traces`: unused traces, unmatched photos and media references, each kind grouped
+    by user (the order they come in), then the totals."""
+    counts = dict.fromkeys(_LEFTOVER_WORDS, 0)
+    users: set[str] = set()
 
-    def heading(members: list[dict[str, Any]]) -> str:
-        return f"user {members[0]['user_id']}: {plural(len(members), 'item')}"
+    def heading(members: list[Record]) -> str:
+        kind, user = members[0]["kind"], str(members[0]["user_id"])
+        counts[kind] = counts.get(kind, 0) + len(members)
+        users.add(user)
+        word = _LEFTOVER_WORDS.get(kind, (kind, ""))[0]
+        return f"user {user}: {plural(len(members), word)}"
 
-    def row(r: dict[str, Any]) -> Row:
-        what = r.get("trace_id") if r["kind"] != "unmatched_image" else r.get("path")
-        return [
-            _LEFTOVER_WORDS.get(r["kind"], (r["kind"], ""))[0],
-            PurePosixPath(str(what or r.get("key") or "")).name
-            if r["kind"] == "unmatched_image"
-            else str(what or r.get("key") or ""),
-            str(r.get("time") or "")[:16].replace("T", " "),
-        ]
+    def row(r: Record) -> Row:
+        if r["kind"] == "unmatched_image":
+            what = PurePosixPath(str(r.get("path") or r.get("key") or "")).name
+        else:
+            what = str(r.get("trace_id") or r.get("key") or "")
+        return [what, _short_time(r.get("time"))]
 
-    groups = grouped(items, lambda r: str(r["user_id"]), heading, row)
-    counts = {kind: sum(1 for r in items if r["kind"] == kind) for kind in _LEFTOVER_WORDS}
+    click.echo("Traces\n")
+    groups = grouped(records, lambda r: f"{r['kind']}\0{r['user_id']}", heading, row)
+    if print_groups(LEFTOVER_TABLE, groups, terminal_width()):
+        click.echo("")
     summary = ", ".join(
         f"{plural(counts[kind], word)} ({why})"
         for kind, (word, why) in _LEFTOVER_WORDS.items()
-        if counts[kind]
+        if counts.get(kind)
     )
-    users = plural(len(groups), "user")
-    click.echo(f"Traces: {summary or 'nothing left over'}" + (f", for {users}" if groups else ""))
-    if groups:
-        click.echo("")
-        print_groups(TRACE_LEFTOVER_TABLE, groups, terminal_width())
-    return len(items)
+    for_users = f", for {plural(len(users), 'user')}" if users else ""
+    click.echo((summary or "nothing left over") + for_users)
+    return sum(counts.values())

@@ -144,20 +144,21 @@ def test_matches_table_shows_trace_pairs_by_user(state: Path) -> None:
 
 def test_unresolved_shows_conversations_and_traces_with_totals(state: Path) -> None:
     """Without --subject, `unresolved` lists the conversations' unresolved references
-    and the traces' leftovers (it used to list only the former), each grouped, each
-    with a total line."""
+    and the traces' leftovers (it used to list only the former), each part grouped and
+    ending with its totals."""
     out = run(state, "unresolved")
     refs = records(state, "unresolved", "--subject", "conversation")
     leftovers = records(state, "unresolved", "--subject", "trace")
     conversations = {r["conversation_id"] for r in refs}
     assert refs and leftovers
-    assert (
-        f"Conversations: {len(refs)} unresolved references in {len(conversations)} conversations\n"
-    ) in out
-    assert (
-        "Traces: 1 unused trace (no photo went with it), 1 unmatched photo (no trace took it), "
+    assert out.startswith("Conversations\n\n")
+    totals = f"\n{len(refs)} unresolved references in {len(conversations)} conversations\n"
+    assert totals + "\nTraces\n\n" in out
+    assert out.endswith(
+        "\n1 unused trace (no photo went with it), 1 unmatched photo (no trace took it), "
         "for 1 user\n"
-    ) in out
+    )
+    assert "user alice: 1 unused trace\n" in out and "user alice: 1 unmatched photo\n" in out
     assert "tr-lonely" in out and "IMG_20250201_090000.jpg" in out
     for ref in refs:
         assert str(ref["key"]) in out
