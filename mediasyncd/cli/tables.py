@@ -9,7 +9,8 @@ widths come from each column's usual width, not from reading every row first.
 
 from __future__ import annotations
 
-import shutil
+import os
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -48,8 +49,37 @@ class Group:
 
 
 def terminal_width() -> int:
-    """The terminal's width ($COLUMNS first); 100 when output is not a terminal."""
-    return shutil.get_terminal_size((100, 24)).columns
+    """$COLUMNS, else the terminal's width (stderr's when stdout goes to a pipe such as
+    `| less`: the table still ends up on that screen), else 100."""
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    for fd in (1, 2):
+        try:
+            return os.get_terminal_size(fd).columns
+        except OSError:
+            continue
+    return 100
+
+
+def cells(text: str) -> int:
+    """Columns `text` takes on a terminal: East Asian wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _take(text: str, width: int, *, from_end: bool = False) -> str:
+    """The longest start (or end) of `text` that fits in `width` columns."""
+    taken: list[str] = []
+    used = 0
+    for ch in reversed(text) if from_end else text:
+        used += cells(ch)
+        if used > width:
+            break
+        taken.append(ch)
+    return "".join(reversed(taken) if from_end else taken)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - cells(text))
 
 
 def print_groups(columns: Sequence[Column], groups: Iterable[Group], width: int) -> int:
@@ -83,7 +113,7 @@ def fit(columns: Sequence[Column], width: int) -> list[int]:
 
 def _line(columns: Sequence[Column], cells: Sequence[str], widths: Sequence[int]) -> str:
     text = GAP.join(
-        (cell[-width:] if column.keep_end else _clip(cell, width)).ljust(width)
+        _pad(_take(cell, width, from_end=True) if column.keep_end else _clip(cell, width), width)
         for column, cell, width in zip(columns, cells, widths, strict=True)
     )
     return (INDENT + text).rstrip()
@@ -91,12 +121,12 @@ def _line(columns: Sequence[Column], cells: Sequence[str], widths: Sequence[int]
 
 def _clip(text: str, width: int) -> str:
     """Shortened in the middle, keeping a name's end (its extension) readable."""
-    if len(text) <= width:
+    if cells(text) <= width:
         return text
     if width < 8:
-        return text[: max(0, width - 1)] + "…"
-    tail = width // 3
-    return text[: width - tail - 1] + "…" + text[len(text) - tail :]
+        return _take(text, max(0, width - 1)) + "…"
+    tail = _take(text, width // 3, from_end=True)
+    return _take(text, width - cells(tail) - 1) + "…" + tail
 
 
 def grouped(

@@ -8,12 +8,13 @@ import csv
 import io
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 import pytest
 
 from tests.chatgpt_corpus import build_corpus, write_export
-from tests.helpers import make_zip, media_bytes, run_mediasyncd
+from tests.helpers import make_zip, media_bytes, run_in_terminal, run_mediasyncd
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,11 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return state_dir
 
 
+def width(line: str) -> int:
+    """Terminal columns a line takes (East Asian wide characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
+
+
 def run(state: Path, *args: str, columns: int = 120) -> str:
     result = run_mediasyncd(["--state-dir", str(state), *args], env={"COLUMNS": str(columns)})
     assert result.returncode == 0, result.stderr
@@ -64,9 +70,18 @@ def test_matches_table_fits_the_terminal(state: Path, columns: int) -> None:
     """No line is wider than the terminal (it was about 230 columns on a 120-column
     screen, with empty trace_id/user_id columns for conversation rows)."""
     out = run(state, "matches", columns=columns)
-    widest = max(len(line) for line in out.splitlines())
-    assert widest <= columns, [line for line in out.splitlines() if len(line) > columns][:3]
+    widest = max(width(line) for line in out.splitlines())
+    assert widest <= columns, [line for line in out.splitlines() if width(line) > columns][:3]
     assert "trace_id" not in out and "user_id" not in out
+
+
+def test_matches_table_fits_a_real_terminal(state: Path) -> None:
+    """On a real (pseudo-)terminal of 90 columns, with no $COLUMNS to go by."""
+    code, screen = run_in_terminal(["--state-dir", str(state), "matches"], columns=90)
+    assert code == 0, screen
+    lines = screen.replace("\r\n", "\n").splitlines()
+    assert any("whole conversation" in line or " user " in line for line in lines)
+    assert max(width(line) for line in lines) <= 90
 
 
 def test_matches_table_is_grouped_by_conversation_with_titles(state: Path) -> None:
@@ -138,7 +153,7 @@ def test_matches_table_shows_trace_pairs_by_user(state: Path) -> None:
     out = run(state, "matches", "--subject", "trace", columns=100)
     assert out.startswith("user alice: 1 pair\n")
     assert "tr-used" in out and "IMG_20250131_163000.jpg" in out
-    assert max(len(line) for line in out.splitlines()) <= 100
+    assert max(width(line) for line in out.splitlines()) <= 100
     assert out.rstrip().endswith("1 pair for 1 user")
 
 
@@ -162,7 +177,7 @@ def test_unresolved_shows_conversations_and_traces_with_totals(state: Path) -> N
     assert "tr-lonely" in out and "IMG_20250201_090000.jpg" in out
     for ref in refs:
         assert str(ref["key"]) in out
-    assert max(len(line) for line in out.splitlines()) <= 120
+    assert max(width(line) for line in out.splitlines()) <= 120
 
 
 def test_unresolved_jsonl_without_subject_has_both_kinds(state: Path) -> None:
