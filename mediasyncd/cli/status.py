@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from mediasyncd.cli.common import CliState, echo_json, pass_state
+from mediasyncd.cli.tables import terminal_width
 from mediasyncd.cli.words import describe_progress, human_bytes, plural
 from mediasyncd.status import collect_status
 
@@ -43,8 +44,8 @@ def _print(data: dict[str, Any]) -> None:
     click.echo(f"references     {refs['resolved']} resolved, {refs['unresolved']} unresolved")
     matches = data["matches"]
     if matches:
-        detail = ", ".join(f"{k} {v}" for k, v in matches.items())
-        click.echo(f"matches        {sum(matches.values())} ({detail})")
+        items = [f"{k} {v}" for k, v in matches.items()]
+        click.echo(_wrapped(f"matches        {sum(matches.values())} (", items, ")"))
     else:
         click.echo("matches        0")
     orphans = plural(data["orphans"], "media file")
@@ -56,6 +57,20 @@ def _print(data: dict[str, Any]) -> None:
     if data.get("last_error"):
         err = data["last_error"]
         click.echo(f"last error     {err['at']} {err['path']}: {err['error']}")
+
+
+def _wrapped(head: str, items: list[str], tail: str) -> str:
+    """`head` and the items joined by commas, wrapped to the terminal under the value
+    (never inside an item), then `tail`."""
+    width = max(60, terminal_width())
+    lines = [head]
+    for number, item in enumerate(items):
+        text = item + (", " if number < len(items) - 1 else tail)
+        if len(lines[-1]) + len(text.rstrip()) > width and lines[-1].strip():
+            lines[-1] = lines[-1].rstrip()
+            lines.append(" " * 15)
+        lines[-1] += text
+    return "\n".join(lines)
 
 
 def _pairs_line(pairs: dict[str, Any]) -> str:
