@@ -190,13 +190,13 @@ def test_unresolved_jsonl_without_subject_has_both_kinds(state: Path) -> None:
 def test_status_wraps_its_matches_line_to_the_terminal(state: Path) -> None:
     """`status`'s line of match counts by strategy is wrapped under its value, between
     items, instead of running past the terminal's edge."""
-    out = run(state, "status", columns=70)
+    out = run(state, "status", columns=60)
     lines = out.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("matches "))
     block = [lines[start]]
     block += [line for line in lines[start + 1 :] if line.startswith(" " * 15)][:10]
     assert len(block) > 1, out
-    assert all(width(line) <= 70 for line in block), block
+    assert all(width(line) <= 60 for line in block), block
     joined = " ".join(line.strip() for line in block)
     total = int(re.search(r"^matches +(\d+) \(", joined)[1])  # type: ignore[index]
     counts = [int(n) for n in re.findall(r"[a-z_]+ (\d+)[,)]", joined)]
