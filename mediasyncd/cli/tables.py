@@ -63,6 +63,8 @@ def terminal_width() -> int:
 
 def cells(text: str) -> int:
     """Columns `text` takes on a terminal: East Asian wide characters take two."""
+    if text.isascii():
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 

@@ -17,6 +17,7 @@ import stat
 import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -427,9 +428,11 @@ class ContainerWalker:
                 EOFError,
                 NotImplementedError,
                 RuntimeError,
+                zlib.error,
             ) as exc:
                 # NotImplementedError: a compression zipfile lacks (Deflate64, which Windows
-                # uses for big files; found by atheris), RuntimeError: encrypted.
+                # uses for big files; found by atheris), RuntimeError: encrypted, zlib.error:
+                # a damaged deflate stream (also found by atheris).
                 raise self._error(f"cannot read nested zip: {exc}", prefix) from exc
             spooled = max(1, spool.tell())
             spool.seek(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from collections.abc import Callable
@@ -158,3 +159,40 @@ def test_progress_bar_follows_the_ingest(tmp_path: Path, app: object) -> None:
             app.index, app.store, app.config, app.state_dir, progress=progress
         ).ingest_paths([drop])
     assert summary.failures == []
+
+
+def test_damaged_compressed_nested_zip_is_one_error_not_a_traceback(tmp_path: Path) -> None:
+    """A multi-part export whose deflated `Files__…` zip has a damaged deflate stream (found
+    by atheris: `zlib.error: invalid stored block lengths` escaped the walker and the CLI
+    printed a traceback): that inner zip is named as damaged, the rest lands."""
+    import zlib
+
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as archive:
+        archive.writestr("inner/a.png", media_bytes(5000, "a"))
+    conversations = io.BytesIO()
+    with zipfile.ZipFile(conversations, "w") as archive:
+        archive.writestr("conversations.json", b"[]")
+    drop = make_zip(
+        tmp_path / "export.zip",
+        {
+            "Conversations__abc-part-001.zip": conversations.getvalue(),
+            "Files__abc-files-001.zip": inner.getvalue(),
+        },
+    )
+    info = zipfile.ZipFile(drop).getinfo("Files__abc-files-001.zip")
+    data = bytearray(drop.read_bytes())
+    start = info.header_offset + 30 + len(info.filename)
+    for value in range(256):  # the first header byte that makes the stream invalid
+        data[start] = value
+        try:
+            zlib.decompressobj(-15).decompress(bytes(data[start : start + info.compress_size]))
+        except zlib.error:
+            break
+    else:
+        raise AssertionError("no damaging byte found")
+    drop.write_bytes(bytes(data))
+    result = run_mediasyncd(["--state-dir", str(tmp_path / "state"), "ingest", str(drop)])
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode != 0
+    assert f"{drop} [Files__abc-files-001.zip]: cannot read nested zip" in result.stderr
