@@ -60,8 +60,9 @@ def test_gc_with_no_grace_racing_a_cli_ingest(
     removed, and the result equals an undisturbed ingest."""
     drops = write_full_corpus(tmp_path / "drops")
     state = tmp_path / "state"
-    # An empty store first, so the first gc has an index to read.
-    assert run_mediasyncd(["--state-dir", str(state), "status"]).returncode == 0
+    # An empty index first, so the first gc has one to read (`rematch` makes it; `status`
+    # does not create a state dir).
+    assert run_mediasyncd(["--state-dir", str(state), "rematch"]).returncode == 0
     ingest = subprocess.Popen(
         [sys.executable, "-m", "mediasyncd", "--state-dir", str(state), "ingest", *map(str, drops)],
         cwd=REPO_ROOT,

@@ -156,8 +156,10 @@ def test_unresolved_lists_unused_traces_and_unmatched_images(
         ("unmatched_image", "u1", "meal-images/u1/lonely.jpg"),
     ]
     assert records[1]["path"].endswith("!/meal-images/u1/lonely.jpg")
-    table = run_cli("unresolved", "--subject", "trace")
-    assert "unused_trace" in table.stdout and "unmatched_image" in table.stdout
+    # The table words the kinds (jsonl and csv keep the codes) and names the photo.
+    table = run_cli("unresolved", "--subject", "trace").stdout
+    assert "user u1: 1 unused trace\n" in table and "user u1: 1 unmatched photo\n" in table
+    assert "t-unused" in table and "lonely.jpg" in table
 
 
 def test_status_numbers(seeded: dict[str, Any], run_cli: Run) -> None:
