@@ -41,6 +41,14 @@ def file_id_in_name(name: str) -> str | None:
     return None
 
 
+def normal_id(ident: str | None) -> str | None:
+    """A file id as keys are kept: a UUID in lower case (2023 exports write some in upper
+    case), any other id exactly as written (`file-` ids are case-sensitive base62)."""
+    if ident is not None and is_uuid(ident):
+        return ident.lower()
+    return ident
+
+
 def pointer_id(pointer: str) -> str | None:
     """`file-service://file-abc` → `file-abc`; `sediment://file_0a…` → `file_0a…`."""
     _, sep, rest = pointer.partition("://")
