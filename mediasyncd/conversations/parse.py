@@ -117,9 +117,7 @@ class ConversationStream:
             return item
         if getattr(item.get("mapping"), "cut", False):
             ident = item.get("conversation_id") or item.get("id")
-            return OversizedConversation(
-                ident if isinstance(ident, str) else None, self.max_nodes
-            )
+            return OversizedConversation(ident if isinstance(ident, str) else None, self.max_nodes)
         return item
 
 

@@ -42,19 +42,19 @@ def write_many_node_export(path: Path, nodes: int) -> Path:
             },
         },
     }
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("conversations.json", "w", force_zip64=True) as out:
-            out.write(b'[{"id":"huge-conversation","title":"huge","current_node":"n%07d",' % 0)
-            out.write(b'"mapping":{"n0000000":{"id":"n0000000","message":null,"parent":null,')
-            out.write(b'"children":["n0000001"]}')
-            for start in range(1, nodes, 50_000):
-                stop = min(start + 50_000, nodes)
-                out.write(
-                    b"".join(b"," + _NODE % (i, i, i - 1, i + 1) for i in range(start, stop))
-                )
-            out.write(b"}},")
-            out.write(json.dumps(small).encode())
-            out.write(b"]")
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("conversations.json", "w", force_zip64=True) as out,
+    ):
+        out.write(b'[{"id":"huge-conversation","title":"huge","current_node":"n0000000",')
+        out.write(b'"mapping":{"n0000000":{"id":"n0000000","message":null,"parent":null,')
+        out.write(b'"children":["n0000001"]}')
+        for start in range(1, nodes, 50_000):
+            stop = min(start + 50_000, nodes)
+            out.write(b"".join(b"," + _NODE % (i, i, i - 1, i + 1) for i in range(start, stop)))
+        out.write(b"}},")
+        out.write(json.dumps(small).encode())
+        out.write(b"]")
     return path
 
 
@@ -92,10 +92,8 @@ def test_the_node_limit_is_configurable(tmp_path: Path) -> None:
     export = write_many_node_export(tmp_path / "export.zip", 2_000)
     config = tmp_path / "mediasyncd.toml"
     config.write_text("[limits]\nmax_conversation_nodes = 1000\n")
-    limited = run_measured(
-        ["--config", str(config), "--state-dir", str(tmp_path / "a"), "ingest", "--json"]
-        + [str(export)]
-    )
+    args = ["--config", str(config), "--state-dir", str(tmp_path / "a"), "ingest", "--json"]
+    limited = run_measured([*args, str(export)])
     summary = json.loads(limited.stdout)
     assert [f["member"] for f in summary["failures"]] == ["conversations.json"]
     assert "more than 1,000 mapping nodes" in summary["failures"][0]["error"]
