@@ -16,6 +16,8 @@ Outcome = Literal["new", "changed", "unchanged", "older"]
 # Secondary keys whose matches depend on every conversation's references at once (a size
 # links only when exactly one generated pointer in the whole index has it).
 GLOBAL_KEY_KINDS = ("size",)
+# library_artifact_type values of files a tool made (2026: `image_gen` as well as `image`).
+GENERATED_ARTIFACTS = frozenset({"image", "image_gen", "report"})
 
 
 def record_conversation(
@@ -153,7 +155,7 @@ def record_library_entry(index: Index, entry: dict[str, Any], *, origin: str) ->
     message_id = message if isinstance(message, str) and message else None
     gen_id = entry.get("image_gen_generation_id")
     artifact = entry.get("library_artifact_type")
-    generated = bool(gen_id) or artifact in {"image", "report"}
+    generated = bool(gen_id) or artifact in GENERATED_ARTIFACTS
     extra = {
         "association": "generated" if generated else "attachment",
         "name": entry.get("file_name"),

@@ -73,6 +73,7 @@ _EXPORT_DOCS: Final = frozenset(
         "group_chats.json",
         "shopping.json",
         "sora.json",
+        "ads.json",
         "conversations.json.index",
     }
 )
@@ -86,12 +87,17 @@ def _basename(path: str) -> str:
 
 
 def is_document_name(path: str) -> bool:
+    """The export's own documents: known names anywhere (`sites/export_manifest.json`),
+    and any JSON file at the root of the export or of one of its parts, since every new
+    export adds documents (2026: `ads.json`) and uploads at the root carry a file id."""
     name = _basename(path)
     if file_id_in_name(name):
         return False  # an uploaded file, whatever its extension
     if name in _EXPORT_DOCS or _CONVERSATION_DOC.match(name):
         return True
     parts = path.rsplit("!/", 1)[-1].split("/")
+    if len(parts) == 1 and name.lower().endswith(".json"):
+        return True
     # DALL·E labs generation folders keep the prompt next to the image.
     return name == "caption.txt" and any(p.startswith("generation-") for p in parts)
 

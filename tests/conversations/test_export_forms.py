@@ -1,0 +1,280 @@
+"""Real export forms from 2023 to 2026 (issue 13), each built the way a real export lays
+it out (tests/chatgpt_gen/forms.py) and ingested by the real CLI in a child process.
+
+Every test checks every link (message, strategy, association, confidence), and every
+unresolved entry, that its form must give.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import xxhash
+
+from mediasyncd.app import App
+from mediasyncd.manifest import MANIFEST_MEMBER
+from tests.chatgpt_gen import messages as m
+from tests.chatgpt_gen.forms import (
+    EXPORT_DOCUMENTS_2026,
+    Ids,
+    Thread,
+    conversations_member,
+    dat_export_members,
+    export_zip,
+    library_entry,
+)
+from tests.helpers import media_bytes, run_mediasyncd
+
+Row = tuple[str | None, str, str, str, float]  # (message, digest, strategy, association, conf)
+
+
+def digest(data: bytes) -> str:
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def ingest(state: Path, *paths: Path) -> dict[str, Any]:
+    """`mediasyncd ingest --json` in a child process: its summary (exit code as "exit")."""
+    done = run_mediasyncd(["--state-dir", str(state), "ingest", "--json", *map(str, paths)])
+    assert "Traceback" not in done.stderr, done.stderr
+    summary: dict[str, Any] = json.loads(done.stdout)
+    summary["exit"] = done.returncode
+    return summary
+
+
+def records(state: Path, command: str, *args: str) -> list[dict[str, Any]]:
+    done = run_mediasyncd(["--state-dir", str(state), command, "--format", "jsonl", *args])
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+def links(state: Path, conversation: str | None = None) -> set[Row]:
+    rows = records(state, "matches", *(["--conversation", conversation] if conversation else []))
+    return {
+        (r["message_id"], r["digest"], r["strategy"], r["association"], r["confidence"])
+        for r in rows
+    }
+
+
+def unresolved(state: Path, *args: str) -> set[tuple[str | None, str | None, str, str]]:
+    return {
+        (r["conversation_id"], r["message_id"], r["kind"], r["key"])
+        for r in records(state, "unresolved", *args)
+    }
+
+
+def clean(summary: dict[str, Any]) -> None:
+    assert summary["exit"] == 0, summary["failures"]
+    assert summary["failures"] == [], summary["failures"]
+
+
+def message_rows(state: Path, conversation: str) -> list[tuple[str, str | None, bool]]:
+    """(id, parent id, on the current branch) of a conversation's messages, in order."""
+    app = App.load(state_dir=str(state))
+    try:
+        rows = app.index.execute(
+            """SELECT id, parent_id, on_current_branch FROM messages
+               WHERE conversation_id = ? ORDER BY position""",
+            (conversation,),
+        ).fetchall()
+    finally:
+        app.close()
+    return [(str(r[0]), r[1], bool(r[2])) for r in rows]
+
+
+def inversions(found: list[str], expected: list[str]) -> int:
+    rank = {ident: n for n, ident in enumerate(expected)}
+    seq = [rank[i] for i in found]
+    return sum(1 for a in range(len(seq)) for b in range(a + 1, len(seq)) if seq[a] > seq[b])
+
+
+# -- 1. 2026: nodes carry only `parent` ------------------------------------------------------
+
+
+def test_2026_parent_only_conversation_keeps_its_order_and_branches(tmp_path: Path) -> None:
+    """A 26-message 2026 conversation (no `children`, mapping in alphabetical key order)
+    with an edited question. Before: messages followed the keys' alphabetical order (15
+    inversions in the real one) and the current branch was the last message alone.
+    Now: creation order along the tree, the edit's branch folded in where it forks."""
+    ids = Ids(1)
+    thread = Thread(ids, era=2026, title="Trip planning")
+    for turn in range(6):
+        thread.say("user", f"Question {turn} about the trip")
+        thread.say("assistant", f"Answer {turn}")
+    fork = thread.last
+    abandoned = thread.say("user", "A question I then edited")
+    thread.say("assistant", "An answer to the old wording")
+    thread.last = fork
+    for turn in range(6, 12):
+        thread.say("user", f"Question {turn}")
+        thread.say("assistant", f"Answer {turn}")
+    assert len(thread.order) == 26
+    export = export_zip(tmp_path / "export-2026.zip", [conversations_member([thread], shard=True)])
+    state = tmp_path / "state"
+    clean(ingest(state, export))
+
+    rows = message_rows(state, thread.id)
+    found = [r[0] for r in rows]
+    assert inversions(found, thread.order) == 0, f"{inversions(found, thread.order)} inversions"
+    assert found == thread.order
+    parents = {r[0]: r[1] for r in rows}
+    assert parents[abandoned] == fork
+    assert parents[thread.order[-1]] == thread.order[-2]
+    side = {abandoned, thread.order[thread.order.index(abandoned) + 1]}
+    assert {r[0] for r in rows if not r[2]} == side
+
+
+# -- 2 and 5. 2026 image generation through `internal_tool`, and the .dat name forms -------
+
+
+def image_generation_thread(ids: Ids, pointer: str, size: int) -> tuple[Thread, dict[str, str]]:
+    """A 2026 image generation: the image returned by `internal_tool` twice (channels
+    `final` and `commentary`), no metadata.dalle or metadata.generation."""
+    thread = Thread(ids, era=2026, title="Lighthouse")
+    names = {"user": thread.say("user", "Draw a lighthouse at dusk")}
+    names["call"] = thread.say("assistant", "Creating the image.")
+    part = m.image_part(pointer, size, 1024, 1536)
+    part["metadata"] = {"dalle": None, "generation": None, "sanitized": False}
+    for channel in ("final", "commentary"):
+        names[channel] = thread.add(
+            "tool", m.multimodal(part), name="internal_tool", channel=channel
+        )
+    names["answer"] = thread.say("assistant", "Here is your lighthouse.")
+    names["thanks"] = thread.say("user", "Lovely, thanks")
+    return thread, names
+
+
+@pytest.mark.parametrize(
+    "mapped", ["<uuid>.png", "user-<id>/<uuid>.png"], ids=["mid-2026", "late-2026"]
+)
+def test_2026_generated_image_is_generated_once_with_its_answer(
+    tmp_path: Path, mapped: str
+) -> None:
+    """Before: the fixed tool list made both tool messages' pointer `inline`, and the
+    answer after it was never linked. Now: a pointer in a tool message is generated,
+    linked once (to the first of the repeating tool messages) and to the assistant answer
+    after it; the `.dat` name map may write the image as a bare `<uuid>.png` (mid-2026)
+    or as `user-<id>/<uuid>.png` (late 2026)."""
+    ids = Ids(2)
+    file_id = ids.sediment()
+    image = media_bytes(48_213, "lighthouse", "png")
+    thread, names = image_generation_thread(ids, "sediment://" + file_id, len(image))
+    original = mapped.replace("<uuid>", ids.uuid()).replace("<id>", "Q1w2E3r4T5y6U7i8O9p0A1s2")
+    members = dat_export_members({f"{file_id}.dat": original}, [], {f"{file_id}.dat": image})
+    export = export_zip(
+        tmp_path / "export.zip", [conversations_member([thread], shard=True), *members]
+    )
+    state = tmp_path / "state"
+    clean(ingest(state, export))
+    assert links(state) == {
+        (names["final"], digest(image), "asset_pointer", "generated", 1.0),
+        (names["answer"], digest(image), "asset_pointer", "generated", 1.0),
+    }
+    assert unresolved(state) == set()
+
+
+# -- 4. the JSON documents of a 2026 export are documents, never media ------------------------
+
+
+def test_2026_documents_are_never_media(tmp_path: Path) -> None:
+    """Every JSON document a 2026 export carries, `ads.json` and the manifest under
+    `sites/` included, is stored as a document; only the `.dat` file is media.
+    Before: `ads.json` (and any document not on a fixed list) was stored as media."""
+    ids = Ids(4)
+    file_id = ids.sediment()
+    image = media_bytes(3_001, "upload", "jpeg")
+    thread = Thread(ids, era=2026)
+    thread.add(
+        "user",
+        m.multimodal(m.image_part("sediment://" + file_id, len(image), 800, 600), "Look"),
+        metadata={
+            "attachments": [m.attachment(file_id, "IMG_0001.jpeg", len(image), "image/jpeg")]
+        },
+    )
+    members = dat_export_members({f"{file_id}.dat": "IMG_0001.jpeg"}, [], {f"{file_id}.dat": image})
+    export = export_zip(
+        tmp_path / "export.zip", [conversations_member([thread], shard=True), *members]
+    )
+    state = tmp_path / "state"
+    clean(ingest(state, export))
+    app = App.load(state_dir=str(state))
+    try:
+        roles = dict(
+            app.index.execute(
+                "SELECT member, role FROM occurrences WHERE member != ?", (MANIFEST_MEMBER,)
+            ).fetchall()
+        )
+    finally:
+        app.close()
+    documents = {name for name in roles if name.endswith(".json")}
+    assert documents >= set(EXPORT_DOCUMENTS_2026) | {
+        "export_manifest.json",
+        "sites/export_manifest.json",
+        "library_files.json",
+        "conversation_asset_file_names.json",
+        "conversations-000.json",
+    }
+    assert {name: roles[name] for name in documents} == dict.fromkeys(documents, "document")
+    assert {n for n, role in roles.items() if role == "media"} == {f"{file_id}.dat"}
+
+
+# -- 5. library entries ------------------------------------------------------------------------
+
+
+def test_2026_library_entries(tmp_path: Path) -> None:
+    """`image_gen` entries are generated, with or without a generation id; an entry still
+    `created` with no size has no file and is listed unresolved, not reported as an
+    error; a `.dat` the name map leaves out is still linked through its library entry.
+    Before: an `image_gen` entry without `image_gen_generation_id` was an attachment."""
+    ids = Ids(5)
+    generated_id, missing_id, unmapped_id = ids.sediment(), ids.sediment(), ids.sediment()
+    generated = media_bytes(60_017, "generated", "png")
+    report = media_bytes(9_001, "report", "pdf")
+    thread = Thread(ids, era=2026, title="Poster")
+    ask = thread.say("user", "Make a poster and a short report")
+    answer = thread.say("assistant", "Here they are.")
+    library = [
+        library_entry(
+            generated_id,
+            thread=thread.id,
+            message=answer,
+            name="Poster.png",
+            mime="image/png",
+            artifact="image_gen",
+            size=len(generated),
+        ),
+        library_entry(
+            missing_id,
+            thread=thread.id,
+            message=answer,
+            name="Poster (variant).png",
+            mime="image/png",
+            artifact="image_gen",
+            size=None,
+            state="created",
+        ),
+        library_entry(
+            unmapped_id,
+            thread=thread.id,
+            message=ask,
+            name="Report.pdf",
+            mime="application/pdf",
+            artifact=None,
+            size=len(report),
+            state="ready",
+        ),
+    ]
+    files = {f"{generated_id}.dat": generated, f"{unmapped_id}.dat": report}
+    members = dat_export_members({f"{generated_id}.dat": "Poster.png"}, library, files)
+    export = export_zip(
+        tmp_path / "export.zip", [conversations_member([thread], shard=True), *members]
+    )
+    state = tmp_path / "state"
+    clean(ingest(state, export))
+    assert links(state) == {
+        (answer, digest(generated), "library_origin", "generated", 0.95),
+        (ask, digest(report), "library_origin", "attachment", 0.95),
+    }
+    assert unresolved(state) == {(thread.id, answer, "library_file", missing_id)}
