@@ -3,6 +3,8 @@
 For one conversation the matcher reads its references and the files whose keys they
 share, and decides every link (strategies and confidences in docs/architecture.md):
 1. ids: pointer, attachment, code-interpreter image or library entry id == a file id;
+   the rendered pages of an attached document (`document_page`) go with the message
+   that attached it, without counting as the document or making its id ambiguous;
 2. the conversation's own folder (privacy archive, voice folders): conversation-level,
    pinned to a message only when a unique size or a count of one pins it;
 3. gen_id of a DALL·E generation folder;
@@ -35,6 +37,7 @@ STRATEGY_BY_KIND: Final = {
 ID_CONFIDENCE: Final = {"name": 1.0, "folder": 1.0, "uuid_name": 0.95}
 MAP_CONFIDENCE: Final = 0.98
 LIBRARY_CONFIDENCE: Final = 0.95
+PAGE_CONFIDENCE: Final = 0.95
 DIR_CONFIDENCE: Final = 0.9
 PINNED_CONFIDENCE: Final = 0.85
 GEN_ID_CONFIDENCE: Final = 0.9
@@ -249,7 +252,9 @@ class ConversationMatcher(SubjectMatcher):
         for ref in refs:
             if ref.key_kind != "file_id":
                 continue
-            candidates = self._digests_for_key(index, "file_id", ref.key)
+            found = self._digests_for_key(index, "file_id", ref.key)
+            links.extend(self._page_links(conversation_id, ref, found))
+            candidates = [(d, via) for d, via in found if via != "document_page"]
             if not candidates:
                 continue
             resolved.add(ref.id)
@@ -359,6 +364,27 @@ class ConversationMatcher(SubjectMatcher):
                 )
             )
         return links
+
+    def _page_links(
+        self, conversation_id: str, ref: _Ref, found: list[tuple[str, str]]
+    ) -> list[Link]:
+        """Rendered pages of the document a reference names: with the message, as an
+        attachment, but naming no reference (the document itself may still be missing)."""
+        detail = json.dumps({"document": ref.key, "via": "document_page"}, sort_keys=True)
+        return [
+            Link(
+                conversation_id,
+                ref.message_id,
+                digest,
+                None,
+                "document_page",
+                "attachment",
+                PAGE_CONFIDENCE,
+                detail,
+            )
+            for digest, via in found
+            if via == "document_page"
+        ]
 
     def _folder_links(
         self,
@@ -509,7 +535,7 @@ class ConversationMatcher(SubjectMatcher):
 
 
 def _provenance_rank(provenance: str) -> int:
-    order = ["name", "folder", "uuid_name", "dat_map", "assets_json"]
+    order = ["name", "folder", "uuid_name", "dat_map", "assets_json", "document_page"]
     return order.index(provenance) if provenance in order else len(order)
 
 

@@ -23,6 +23,7 @@ from tests.chatgpt_gen.forms import (
     Thread,
     conversations_member,
     dat_export_members,
+    dumps,
     export_zip,
     library_entry,
 )
@@ -278,3 +279,61 @@ def test_2026_library_entries(tmp_path: Path) -> None:
         (ask, digest(report), "library_origin", "attachment", 0.95),
     }
     assert unresolved(state) == {(thread.id, answer, "library_file", missing_id)}
+
+
+# -- 6. July 2025: rendered pages of an attached document ------------------------------------
+
+
+@pytest.mark.parametrize("page_ids", ["own ids", "the document's id"])
+def test_2025_document_page_images_belong_to_the_attaching_message(
+    tmp_path: Path, page_ids: str
+) -> None:
+    """`file-<docid>_data/file-<id>-<n>.jpg` are the rendered pages of an attached PDF or
+    document: each links to the message that attached the document, association
+    `attachment`, strategy `document_page` (so `matches` says so). A document whose own
+    file the export left out stays unresolved: its pages are not the document.
+    Before: the pages linked nowhere (own ids), or were taken for the document itself
+    and made its id ambiguous (the document's id)."""
+    ids = Ids(6)
+    lease_id, menu_id = ids.file_service(), ids.file_service()
+    lease = media_bytes(20_011, "lease", "pdf")
+
+    def page_name(doc: str, n: int) -> str:
+        own = ids.file_service() if page_ids == "own ids" else doc
+        return f"{doc}_data/{own}-{n}.jpg"
+
+    pages = {
+        page_name(lease_id, 1): media_bytes(5_003, "lease-1", "jpeg"),
+        page_name(lease_id, 2): media_bytes(5_107, "lease-2", "jpeg"),
+        page_name(menu_id, 1): media_bytes(4_001, "menu-1", "jpeg"),
+    }
+    thread = Thread(ids, era=2025, title="Paperwork")
+    attach = {
+        lease_id: m.attachment(lease_id, "lease agreement.pdf", len(lease), "application/pdf"),
+        menu_id: m.attachment(menu_id, "menu.docx", 12_345, "application/msword"),
+    }
+    asked_lease = thread.say(
+        "user", "Summarise the lease", metadata={"attachments": [attach[lease_id]]}
+    )
+    thread.say("assistant", "It runs for a year.")
+    asked_menu = thread.say("user", "And the menu?", metadata={"attachments": [attach[menu_id]]})
+    thread.say("assistant", "Soup on Mondays.")
+    export = export_zip(
+        tmp_path / "export-2025-07.zip",
+        [
+            conversations_member([thread], shard=False),
+            ("user.json", dumps({"id": "user-x"})),
+            (f"{lease_id}-lease", lease),
+            *pages.items(),
+        ],
+    )
+    state = tmp_path / "state"
+    clean(ingest(state, export))
+    page_digests = [digest(data) for data in pages.values()]
+    assert links(state) == {
+        (asked_lease, digest(lease), "attachment", "attachment", 1.0),
+        (asked_lease, page_digests[0], "document_page", "attachment", 0.95),
+        (asked_lease, page_digests[1], "document_page", "attachment", 0.95),
+        (asked_menu, page_digests[2], "document_page", "attachment", 0.95),
+    }
+    assert unresolved(state) == {(thread.id, asked_menu, "attachment", menu_id)}
