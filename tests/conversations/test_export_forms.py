@@ -27,7 +27,7 @@ from tests.chatgpt_gen.forms import (
     export_zip,
     library_entry,
 )
-from tests.helpers import media_bytes, run_mediasyncd
+from tests.helpers import media_bytes, run_mediasyncd, zip_bytes
 
 Row = tuple[str | None, str, str, str, float]  # (message, digest, strategy, association, conf)
 
@@ -337,3 +337,177 @@ def test_2025_document_page_images_belong_to_the_attaching_message(
         (asked_menu, page_digests[2], "document_page", "attachment", 0.95),
     }
     assert unresolved(state) == {(thread.id, asked_menu, "attachment", menu_id)}
+
+
+# -- 8. upload names seen in real 2025 exports ---------------------------------------------
+
+
+def _upload(thread: Thread, pointer: str, data: bytes, name: str, mime: str) -> str:
+    file_id = pointer.split("://", 1)[1]
+    return thread.add(
+        "user",
+        m.multimodal(m.image_part(pointer, len(data), 1179, 2556), "What is this?"),
+        metadata={"attachments": [m.attachment(file_id, name, len(data), mime)]},
+    )
+
+
+def _tool_image(thread: Thread, tool: str, part: dict[str, Any]) -> tuple[str, str]:
+    """(tool message, the assistant answer after it) for a generated image."""
+    thread.say("user", "Draw a red kite over the sea")
+    made = thread.add("tool", m.multimodal(part), name=tool)
+    return made, thread.say("assistant", "Here it is.")
+
+
+def _form_screenshot(ids: Ids, thread: Thread) -> tuple[str, bytes, set[Row]]:
+    # The name is cut at its first space: `Screenshot 2025-03-01 at 10.15.42.png`.
+    file_id = ids.file_service()
+    data = media_bytes(7_001, "screenshot", "png")
+    msg = _upload(
+        thread,
+        "file-service://" + file_id,
+        data,
+        "Screenshot 2025-03-01 at 10.15.42.png",
+        "image/png",
+    )
+    return f"{file_id}-Screenshot", data, {(msg, digest(data), "asset_pointer", "attachment", 1.0)}
+
+
+def _form_ios(ids: Ids, thread: Thread) -> tuple[str, bytes, set[Row]]:
+    # iOS: `file-<id>-<UUID><19 digits>`, no extension.
+    file_id = ids.file_service()
+    data = media_bytes(7_103, "ios", "jpeg")
+    stem = ids.uuid().upper() + "1740000000000000123"
+    msg = _upload(thread, "file-service://" + file_id, data, stem, "image/jpeg")
+    return f"{file_id}-{stem}", data, {(msg, digest(data), "asset_pointer", "attachment", 1.0)}
+
+
+def _form_dat_without_map(ids: Ids, thread: Thread) -> tuple[str, bytes, set[Row]]:
+    # A classic export (conversations.json, no name map) with a root `file_<32hex>.dat`.
+    file_id = ids.sediment()
+    data = media_bytes(7_207, "dat", "jpeg")
+    msg = _upload(thread, "sediment://" + file_id, data, "IMG_4411.jpeg", "image/jpeg")
+    return f"{file_id}.dat", data, {(msg, digest(data), "asset_pointer", "attachment", 1.0)}
+
+
+def _form_sanitized(ids: Ids, thread: Thread) -> tuple[str, bytes, set[Row]]:
+    file_id = ids.sediment()
+    data = media_bytes(7_309, "sanitized", "jpeg")
+    msg = _upload(thread, "sediment://" + file_id, data, "IMG_4412.jpeg", "image/jpeg")
+    return (
+        f"{file_id}-sanitized.jpg",
+        data,
+        {(msg, digest(data), "asset_pointer", "attachment", 1.0)},
+    )
+
+
+def _form_gpt4o_user_folder(ids: Ids, thread: Thread) -> tuple[str, bytes, set[Row]]:
+    file_id = ids.sediment()
+    data = media_bytes(27_011, "gpt4o", "png")
+    generation = m.generation_metadata("gen_" + ids.uuid().replace("-", ""), 1024, 1024, 7)
+    part = m.image_part("sediment://" + file_id, len(data), 1024, 1024, generation=generation)
+    made, answer = _tool_image(thread, "t2uay3k.sj1i4kz", part)
+    rows = {(made, digest(data), "asset_pointer", "generated", 1.0)}
+    rows.add((answer, digest(data), "asset_pointer", "generated", 1.0))
+    return f"user-Q1w2E3r4T5y6U7i8O9p0A1s2/{file_id}-{ids.uuid()}.png", data, rows
+
+
+def _form_voice(ids: Ids, thread: Thread) -> tuple[str, bytes, set[Row]]:
+    file_id = "file_" + "".join(ids.rng.choice("0123456789abcdef") for _ in range(96))
+    data = media_bytes(9_013, "voice", "wav")
+    audio = m.audio_part("sediment://" + file_id, len(data), 0.0, 3.5)
+    part = m.realtime_part(audio, None, [], "2025-05-01T00:00:00Z")
+    msg = thread.add("user", m.multimodal(part, m.transcription("hello there", "in")))
+    thread.say("assistant", "Hi!")
+    row = (msg, digest(data), "asset_pointer", "inline", 1.0)
+    return f"{thread.id}/audio/{file_id}-{ids.uuid()}.wav", data, {row}
+
+
+def _form_dalle(ids: Ids, thread: Thread) -> tuple[str, bytes, set[Row]]:
+    file_id = ids.file_service()
+    data = media_bytes(31_019, "dalle", "webp")
+    dalle = m.dalle_metadata("gen-" + ids.file_service()[5:], "a red kite", 3)
+    part = m.image_part("file-service://" + file_id, len(data), 1024, 1024, dalle=dalle)
+    made, answer = _tool_image(thread, "dalle.text2im", part)
+    rows = {(made, digest(data), "asset_pointer", "generated", 1.0)}
+    rows.add((answer, digest(data), "asset_pointer", "generated", 1.0))
+    return f"dalle-generations/{file_id}-{ids.uuid()}.webp", data, rows
+
+
+UPLOAD_FORMS = {
+    "file-<id>-Screenshot (cut at a space)": _form_screenshot,
+    "file-<id>-<UUID><19 digits> (iOS)": _form_ios,
+    "root file_<32hex>.dat without a name map": _form_dat_without_map,
+    "file_<hex>-sanitized.jpg": _form_sanitized,
+    "user-<id>/file_<hex>-<uuid>.png": _form_gpt4o_user_folder,
+    "<conv>/audio/file_<96hex>-<uuid>.wav": _form_voice,
+    "dalle-generations/file-<id>-<uuid>.webp": _form_dalle,
+}
+
+
+@pytest.mark.parametrize("form", list(UPLOAD_FORMS))
+def test_2025_upload_name_forms_keep_linking(tmp_path: Path, form: str) -> None:
+    """Each name form seen in real 2025 exports links to its message with the right
+    strategy, association and confidence, and leaves nothing unresolved."""
+    ids = Ids(8)
+    thread = Thread(ids, era=2025, title="Uploads")
+    member, data, expected = UPLOAD_FORMS[form](ids, thread)
+    export = export_zip(
+        tmp_path / "export-2025.zip",
+        [
+            conversations_member([thread], shard=False),
+            ("user.json", dumps({"id": "user-x"})),
+            ("message_feedback.json", b"[]"),
+            (member, data),
+        ],
+    )
+    state = tmp_path / "state"
+    clean(ingest(state, export))
+    assert links(state) == expected
+    assert unresolved(state) == set()
+
+
+# -- 9. 2023: bare UUID attachment ids without a mime type, upper-case parent ids ----------
+
+
+def test_2023_bare_uuid_attachments_and_upper_case_parents(tmp_path: Path) -> None:
+    """A 2023 conversation whose nodes name their parent (and children) in upper case, and
+    whose attachments carry a bare UUID id in upper case and no mime type. The thread keeps
+    its order and parents; the attachment is listed unresolved until the privacy archive's
+    Files zip carries it under a lower-case `<uuid>/` folder, then it links.
+    Before: every node lost its parent (order and branch broken) and the ids never met."""
+    ids = Ids(9)
+    thread = Thread(ids, era=2023, title="Notes")
+    notes_id = ids.uuid().upper()
+    asked = thread.say(
+        "user",
+        "Here are my notes",
+        metadata={"attachments": [{"id": notes_id, "name": "notes.txt", "size": 1200}]},
+    )
+    thread.say("assistant", "Thanks, I read them.")
+    thread.say("user", "Summarise them")
+    thread.say("assistant", "They are about bees.")
+    conversation = thread.to_json()
+    for node in conversation["mapping"].values():
+        if node["parent"] and node["parent"] != thread.root:
+            node["parent"] = node["parent"].upper()
+        node["children"] = [c.upper() for c in node["children"]]
+    export = export_zip(
+        tmp_path / "export-2023.zip",
+        [("conversations.json", dumps([conversation])), ("user.json", dumps({"id": "user-x"}))],
+    )
+    state = tmp_path / "state"
+    clean(ingest(state, export))
+    rows = message_rows(state, thread.id)
+    assert [r[0] for r in rows] == thread.order
+    assert [r[1] for r in rows] == [None, *thread.order[:-1]]
+    assert all(r[2] for r in rows)
+    assert unresolved(state) == {(thread.id, asked, "attachment", notes_id.lower())}
+
+    notes = b"bees, bees, bees\n" * 70
+    files = zip_bytes({f"personal/files/user-Q1w2E3r4/{notes_id.lower()}/notes.txt": notes})
+    archive = export_zip(
+        tmp_path / "privacy.zip", [("User Online Activity/Files__user-Q1w2E3r4_files_1.zip", files)]
+    )
+    clean(ingest(state, archive))
+    assert links(state) == {(asked, digest(notes), "attachment", "attachment", 1.0)}
+    assert unresolved(state) == set()
