@@ -283,6 +283,8 @@ class _ChatGPTBase(SourceHandler):
                     thread = conv_record.record_library_entry(ctx.index, entry, origin=origin)
                     if thread:
                         result.touched_conversations.add(thread)
+                        # The entry claims its file against text mentions elsewhere.
+                        result.changed_keys.add(("file_id", str(entry["file_id"])))
                 conv_record.mark_document(ctx.index, occurrence.digest, interpreter)
         except DocumentError as exc:
             ctx.failures.append((occurrence.member, str(exc)))

@@ -511,3 +511,76 @@ def test_2023_bare_uuid_attachments_and_upper_case_parents(tmp_path: Path) -> No
     clean(ingest(state, archive))
     assert links(state) == {(asked, digest(notes), "attachment", "attachment", 1.0)}
     assert unresolved(state) == set()
+
+
+# -- 7. files mentioned only in text --------------------------------------------------------
+
+
+def test_root_files_named_only_in_text(tmp_path: Path) -> None:
+    """Older exports hold files at their root with no pointer (`budget_1234.pdf`), named
+    in one user message ("I uploaded budget_1234.pdf earlier"). Such a file, claimed by
+    nothing, links to the messages of the one conversation that names it (text_mention,
+    0.3). Named in two conversations (`notes_77.pdf`), it links to neither and both
+    mentions are listed as `ambiguous_mention`; a file a pointer claims is never linked
+    from another conversation's text. A later export naming the budget in a second
+    conversation withdraws its link at once. Before: only files already tied to the
+    conversation were considered, so the root files linked nowhere."""
+    ids = Ids(7)
+    budget = media_bytes(11_003, "budget", "pdf")
+    notes = media_bytes(11_107, "notes", "pdf")
+    report = media_bytes(11_201, "report", "pdf")
+    report_id = ids.file_service()
+    alone = Thread(ids, era=2024, title="Budget")
+    said = alone.say("user", "I uploaded budget_1234.pdf earlier, can you check the totals?")
+    answered = alone.say("assistant", "The totals in budget_1234.pdf add up.")
+    first, second = Thread(ids, era=2024), Thread(ids, era=2024)
+    first_said = first.say("user", "Compare notes_77.pdf with last week")
+    second_said = second.say("user", "Where did I put notes_77.pdf?")
+    owner, other = Thread(ids, era=2024), Thread(ids, era=2024)
+    attached = owner.say(
+        "user",
+        "Read this",
+        metadata={
+            "attachments": [m.attachment(report_id, "report.pdf", len(report), "application/pdf")]
+        },
+    )
+    other.say("user", "What did report.pdf say?")
+    export = export_zip(
+        tmp_path / "export-2024.zip",
+        [
+            conversations_member([alone, first, second, owner, other], shard=False),
+            ("user.json", dumps({"id": "user-x"})),
+            ("budget_1234.pdf", budget),
+            ("notes_77.pdf", notes),
+            (f"{report_id}-report.pdf", report),
+        ],
+    )
+    state = tmp_path / "state"
+    clean(ingest(state, export))
+    assert links(state) == {
+        (attached, digest(report), "attachment", "attachment", 1.0),
+        (said, digest(budget), "text_mention", "inline", 0.3),
+        (answered, digest(budget), "text_mention", "inline", 0.3),
+    }
+    assert unresolved(state) == {
+        (first.id, first_said, "ambiguous_mention", "notes_77.pdf"),
+        (second.id, second_said, "ambiguous_mention", "notes_77.pdf"),
+    }
+
+    later = Thread(ids, era=2024)
+    later_said = later.say("user", "Is budget_1234.pdf still current?")
+    newer = export_zip(
+        tmp_path / "export-2024-later.zip", [conversations_member([later], shard=False)]
+    )
+    clean(ingest(state, newer))
+    assert links(state) == {(attached, digest(report), "attachment", "attachment", 1.0)}
+    assert unresolved(state) == {
+        (first.id, first_said, "ambiguous_mention", "notes_77.pdf"),
+        (second.id, second_said, "ambiguous_mention", "notes_77.pdf"),
+        (alone.id, said, "ambiguous_mention", "budget_1234.pdf"),
+        (alone.id, answered, "ambiguous_mention", "budget_1234.pdf"),
+        (later.id, later_said, "ambiguous_mention", "budget_1234.pdf"),
+    }
+    incremental = records(state, "matches"), records(state, "unresolved")
+    assert run_mediasyncd(["--state-dir", str(state), "rematch"]).returncode == 0
+    assert (records(state, "matches"), records(state, "unresolved")) == incremental
