@@ -42,9 +42,10 @@ def unclaimed_sql(digest_expr: str) -> str:
 
 def mentioned_in_sql(name_expr: str) -> str:
     """SQL for how many conversations mention `name_expr` (counting stops at 2)."""
+    # `+mr.kind` keeps SQLite on refs_lookup (this name) instead of refs_kind (every mention).
     return f"""(SELECT COUNT(*) FROM (
         SELECT DISTINCT mr.conversation_id FROM refs mr
-        WHERE mr.key_kind = 'filename' AND mr.key = {name_expr} AND mr.kind = 'text_mention'
+        WHERE mr.key_kind = 'filename' AND mr.key = {name_expr} AND +mr.kind = 'text_mention'
         AND mr.subject = 'conversation' LIMIT 2))"""
 
 
@@ -87,10 +88,14 @@ def claim_bridge_sql(changed_table: str) -> str:
     `changed_table` (key_kind, key) change: a key that can claim a file leads to every
     copy of that file, to their names, to the conversations mentioning those names."""
     kinds = ", ".join(f"'{kind}'" for kind in ("file_id", *CLAIMING_KEY_KINDS))
+    # CROSS JOIN fixes the order (changed key, its files, their copies, their names, the
+    # mentions): left to itself SQLite pairs every filename key with every file id key;
+    # `+r.kind` keeps it on refs_lookup rather than every mention through refs_kind.
     return f"""SELECT DISTINCT r.conversation_id FROM {changed_table} c
-        JOIN occurrence_keys k1 ON k1.key_kind = c.key_kind AND k1.key = c.key
-        JOIN occurrences o1 ON o1.id = k1.occurrence_id
-        JOIN occurrences o2 ON o2.digest = o1.digest
-        JOIN occurrence_keys k2 ON k2.occurrence_id = o2.id AND k2.key_kind = 'filename'
-        JOIN refs r ON r.key_kind = 'filename' AND r.key = k2.key AND r.kind = 'text_mention'
-        WHERE c.key_kind IN ({kinds}) AND r.subject = 'conversation'"""
+        CROSS JOIN occurrence_keys k1 ON k1.key_kind = c.key_kind AND k1.key = c.key
+        CROSS JOIN occurrences o1 ON o1.id = k1.occurrence_id
+        CROSS JOIN occurrences o2 ON o2.digest = o1.digest
+        CROSS JOIN occurrence_keys k2 ON k2.occurrence_id = o2.id AND k2.key_kind = 'filename'
+        CROSS JOIN refs r ON r.key_kind = 'filename' AND r.key = k2.key
+        WHERE c.key_kind IN ({kinds}) AND +r.kind = 'text_mention'
+        AND r.subject = 'conversation'"""
