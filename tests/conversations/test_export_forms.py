@@ -584,3 +584,56 @@ def test_root_files_named_only_in_text(tmp_path: Path) -> None:
     incremental = records(state, "matches"), records(state, "unresolved")
     assert run_mediasyncd(["--state-dir", str(state), "rematch"]).returncode == 0
     assert (records(state, "matches"), records(state, "unresolved")) == incremental
+
+
+def test_a_claim_arriving_or_leaving_later_moves_a_mention_link(tmp_path: Path) -> None:
+    """Claims are followed across drops. A file whose id no reference names yet, named in
+    one conversation's text, links there (0.3). A later export whose conversation attaches
+    that file (without naming it in text) claims it: the mention link goes at once. A
+    newer version of that conversation without the attachment gives the claim up: the
+    mention link comes back. Each state equals a full `rematch`."""
+    ids = Ids(10)
+    report_id = ids.file_service()
+    report = media_bytes(12_007, "report", "pdf")
+    talker = Thread(ids, era=2024)
+    talked = talker.say("user", "Did you read report.pdf?")
+    owner = Thread(ids, era=2024)
+    owner.say("user", "Hello")
+    owner.say("assistant", "Hi")
+    fork = owner.last
+    owner.add(
+        "user",
+        m.text("Here it is"),
+        metadata={
+            "attachments": [m.attachment(report_id, "report.pdf", len(report), "application/pdf")]
+        },
+    )
+    attached = owner.last
+    state = tmp_path / "state"
+
+    def check(expected: set[Row]) -> None:
+        assert links(state) == expected
+        before = records(state, "matches"), records(state, "unresolved")
+        assert run_mediasyncd(["--state-dir", str(state), "rematch"]).returncode == 0
+        assert (records(state, "matches"), records(state, "unresolved")) == before
+
+    first = export_zip(
+        tmp_path / "first.zip",
+        [conversations_member([talker], shard=False), (f"{report_id}-report.pdf", report)],
+    )
+    clean(ingest(state, first))
+    mention = (talked, digest(report), "text_mention", "inline", 0.3)
+    check({mention})
+
+    second = export_zip(tmp_path / "second.zip", [conversations_member([owner], shard=False)])
+    clean(ingest(state, second))
+    check({(attached, digest(report), "attachment", "attachment", 1.0)})
+
+    newer = owner.to_json()
+    newer["update_time"] += 100
+    del newer["mapping"][attached]
+    newer["mapping"][fork]["children"] = []
+    newer["current_node"] = fork
+    third = export_zip(tmp_path / "third.zip", [("conversations.json", dumps([newer]))])
+    clean(ingest(state, third))
+    check({mention})
