@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mediasyncd.config import LimitsConfig
-from tests.reliability.support import MAX_RSS_BYTES, run_measured
+from tests.reliability.support import MAX_RSS_BYTES, disk_bytes, run_measured
 
 MILLION = 1_000_000
 _NODE = b'"n%07d":{"id":"n%07d","message":null,"parent":"n%07d","children":["n%07d"]}'
@@ -69,6 +69,7 @@ def test_a_million_node_conversation_is_refused_in_bounded_memory(
     state = tmp_path / "state"
     run = run_measured(["--state-dir", str(state), "ingest", "--json", str(export)], timeout=600)
     record_property("max_rss_bytes", run.max_rss_bytes)
+    record_property("state_disk_bytes", disk_bytes(state))
 
     assert "Traceback" not in run.stderr, run.stderr
     assert 0 < run.max_rss_bytes < MAX_RSS_BYTES, f"peak {run.max_rss_bytes >> 20} MiB"
