@@ -70,6 +70,10 @@ SCENARIOS: list[tuple[str, list[str]]] = [
     ("13 systemd unit", ["tests/test_systemd_units.py"]),
     ("outer zip > 4 GiB, wrapped offsets", ["tests/reliability/test_wrapped_zip.py"]),
     (
+        "a conversation of a million mapping nodes",
+        ["tests/reliability/test_conversation_nodes.py"],
+    ),
+    (
         "fuzzing (Hypothesis, atheris)",
         [
             "tests/reliability/test_fuzz_readers.py",

@@ -59,6 +59,7 @@ class LimitsConfig:
     max_total_bytes: int = 2048 * GiB
     max_members: int = 300_000
     max_nesting_depth: int = 3
+    max_conversation_nodes: int = 50_000
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,10 @@ def _validate(config: Any, prefix: str, path: Path | None) -> None:
             raise ConfigError("must be at least 1", path=path, key=f"{prefix}max_ratio")
         if config.max_nesting_depth > 16:
             raise ConfigError("must be 16 or less", path=path, key=f"{prefix}max_nesting_depth")
+        if config.max_conversation_nodes < 1:
+            raise ConfigError(
+                "must be at least 1", path=path, key=f"{prefix}max_conversation_nodes"
+            )
     if isinstance(config, TracesConfig | ImagesConfig):
         from mediasyncd.timeutil import parse_timezone
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from mediasyncd.conversations.mentions import ambiguous_mention_sql
 from mediasyncd.index import Index
 
 # A reference is resolved when a link names it, or a matcher recorded that a file satisfied
@@ -117,12 +118,17 @@ def iter_unresolved(
     include_mentions: bool = False,
     detail: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """References that no file satisfies yet (no match names them)."""
+    """References that no file satisfies yet (no match names them).
+
+    A file name in prose is a weak clue, not a promise that a file exists: mentions are
+    listed only with `include_mentions`, except an `ambiguous_mention`: a name that a file
+    nothing claims has, mentioned in two or more conversations, so none of them got it.
+    """
+    ambiguous = ambiguous_mention_sql("r")
     where = [f"NOT {RESOLVED_SQL}"]
     params: list[Any] = []
     if not include_mentions:
-        # A file name in prose is a weak clue, not a promise that a file exists.
-        where.append("r.kind != 'text_mention'")
+        where.append(f"(r.kind != 'text_mention' OR {ambiguous})")
     if subject:
         where.append("r.subject = ?")
         params.append(subject)
@@ -133,7 +139,8 @@ def iter_unresolved(
         where.append(f"r.user_id IN ({', '.join('?' for _ in users)})")
         params.extend(users)
     sql = f"""
-        SELECT r.subject, r.conversation_id, r.message_id, r.trace_id, r.user_id, r.kind,
+        SELECT r.subject, r.conversation_id, r.message_id, r.trace_id, r.user_id,
+               CASE WHEN {ambiguous} THEN 'ambiguous_mention' ELSE r.kind END AS kind,
                r.key_kind, r.key, r.extra {_DETAIL_SQL if detail else ""}
         FROM refs r {_DETAIL_JOINS.format(alias="r") if detail else ""}
         WHERE {" AND ".join(where)}

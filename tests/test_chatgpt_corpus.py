@@ -88,26 +88,40 @@ def conversations_in(members: dict[str, bytes]) -> list[dict[str, Any]]:
 
 
 def spec_references(conv: dict[str, Any]) -> set[tuple[str, str, str, str]]:
-    """What /tmp/chatgpt_spec.md says to extract, read straight from the JSON."""
+    """What /tmp/chatgpt_spec.md says to extract, read straight from the JSON. A pointer
+    that a tool message repeats from the tool message just above it is the same image
+    (2026 image generation answers on two channels): it counts once."""
     refs: set[tuple[str, str, str, str]] = set()
     conv_id = conv.get("conversation_id") or conv["id"]
+    mapping = conv["mapping"]
 
-    def scan(value: Any, message_id: str) -> None:
+    def pointers(value: Any) -> set[str]:
+        found: set[str] = set()
         if isinstance(value, dict):
             pointer = value.get("asset_pointer")
             if isinstance(pointer, str):
-                refs.add((conv_id, message_id, "pointer", pointer.split("://", 1)[1]))
+                found.add(pointer.split("://", 1)[1])
             for item in value.values():
-                scan(item, message_id)
+                found |= pointers(item)
         elif isinstance(value, list):
             for item in value:
-                scan(item, message_id)
+                found |= pointers(item)
+        return found
 
-    for node in conv["mapping"].values():
+    def tool_pointers(node: dict[str, Any] | None) -> set[str]:
+        message = node["message"] if node else None
+        if message is None or message["author"]["role"] != "tool":
+            return set()
+        return pointers(message["content"].get("parts", []))
+
+    for node in mapping.values():
         message = node["message"]
         if message is None:
             continue
-        scan(message["content"].get("parts", []), message["id"])
+        mine = pointers(message["content"].get("parts", []))
+        if message["author"]["role"] == "tool":
+            mine -= tool_pointers(mapping.get(node["parent"] or ""))
+        refs |= {(conv_id, message["id"], "pointer", key) for key in mine}
         metadata = message.get("metadata") or {}
         for entry in metadata.get("attachments") or []:
             refs.add((conv_id, message["id"], "attachment", entry["id"]))
@@ -243,7 +257,7 @@ def test_truth_covers_every_strategy_and_association(corpus: Corpus, tmp_path: P
         seen |= {(x.strategy, x.association, x.confidence) for x in truth.links.values()}
     assert {s for s, _, _ in seen} == set(STRATEGIES)
     assert {a for _, a, _ in seen} == {"generated", "attachment", "inline"}
-    assert {c for _, _, c in seen} == {1.0, 0.98, 0.95, 0.9, 0.85, 0.7, 0.4}
+    assert {c for _, _, c in seen} == {1.0, 0.98, 0.95, 0.9, 0.85, 0.7, 0.4, 0.3}
 
 
 def test_no_ambiguous_situation_across_seeds(tmp_path: Path) -> None:
@@ -262,17 +276,19 @@ def test_no_ambiguous_situation_across_seeds(tmp_path: Path) -> None:
 
 def test_era_c_drops_status_and_strips_tool_messages(corpus: Corpus, tmp_path: Path) -> None:
     """Mid-2026 exports drop `status` and strip tool/system messages; the mapping stays a
-    tree (every parent and child exists) and the generated images of stripped
-    conversations are then known only from library_files.json."""
+    tree (every parent exists), its nodes carry no `children` and come in key order, and
+    the generated images of stripped conversations are then known only from
+    library_files.json."""
     drop = write_export(corpus, tmp_path, "C")
     members = dict(walk(drop.path))
     stripped = {c.id for c in corpus.conversations if c.strip_in_era_c}
     assert stripped
     for conv in conversations_in(members):
         mapping = conv["mapping"]
+        assert list(mapping) == sorted(mapping), "2026 writes the mapping in key order"
         for node in mapping.values():
             assert node["parent"] is None or node["parent"] in mapping
-            assert all(child in mapping for child in node["children"])
+            assert "children" not in node, "2026 nodes carry only their parent"
             if node["message"] is not None:
                 assert "status" not in node["message"]
                 if conv["id" if "id" in conv else "conversation_id"] in stripped:

@@ -175,7 +175,9 @@ def unresolved_command(
     """References that no stored file satisfies yet.
 
     Unresolved references are normal (exports leave many files out); a later drop that
-    carries the file resolves them without a full rematch.
+    carries the file resolves them without a full rematch. File names mentioned in text
+    are listed only with --include-mentions, except an ambiguous_mention: a stored file
+    that nothing claims, named in two or more conversations, so linked to none.
 
     With --subject trace: unused traces (kind unused_trace), photos no trace pairs with
     (unmatched_image) and media references no photo satisfies (langfuse_media).

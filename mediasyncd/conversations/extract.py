@@ -2,8 +2,15 @@
 
 Pure functions over the parsed JSON, so they are tested on golden data without a database.
 Every node of `mapping` counts, not only the current thread: edits and regenerations still
-reference media. Nothing is required of a message beyond being an object: mid-2026 exports
-drop `status` and strip tool messages, and unknown content types are normal.
+reference media. Order, branches and the message after a tool's output come from the
+`parent` links (mediasyncd.conversations.tree). Nothing is required of a message beyond
+being an object: mid-2026 exports drop `status` and strip tool messages, 2026 ones drop
+`children`, and unknown content types are normal.
+
+A pointer in a tool message is that tool's output, whatever the tool is called
+(`dalle.text2im`, the GPT-4o image tool `t2uay3k.sj1i4kz`, `python`, 2026's
+`internal_tool`): its association is `generated` and it is linked to the assistant
+message after it too. A pointer repeated by the next tool message counts once.
 """
 
 from __future__ import annotations
@@ -13,13 +20,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from mediasyncd.conversations.keys import pointer_id
+from mediasyncd.conversations.keys import normal_id, pointer_id
+from mediasyncd.conversations.parse import OversizedConversation
+from mediasyncd.conversations.tree import (
+    ConversationTree,
+    as_id,
+    build_tree,
+    message_of,
+    role_of,
+)
 from mediasyncd.digest import digest_bytes
 from mediasyncd.jsonvalues import as_float
-
-# Tools whose output is a generated file (formats.md: DALL·E, the GPT-4o image
-# generator, the code interpreter).
-GENERATOR_TOOLS: Final = frozenset({"dalle.text2im", "t2uay3k.sj1i4kz", "python"})
 
 # A file name as people write it in a message: a base name with a media or document
 # extension, optionally behind `sandbox:/mnt/data/`. Bounded repetition: no backtracking blowup.
@@ -81,24 +92,21 @@ def _obj_or_none(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _as_id(value: Any) -> str | None:
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        # Ids as numbers appear in hand-edited exports; keep them readable and stable.
-        return str(int(value)) if float(value).is_integer() else str(value)
-    return None
-
-
 def content_hash(conversation: dict[str, Any]) -> str:
     canonical = json.dumps(conversation, sort_keys=True, ensure_ascii=False, default=str)
     return digest_bytes(canonical.encode("utf-8", "surrogatepass"))
 
 
 def extract_conversation(conversation: Any) -> ConversationData:
+    if isinstance(conversation, OversizedConversation):
+        which = conversation.conversation_id or "without an id"
+        raise ConversationShapeError(
+            f"conversation {which} has more than {conversation.max_nodes:,} mapping nodes "
+            "(limits.max_conversation_nodes); it was not read"
+        )
     if not isinstance(conversation, dict):
         raise ConversationShapeError(f"a conversation must be an object, not {_kind(conversation)}")
-    conv_id = _as_id(conversation.get("conversation_id")) or _as_id(conversation.get("id"))
+    conv_id = as_id(conversation.get("conversation_id")) or as_id(conversation.get("id"))
     if conv_id is None:
         raise ConversationShapeError("conversation has neither `id` nor `conversation_id`")
     mapping = conversation.get("mapping")
@@ -109,15 +117,14 @@ def extract_conversation(conversation: Any) -> ConversationData:
             f"conversation {conv_id}: `mapping` must be an object, not {_kind(mapping)}"
         )
     title = conversation.get("title")
-    nodes = _nodes(conv_id, mapping)
-    current = _as_id(conversation.get("current_node"))
-    messages = _messages(nodes, current)
-    refs: list[RefRow] = []
+    tree = build_tree(_nodes(conv_id, mapping))
+    current = as_id(conversation.get("current_node"))
+    messages = _messages(tree, current)
     by_id = {m.id: m for m in messages}
-    for node_id, node in nodes.items():
-        message = node.get("message")
-        if isinstance(message, dict):
-            refs.extend(_message_refs(conv_id, node_id, message, nodes, by_id))
+    refs: list[RefRow] = []
+    tool_pointers: dict[str, set[str]] = {}
+    for node_id, message in tree.messages():
+        refs.extend(_message_refs(node_id, message, tree, by_id, tool_pointers))
     return ConversationData(
         id=conv_id,
         title=title if isinstance(title, str) else None,
@@ -152,32 +159,23 @@ def _nodes(conv_id: str, mapping: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _message_id(node_id: str, message: dict[str, Any]) -> str:
-    return _as_id(message.get("id")) or node_id
+    return as_id(message.get("id")) or node_id
 
 
-def _messages(nodes: dict[str, dict[str, Any]], current: str | None) -> list[MessageRow]:
-    # The visible thread: the parent chain from current_node.
-    on_branch: set[str] = set()
-    cursor = current
-    guard = 0
-    while cursor and cursor in nodes and guard <= len(nodes):
-        on_branch.add(cursor)
-        cursor = _as_id(nodes[cursor].get("parent"))
-        guard += 1
+def _messages(tree: ConversationTree, current: str | None) -> list[MessageRow]:
+    on_branch = tree.current_branch(current)
     rows: list[MessageRow] = []
-    for position, node_id in enumerate(_tree_order(nodes)):
-        node = nodes[node_id]
-        message = node.get("message")
-        if not isinstance(message, dict):
-            continue
+    for position, (node_id, message) in enumerate(tree.messages()):
         author = _obj(message.get("author"))
         content = _obj(message.get("content"))
-        parent = _as_id(node.get("parent"))
-        parent_message = _nearest_message_ancestor(nodes, parent)
+        above = tree.message_parent[node_id]
+        above_message = message_of(tree.nodes[above]) if above is not None else None
         rows.append(
             MessageRow(
                 id=_message_id(node_id, message),
-                parent_id=parent_message,
+                parent_id=_message_id(above, above_message)
+                if above is not None and above_message is not None
+                else None,
                 role=author.get("role") if isinstance(author.get("role"), str) else None,
                 author_name=author.get("name") if isinstance(author.get("name"), str) else None,
                 recipient=message.get("recipient")
@@ -195,36 +193,6 @@ def _messages(nodes: dict[str, dict[str, Any]], current: str | None) -> list[Mes
     return rows
 
 
-def _nearest_message_ancestor(nodes: dict[str, dict[str, Any]], node_id: str | None) -> str | None:
-    guard = 0
-    while node_id and node_id in nodes and guard <= len(nodes):
-        message = nodes[node_id].get("message")
-        if isinstance(message, dict):
-            return _message_id(node_id, message)
-        node_id = _as_id(nodes[node_id].get("parent"))
-        guard += 1
-    return None
-
-
-def _tree_order(nodes: dict[str, dict[str, Any]]) -> list[str]:
-    """Depth-first from the roots in `children` order; orphans and cycles still appear."""
-    roots = [nid for nid, node in nodes.items() if _as_id(node.get("parent")) not in nodes]
-    order: list[str] = []
-    seen: set[str] = set()
-    stack = list(reversed(roots))
-    while stack:
-        nid = stack.pop()
-        if nid in seen or nid not in nodes:
-            continue
-        seen.add(nid)
-        order.append(nid)
-        children = nodes[nid].get("children")
-        if isinstance(children, list):
-            stack.extend(reversed([str(c) for c in children if _as_id(c)]))
-    order.extend(nid for nid in nodes if nid not in seen)
-    return order
-
-
 def _text_of(content: dict[str, Any]) -> str:
     parts = content.get("parts")
     pieces: list[str] = []
@@ -236,59 +204,38 @@ def _text_of(content: dict[str, Any]) -> str:
     return "\n".join(pieces)
 
 
-def _following_assistant(nodes: dict[str, dict[str, Any]], node_id: str) -> str | None:
-    """The first assistant message below a tool message (first-child chain, 3 nodes deep)."""
-    cursor = node_id
-    for _ in range(3):
-        children = nodes.get(cursor, {}).get("children")
-        if not isinstance(children, list) or not children:
-            return None
-        cursor = str(children[0])
-        message = nodes.get(cursor, {}).get("message")
-        if isinstance(message, dict):
-            author = message.get("author")
-            if isinstance(author, dict) and author.get("role") == "assistant":
-                return _message_id(cursor, message)
-    return None
-
-
 def _message_refs(
-    conv_id: str,
     node_id: str,
     message: dict[str, Any],
-    nodes: dict[str, dict[str, Any]],
+    tree: ConversationTree,
     messages: dict[str, MessageRow],
+    tool_pointers: dict[str, set[str]],
 ) -> list[RefRow]:
     message_id = _message_id(node_id, message)
-    author = _obj(message.get("author"))
-    role = author.get("role")
-    tool = author.get("name") if role == "tool" else None
     metadata = _obj(message.get("metadata"))
     content = _obj(message.get("content"))
-    generator = tool in GENERATOR_TOOLS
-    following = _following_assistant(nodes, node_id) if generator or role == "tool" else None
+    # Structure, not a list of tool names: whatever a tool message returns is its output.
+    tool_output = role_of(tree.nodes[node_id]) == "tool"
+    following: str | None = None
+    if tool_output:
+        below = tree.following_assistant(node_id)
+        below_message = message_of(tree.nodes[below]) if below is not None else None
+        if below is not None and below_message is not None:
+            following = _message_id(below, below_message)
 
     attachments = metadata.get("attachments")
     attachment_ids: dict[str, dict[str, Any]] = {}
     if isinstance(attachments, list):
         for attachment in attachments:
             if isinstance(attachment, dict):
-                ident = _as_id(attachment.get("id"))
+                ident = normal_id(as_id(attachment.get("id")))
                 if ident:
                     attachment_ids[ident] = attachment
 
-    refs: list[RefRow] = []
-    parts = content.get("parts")
-    if isinstance(parts, list):
-        for part in parts:
-            if isinstance(part, dict):
-                for kind, pointer_dict in _pointer_dicts(part, part.get("content_type")):
-                    ref = _pointer_ref(
-                        message_id, kind, pointer_dict, attachment_ids, generator, following
-                    )
-                    if ref:
-                        refs.append(ref)
-    pointed = {r.key for r in refs}
+    refs = _part_refs(message_id, content, attachment_ids, tool_output, following)
+    if tool_output:
+        refs = _without_repeats(node_id, refs, tree, tool_pointers)
+    pointed = {r.key for r in refs} | tool_pointers.get(node_id, set())
     for ident, attachment in attachment_ids.items():
         if ident in pointed:
             continue
@@ -300,11 +247,61 @@ def _message_refs(
             "mime_type": mime,
         }
         refs.append(RefRow(message_id, "attachment", "file_id", ident, _clean(extra)))
+    refs.extend(_code_interpreter_refs(message_id, metadata, following))
+    text = messages[message_id].text if message_id in messages else ""
+    refs.extend(_mention_refs(message_id, text))
+    return refs
+
+
+def _part_refs(
+    message_id: str,
+    content: dict[str, Any],
+    attachment_ids: dict[str, dict[str, Any]],
+    tool_output: bool,
+    following: str | None,
+) -> list[RefRow]:
+    refs: list[RefRow] = []
+    parts = content.get("parts")
+    if isinstance(parts, list):
+        for part in parts:
+            if isinstance(part, dict):
+                for kind, pointer_dict in _pointer_dicts(part, part.get("content_type")):
+                    ref = _pointer_ref(
+                        message_id, kind, pointer_dict, attachment_ids, tool_output, following
+                    )
+                    if ref:
+                        refs.append(ref)
+    return refs
+
+
+def _without_repeats(
+    node_id: str,
+    refs: list[RefRow],
+    tree: ConversationTree,
+    tool_pointers: dict[str, set[str]],
+) -> list[RefRow]:
+    """Pointers a tool message repeats from the tool message just above it are dropped.
+
+    2026 image generation returns each image twice, in consecutive tool messages (channel
+    `final`, then `commentary`): the image is linked once, to the first of them (and to
+    the assistant message after it), not once per repetition.
+    """
+    pointers = {r.key for r in refs}
+    tool_pointers[node_id] = pointers
+    above = tree.message_parent[node_id]
+    repeated = pointers & tool_pointers.get(above, set()) if above is not None else set()
+    return [r for r in refs if r.key not in repeated]
+
+
+def _code_interpreter_refs(
+    message_id: str, metadata: dict[str, Any], following: str | None
+) -> list[RefRow]:
+    refs: list[RefRow] = []
     aggregate = metadata.get("aggregate_result")
     if isinstance(aggregate, dict) and isinstance(aggregate.get("messages"), list):
         for item in aggregate["messages"]:
             if isinstance(item, dict) and isinstance(item.get("image_url"), str):
-                ident = pointer_id(item["image_url"])
+                ident = normal_id(pointer_id(item["image_url"]))
                 if ident:
                     extra = {
                         "association": "generated",
@@ -316,7 +313,11 @@ def _message_refs(
                             message_id, "code_interpreter_image", "file_id", ident, _clean(extra)
                         )
                     )
-    text = messages[message_id].text if message_id in messages else ""
+    return refs
+
+
+def _mention_refs(message_id: str, text: str) -> list[RefRow]:
+    refs: list[RefRow] = []
     mentioned: set[str] = set()
     for match in _MENTION.finditer(text):
         name = match.group(1).lower()
@@ -358,10 +359,10 @@ def _pointer_ref(
     kind: str,
     pointer: dict[str, Any],
     attachments: dict[str, dict[str, Any]],
-    generator: bool,
+    tool_output: bool,
     following: str | None,
 ) -> RefRow | None:
-    ident = pointer_id(pointer["asset_pointer"])
+    ident = normal_id(pointer_id(pointer["asset_pointer"]))
     if not ident:
         return None
     metadata = _obj(pointer.get("metadata"))
@@ -370,7 +371,7 @@ def _pointer_ref(
     gen_id = (dalle or {}).get("gen_id") or (generation or {}).get("gen_id")
     if ident in attachments:
         association = "attachment"
-    elif generator or dalle is not None or generation is not None:
+    elif tool_output or dalle is not None or generation is not None:
         association = "generated"
     else:
         association = "inline"

@@ -4,7 +4,10 @@ Keys are (kind, key, extra):
 - ('file_id', id): the id a pointer or attachment names. It is read from a name only when it
   is followed by `-`, `_`, `.` or the end of the name, because a bare prefix test links
   `file-abc` to `file-abcd-photo.png`. `file-` and `file_` are kept as written: no tool
-  converts one into the other.
+  converts one into the other. A UUID used as an id is kept in lower case.
+  A rendered page of an attached document (`file-<docid>_data/file-<id>-<n>.jpg`, July
+  2025) gets the document's id with extra 'document_page': it belongs to the message
+  that attached the document, but it is not the document.
 - ('conversation_dir', id): the file sits in a folder named by a conversation id.
 - ('filename', name): the lower-cased file name, for weak text mentions.
 - ('size', n): for a generated image that carries no id at all, its size in bytes.
@@ -25,6 +28,7 @@ UUID_RE: Final = re.compile(
     r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE
 )
 _GENERATION_DIR: Final = re.compile(r"^generation-([A-Za-z0-9]+)$")
+_DOCUMENT_PAGES_DIR: Final = re.compile(r"^(file-[A-Za-z0-9]+|file_[0-9a-f]+)_data$")
 
 Key = tuple[str, str, str | None]
 
@@ -39,6 +43,14 @@ def file_id_in_name(name: str) -> str | None:
         if match:
             return match.group(1)
     return None
+
+
+def normal_id(ident: str | None) -> str | None:
+    """A file id as keys are kept: a UUID in lower case (2023 exports write some in upper
+    case), any other id exactly as written (`file-` ids are case-sensitive base62)."""
+    if ident is not None and is_uuid(ident):
+        return ident.lower()
+    return ident
 
 
 def pointer_id(pointer: str) -> str | None:
@@ -68,11 +80,18 @@ def keys_for_member(member: str, *, size: int, is_image: bool) -> list[Key]:
     folders = parts[:-1]
     keys: list[Key] = []
     file_id = file_id_in_name(name)
+    pages_of = _DOCUMENT_PAGES_DIR.match(folders[-1]) if folders else None
+    if pages_of:
+        document = pages_of.group(1)
+        keys.append(("file_id", document, "document_page"))
+        if file_id and file_id != document:
+            keys.append(("file_id", file_id, "name"))
+        return keys
     if file_id:
         keys.append(("file_id", file_id, "name"))
     # Privacy Files archive: personal/files/user-xxx/<file_id>/<filename>.
     if len(folders) >= 2 and folders[-2].startswith("user-") and "files" in folders:
-        keys.append(("file_id", folders[-1], "folder"))
+        keys.append(("file_id", normal_id(folders[-1]) or folders[-1], "folder"))
     stem = name.rsplit(".", 1)[0]
     if is_uuid(stem):
         keys.append(("file_id", stem.lower(), "uuid_name"))

@@ -3,13 +3,16 @@
 For one conversation the matcher reads its references and the files whose keys they
 share, and decides every link (strategies and confidences in docs/architecture.md):
 1. ids: pointer, attachment, code-interpreter image or library entry id == a file id;
+   the rendered pages of an attached document (`document_page`) go with the message
+   that attached it, without counting as the document or making its id ambiguous;
 2. the conversation's own folder (privacy archive, voice folders): conversation-level,
    pinned to a message only when a unique size or a count of one pins it;
 3. gen_id of a DALL·E generation folder;
 4. size: an id-less generated image whose byte size exactly one generated-image pointer in
    the whole index has (formats.md: unique for 1,220 of 1,222 DALL·E files);
-5. a file name mentioned in text, only among files already in this conversation's scope:
-   a weak clue never crosses conversations.
+5. a file name mentioned in text: among files already in this conversation's scope, or
+   a file nothing claims that exactly one conversation mentions (mentions.py); a weak
+   clue never crosses conversations.
 Results depend only on the index, never on the order things arrived, so an incremental
 rematch of the affected conversations equals a full rematch.
 """
@@ -22,6 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from mediasyncd.config import Config
+from mediasyncd.conversations.mentions import (
+    UNCLAIMED_CONFIDENCE,
+    claim_bridge_sql,
+    mentioned_in_one_conversation,
+    unclaimed_files,
+)
 from mediasyncd.index import Index
 from mediasyncd.matching import MatchDelta, SubjectMatcher
 
@@ -35,6 +44,7 @@ STRATEGY_BY_KIND: Final = {
 ID_CONFIDENCE: Final = {"name": 1.0, "folder": 1.0, "uuid_name": 0.95}
 MAP_CONFIDENCE: Final = 0.98
 LIBRARY_CONFIDENCE: Final = 0.95
+PAGE_CONFIDENCE: Final = 0.95
 DIR_CONFIDENCE: Final = 0.9
 PINNED_CONFIDENCE: Final = 0.85
 GEN_ID_CONFIDENCE: Final = 0.9
@@ -121,14 +131,18 @@ class ConversationMatcher(SubjectMatcher):
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS _changed_keys (key_kind TEXT, key TEXT)")
         conn.execute("DELETE FROM _changed_keys")
         conn.executemany("INSERT INTO _changed_keys VALUES (?, ?)", wanted)
+        # A changed claim on a file (an id a reference names, a folder, …) changes the
+        # mention links of every conversation that names any copy of that file.
+        bridge = f"UNION {claim_bridge_sql('_changed_keys')}" if self.text_mentions else ""
         for (conversation_id,) in conn.execute(
-            """SELECT DISTINCT r.conversation_id FROM _changed_keys c
+            f"""SELECT DISTINCT r.conversation_id FROM _changed_keys c
                JOIN refs r ON r.key_kind = c.key_kind AND r.key = c.key
                WHERE r.subject = 'conversation'
                UNION
                SELECT DISTINCT r.conversation_id FROM _changed_keys c
                JOIN ref_keys k ON k.key_kind = c.key_kind AND k.key = c.key
-               JOIN refs r ON r.id = k.ref_id WHERE r.subject = 'conversation'"""
+               JOIN refs r ON r.id = k.ref_id WHERE r.subject = 'conversation'
+               {bridge}"""
         ):
             if conversation_id:
                 ids.add(str(conversation_id))
@@ -249,7 +263,9 @@ class ConversationMatcher(SubjectMatcher):
         for ref in refs:
             if ref.key_kind != "file_id":
                 continue
-            candidates = self._digests_for_key(index, "file_id", ref.key)
+            found = self._digests_for_key(index, "file_id", ref.key)
+            links.extend(self._page_links(conversation_id, ref, found))
+            candidates = [(d, via) for d, via in found if via != "document_page"]
             if not candidates:
                 continue
             resolved.add(ref.id)
@@ -360,6 +376,27 @@ class ConversationMatcher(SubjectMatcher):
             )
         return links
 
+    def _page_links(
+        self, conversation_id: str, ref: _Ref, found: list[tuple[str, str]]
+    ) -> list[Link]:
+        """Rendered pages of the document a reference names: with the message, as an
+        attachment, but naming no reference (the document itself may still be missing)."""
+        detail = json.dumps({"document": ref.key, "via": "document_page"}, sort_keys=True)
+        return [
+            Link(
+                conversation_id,
+                ref.message_id,
+                digest,
+                None,
+                "document_page",
+                "attachment",
+                PAGE_CONFIDENCE,
+                detail,
+            )
+            for digest, via in found
+            if via == "document_page"
+        ]
+
     def _folder_links(
         self,
         index: Index,
@@ -436,9 +473,40 @@ class ConversationMatcher(SubjectMatcher):
         mentions = [r for r in refs if r.kind == "text_mention"]
         if not mentions:
             return []
+        names = self._scope_names(index, links)
+        out: list[Link] = []
+        for ref in mentions:
+            scoped = names.get(ref.key)
+            if scoped:
+                confidence = MENTION_CONFIDENCE
+                digests = sorted(scoped)
+            else:
+                # Not tied to this conversation: only a file nothing claims, named in no
+                # other conversation (mentions.py).
+                confidence = UNCLAIMED_CONFIDENCE
+                digests = unclaimed_files(index, ref.key)
+                if not digests or not mentioned_in_one_conversation(index, ref.key):
+                    continue
+            out.extend(
+                Link(
+                    conversation_id,
+                    ref.message_id,
+                    digest,
+                    ref.id,
+                    "text_mention",
+                    "inline",
+                    confidence,
+                    json.dumps({"name": ref.key}),
+                )
+                for digest in digests
+            )
+        return out
+
+    def _scope_names(self, index: Index, links: list[Link]) -> dict[str, list[str]]:
+        """name -> digests, for the files already linked to this conversation."""
         scope = sorted({link.digest for link in links})
         if not scope:
-            return []
+            return {}
         marks = ", ".join("?" for _ in scope)
         names: dict[str, list[str]] = {}
         # CROSS JOIN keeps SQLite starting from these few digests (occurrences_digest, then
@@ -452,22 +520,7 @@ class ConversationMatcher(SubjectMatcher):
         ).fetchall()
         for digest, key in rows:
             names.setdefault(str(key), []).append(str(digest))
-        out: list[Link] = []
-        for ref in mentions:
-            for digest in sorted(names.get(ref.key, [])):
-                out.append(
-                    Link(
-                        conversation_id,
-                        ref.message_id,
-                        digest,
-                        ref.id,
-                        "text_mention",
-                        "inline",
-                        MENTION_CONFIDENCE,
-                        json.dumps({"name": ref.key}),
-                    )
-                )
-        return out
+        return names
 
     # -- queries -------------------------------------------------------------------------
 
@@ -509,7 +562,7 @@ class ConversationMatcher(SubjectMatcher):
 
 
 def _provenance_rank(provenance: str) -> int:
-    order = ["name", "folder", "uuid_name", "dat_map", "assets_json"]
+    order = ["name", "folder", "uuid_name", "dat_map", "assets_json", "document_page"]
     return order.index(provenance) if provenance in order else len(order)
 
 

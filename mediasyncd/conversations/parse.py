@@ -1,15 +1,18 @@
 """Streaming the conversations out of a (possibly huge) JSON document, one at a time.
 
 `conversations.json` can be a gigabyte; ijson yields one conversation object at a time so
-memory stays bounded by the largest single conversation. Accepted shapes (formats.md):
-a JSON array of conversations, `{"conversations": [...]}` (anywhere among the keys), or a
-single conversation object.
+memory stays bounded by the largest single conversation, and that one is bounded too: no
+JSON object grows past `max_nodes` keys (`limits.max_conversation_nodes`), so a mapping
+of a million nodes holds at most that many while the rest stream past, and the
+conversation is handed on as an `OversizedConversation` to be refused. Accepted shapes
+(docs/formats.md): a JSON array of conversations, `{"conversations": [...]}` (anywhere
+among the keys), or a single conversation object.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +23,51 @@ class DocumentError(ValueError):
     """The document is not valid JSON, or not of an accepted shape."""
 
 
+@dataclass(frozen=True)
+class OversizedConversation:
+    """A conversation whose mapping had more nodes than allowed: only its id is kept."""
+
+    conversation_id: str | None
+    max_nodes: int
+
+
+def _capped_object_type(limit: int) -> type[dict[str, Any]]:
+    """A dict type for ijson's objects that stops growing at `limit` keys.
+
+    ijson builds every JSON object with it; keys past the limit are dropped as they
+    arrive (their values are built, then freed), and the object remembers it was cut.
+    """
+
+    class CappedObject(dict[str, Any]):
+        cut = False
+
+        def __setitem__(self, key: str, value: Any) -> None:
+            if len(self) < limit or key in self:
+                dict.__setitem__(self, key, value)
+            else:
+                self.cut = True
+
+    return CappedObject
+
+
 @dataclass
 class ConversationStream:
-    """Iterates conversations; after iteration `error` holds a parse error, if any."""
+    """Iterates conversations; after iteration `error` holds a parse error, if any.
+
+    With `max_nodes`, a conversation whose mapping has more nodes is yielded as an
+    `OversizedConversation`, and no object of the document grows past that many keys.
+    """
 
     path: Path
+    max_nodes: int | None = None
     count: int = 0
     error: str | None = None
+    _options: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._options = {"use_float": True}
+        if self.max_nodes is not None:
+            self._options["map_type"] = _capped_object_type(self.max_nodes)
 
     def __iter__(self) -> Iterator[Any]:
         try:
@@ -52,10 +93,10 @@ class ConversationStream:
         if self.count == 0:
             # Not the {"conversations": [...]} form: a single conversation object.
             with open(self.path, "rb") as handle:
-                for item in ijson.items(handle, "", use_float=True):
+                for item in ijson.items(handle, "", **self._options):
                     if isinstance(item, dict) and "mapping" in item:
                         self.count += 1
-                        yield item
+                        yield self._bounded(item)
                     elif isinstance(item, dict) and "conversations" not in item:
                         raise ijson.JSONError(
                             "an object with neither `conversations` nor `mapping`"
@@ -66,9 +107,18 @@ class ConversationStream:
 
     def _stream(self, prefix: str) -> Iterator[Any]:
         with open(self.path, "rb") as handle:
-            for item in ijson.items(handle, prefix, use_float=True):
+            for item in ijson.items(handle, prefix, **self._options):
                 self.count += 1
-                yield item
+                yield self._bounded(item)
+
+    def _bounded(self, item: Any) -> Any:
+        """The item, or a small stand-in when its mapping was cut at the node limit."""
+        if self.max_nodes is None or not isinstance(item, dict):
+            return item
+        if getattr(item.get("mapping"), "cut", False):
+            ident = item.get("conversation_id") or item.get("id")
+            return OversizedConversation(ident if isinstance(ident, str) else None, self.max_nodes)
+        return item
 
 
 def load_small_json(path: Path, limit: int = 256 * 1024 * 1024) -> Any:

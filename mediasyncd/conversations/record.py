@@ -16,6 +16,12 @@ Outcome = Literal["new", "changed", "unchanged", "older"]
 # Secondary keys whose matches depend on every conversation's references at once (a size
 # links only when exactly one generated pointer in the whole index has it).
 GLOBAL_KEY_KINDS = ("size",)
+# Reference keys whose links depend on other conversations too: a file id a reference
+# names claims the file against text mentions elsewhere, and a mentioned name links only
+# when one conversation mentions it (mentions.py).
+CROSS_CONVERSATION_KEYS = "r.key_kind = 'file_id' OR r.kind = 'text_mention'"
+# library_artifact_type values of files a tool made (2026: `image_gen` as well as `image`).
+GENERATED_ARTIFACTS = frozenset({"image", "image_gen", "report"})
 
 
 def record_conversation(
@@ -29,7 +35,8 @@ def record_conversation(
     """Insert or update one conversation; an older copy never overwrites a newer one.
 
     `changed_keys` receives the global keys of the references removed and added, so other
-    conversations that compete for the same key are rematched too.
+    conversations that compete for the same key are rematched too, and the file ids and
+    mentioned names, whose links depend on other conversations (mentions.py).
     """
     existing = index.execute(
         "SELECT content_hash, update_time FROM conversations WHERE id = ?", (data.id,)
@@ -51,8 +58,12 @@ def record_conversation(
                 for kind, key in index.execute(
                     f"""SELECT k.key_kind, k.key FROM ref_keys k JOIN refs r ON r.id = k.ref_id
                         WHERE r.conversation_id = ? AND r.origin = 'conversation'
-                        AND k.key_kind IN ({marks})""",
-                    (data.id, *GLOBAL_KEY_KINDS),
+                        AND k.key_kind IN ({marks})
+                        UNION
+                        SELECT r.key_kind, r.key FROM refs r
+                        WHERE r.conversation_id = ? AND r.origin = 'conversation'
+                        AND ({CROSS_CONVERSATION_KEYS})""",
+                    (data.id, *GLOBAL_KEY_KINDS, data.id),
                 )
             )
         index.execute(
@@ -117,6 +128,11 @@ def record_conversation(
             for kind, key in ref.more_keys
             if kind in GLOBAL_KEY_KINDS
         )
+        changed_keys.update(
+            (ref.key_kind, ref.key)
+            for ref in data.refs
+            if ref.key_kind == "file_id" or ref.kind == "text_mention"
+        )
     return "new" if existing is None else "changed"
 
 
@@ -153,7 +169,7 @@ def record_library_entry(index: Index, entry: dict[str, Any], *, origin: str) ->
     message_id = message if isinstance(message, str) and message else None
     gen_id = entry.get("image_gen_generation_id")
     artifact = entry.get("library_artifact_type")
-    generated = bool(gen_id) or artifact in {"image", "report"}
+    generated = bool(gen_id) or artifact in GENERATED_ARTIFACTS
     extra = {
         "association": "generated" if generated else "attachment",
         "name": entry.get("file_name"),

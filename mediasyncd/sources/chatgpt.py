@@ -21,7 +21,11 @@ from typing import Final
 import structlog
 
 from mediasyncd.conversations import record as conv_record
-from mediasyncd.conversations.extract import ConversationShapeError, extract_conversation
+from mediasyncd.conversations.extract import (
+    ConversationData,
+    ConversationShapeError,
+    extract_conversation,
+)
 from mediasyncd.conversations.keys import (
     file_id_in_name,
     keys_for_member,
@@ -31,6 +35,7 @@ from mediasyncd.conversations.keys import (
 from mediasyncd.conversations.parse import (
     ConversationStream,
     DocumentError,
+    OversizedConversation,
     extract_assets_json,
     iter_json_array,
     load_small_json,
@@ -68,11 +73,13 @@ _EXPORT_DOCS: Final = frozenset(
         "group_chats.json",
         "shopping.json",
         "sora.json",
+        "ads.json",
         "conversations.json.index",
     }
 )
 _ACCOUNT_ZIP: Final = re.compile(r"^([0-9a-f]{64})-\d{4}-\d{2}-\d{2}")
 COMMIT_EVERY: Final = 200
+MESSAGES_PER_BATCH: Final = 20_000
 
 
 def _basename(path: str) -> str:
@@ -80,12 +87,17 @@ def _basename(path: str) -> str:
 
 
 def is_document_name(path: str) -> bool:
+    """The export's own documents: known names anywhere (`sites/export_manifest.json`),
+    and any JSON file at the root of the export or of one of its parts, since every new
+    export adds documents (2026: `ads.json`) and uploads at the root carry a file id."""
     name = _basename(path)
     if file_id_in_name(name):
         return False  # an uploaded file, whatever its extension
     if name in _EXPORT_DOCS or _CONVERSATION_DOC.match(name):
         return True
     parts = path.rsplit("!/", 1)[-1].split("/")
+    if len(parts) == 1 and name.lower().endswith(".json"):
+        return True
     # DALL·E labs generation folders keep the prompt next to the image.
     return name == "caption.txt" and any(p.startswith("generation-") for p in parts)
 
@@ -153,14 +165,28 @@ class _ChatGPTBase(SourceHandler):
         interpreter = "conversations"
         if conv_record.document_seen(ctx.index, occurrence.digest, interpreter):
             return
-        stream = ConversationStream(ctx.store.path_of(occurrence.digest))
-        batch: list[tuple[int, object]] = []
+        stream = ConversationStream(
+            ctx.store.path_of(occurrence.digest),
+            max_nodes=ctx.config.limits.max_conversation_nodes,
+        )
+        # Each conversation is extracted as it arrives, so a batch holds rows, never the
+        # parsed JSON of 200 conversations; a batch also ends after MESSAGES_PER_BATCH.
+        batch: list[ConversationData] = []
+        messages = 0
         for position, raw in enumerate(stream):
-            batch.append((position, raw))
-            if len(batch) >= COMMIT_EVERY:
-                self._record_batch(ctx, occurrence, batch, result, account)
-                batch = []
-        self._record_batch(ctx, occurrence, batch, result, account)
+            try:
+                data = extract_conversation(raw)
+            except ConversationShapeError as exc:
+                label = _conversation_label(raw, position)
+                ctx.failures.append((occurrence.member, f"{label} skipped: {exc}"))
+                continue
+            del raw
+            batch.append(data)
+            messages += len(data.messages)
+            if len(batch) >= COMMIT_EVERY or messages >= MESSAGES_PER_BATCH:
+                self._record_batch(ctx, batch, result, account)
+                batch, messages = [], 0
+        self._record_batch(ctx, batch, result, account)
         if stream.error:
             ctx.failures.append(
                 (occurrence.member, f"{stream.error}; the conversations before it were kept")
@@ -172,8 +198,7 @@ class _ChatGPTBase(SourceHandler):
     def _record_batch(
         self,
         ctx: InterpretContext,
-        occurrence: StoredOccurrence,
-        batch: list[tuple[int, object]],
+        batch: list[ConversationData],
         result: InterpretResult,
         account: str | None,
     ) -> None:
@@ -181,13 +206,7 @@ class _ChatGPTBase(SourceHandler):
         if not batch:
             return
         with ctx.index.write():
-            for position, raw in batch:
-                try:
-                    data = extract_conversation(raw)
-                except ConversationShapeError as exc:
-                    label = _conversation_label(raw, position)
-                    ctx.failures.append((occurrence.member, f"{label} skipped: {exc}"))
-                    continue
+            for data in batch:
                 outcome = conv_record.record_conversation(
                     ctx.index,
                     data,
@@ -264,12 +283,16 @@ class _ChatGPTBase(SourceHandler):
                     thread = conv_record.record_library_entry(ctx.index, entry, origin=origin)
                     if thread:
                         result.touched_conversations.add(thread)
+                        # The entry claims its file against text mentions elsewhere.
+                        result.changed_keys.add(("file_id", str(entry["file_id"])))
                 conv_record.mark_document(ctx.index, occurrence.digest, interpreter)
         except DocumentError as exc:
             ctx.failures.append((occurrence.member, str(exc)))
 
 
 def _conversation_label(raw: object, position: int) -> str:
+    if isinstance(raw, OversizedConversation):
+        return f"conversation #{position + 1}"
     if isinstance(raw, dict):
         ident = raw.get("conversation_id") or raw.get("id")
         if ident is not None:

@@ -82,24 +82,34 @@ class Placement:
 def place(source: Path, member: str, images: ImagesConfig) -> Placement | None:
     """Whose photo this member is, by the `<prefix>/<user_id>/<file>` layout.
 
-    The dropped folder's own name (a zip's stem) counts as the first component, so
-    dropping the `meal-images` folder itself works. Positions count from the prefix
-    (0 = the prefix); an empty prefix means the drop's root.
+    The prefix is looked for in the member's own path first. Only when it is not there
+    does the dropped folder's own name (a zip's stem) count as the first component, so
+    dropping the `meal-images` folder itself works, and so does `meal-images.zip`
+    whether it holds `<user>/…` or, as `zip -r meal-images.zip meal-images` writes it,
+    `meal-images/<user>/…`. Positions count from the prefix (0 = the prefix); an empty
+    prefix means the drop's root.
     """
-    label = source.stem if source.suffix.lower() == ".zip" else source.name
-    parts = [label, *member.replace(NESTED_SEPARATOR, "/").split("/")]
+    inner = member.replace(NESTED_SEPARATOR, "/").split("/")
     prefix = [p for p in images.prefix.strip("/").split("/") if p]
-    if prefix:
-        start = next((k for k in range(len(parts)) if parts[k : k + len(prefix)] == prefix), None)
-        if start is None:
-            return None
-        user_at = start + len(prefix) - 1 + images.user_id_position
+    if not prefix:
+        parts = ["", *inner]
+        start, user_at = 1, images.user_id_position
     else:
-        start = 1
-        user_at = images.user_id_position
+        label = source.stem if source.suffix.lower() == ".zip" else source.name
+        found = _find(inner, prefix)
+        parts = inner if found is not None else [label, *inner]
+        start_or_none = found if found is not None else _find(parts, prefix)
+        if start_or_none is None:
+            return None
+        start = start_or_none
+        user_at = start + len(prefix) - 1 + images.user_id_position
     if images.user_id_position < 1 or user_at >= len(parts) - 1 or not parts[user_at].strip():
         return None
     return Placement(parts[user_at], "/".join(parts[start:]))
+
+
+def _find(parts: list[str], prefix: list[str]) -> int | None:
+    return next((k for k in range(len(parts)) if parts[k : k + len(prefix)] == prefix), None)
 
 
 def listing_key(key: str, images: ImagesConfig) -> str | None:

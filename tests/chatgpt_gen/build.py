@@ -17,7 +17,7 @@ from typing import Any
 
 from tests.chatgpt_gen.conversation import PRIVACY_VARIANTS, SHOWCASE, ConversationBuilder
 from tests.chatgpt_gen.ids import Ids, media_bytes
-from tests.chatgpt_gen.model import Asset, Conversation, Corpus, LibEntry, Ref
+from tests.chatgpt_gen.model import Asset, Conversation, Corpus, LibEntry, Node, Ref
 
 WORDS_TEXT = (
     "the quick brown fox jumps over a lazy dog while seven wizards quietly hex "
@@ -119,6 +119,7 @@ class CorpusBuilder:
         self._distractors()
         self._size_tie()
         self._library()
+        self._root_mentions()
 
     def _distractors(self) -> None:
         """Files whose id extends (or re-spells) a real id: they must match nothing."""
@@ -173,20 +174,22 @@ class CorpusBuilder:
         when = "2026-05-{:02d}T{:02d}:15:30.000000+00:00"
         for asset in list(self.assets):
             created = when.format(rng.randint(1, 28), rng.randint(0, 23))
-            if asset.role in {"dalle", "gpt4o"} and asset.export and asset.file_id:
+            if asset.role in {"dalle", "gpt4o", "image2026"} and asset.export and asset.file_id:
                 conv = by_conv[asset.conversation_id or ""]
                 tool = next(
                     n for n in conv.nodes.values() if any(r.key == asset.file_id for r in n.refs)
                 )
+                # Late 2026 lists generated images as `image_gen`, without a generation id.
+                late = asset.role == "image2026"
                 self.library.append(
                     LibEntry(
                         asset.file_id,
                         f"{conv.title or 'Image'}.{asset.kind}",
                         asset.mime,
-                        "image",
+                        "image_gen" if late else "image",
                         conv.id,
                         tool.id if rng.random() < 0.7 else None,
-                        "gen_" + ids.base62(20),
+                        None if late else "gen_" + ids.base62(20),
                         created,
                         asset.uid,
                     )
@@ -256,6 +259,32 @@ class CorpusBuilder:
                     None,
                 )
             )
+
+    def _root_mentions(self) -> None:
+        """Files at an older export's root with no id and no pointer, named only in text:
+        one named in a single conversation, one named in two (which links to neither)."""
+        asking: list[Node] = []
+        for conv in self.conversations:
+            users = [
+                n
+                for n in conv.nodes.values()
+                if n.message is not None
+                and n.role == "user"
+                and n.message["content"]["content_type"] == "text"
+            ]
+            if users:
+                asking.append(users[0])
+        if len(asking) < 3:
+            return
+        single, *shared = self.rng.sample(asking, 3)
+        unique = f"budget_{self.rng.randint(1000, 9999)}.pdf"
+        twice = f"notes_{self.rng.randint(10, 99)}.pdf"
+        for name, nodes in ((unique, [single]), (twice, shared)):
+            self.asset("pdf", "root_file", orig_name=name, export="root")
+            for node in nodes:
+                assert node.message is not None
+                node.message["content"]["parts"][0] += f" I uploaded {name} earlier."
+                node.mentions.append(name)
 
 
 def build_corpus(

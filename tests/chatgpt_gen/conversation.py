@@ -37,6 +37,7 @@ FEATURE_WEIGHTS = (
     ("decoy", 5),
     ("pasted", 4),
     ("orphan_voice", 4),
+    ("image2026", 8),
 )
 PRIVACY_VARIANTS = ("size_pin", "count_pin", "conv_level", "dup", "extra")
 # Conversations every corpus of at least this many conversations contains, so each
@@ -59,6 +60,7 @@ SHOWCASE: tuple[tuple[str, ...], ...] = (
     ("regen",),
     ("decoy",),
     ("pasted",),
+    ("image2026",),
 )
 CI_CODE = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.savefig('/mnt/data/chart.png')"
 
@@ -269,6 +271,8 @@ class ConversationBuilder:
             asset.export = "id_name"
         if 0.4 <= r < 0.65:
             asset.privacy = "files_id" if fid.startswith("file-") else "files_user"
+        if rng.random() < 0.35:
+            self._document_pages(fid)
         entry = m.attachment(fid, name, asset.size, "application/pdf", camel=rng.random() < 0.3)
         user = self.add(
             parent,
@@ -281,6 +285,22 @@ class ConversationBuilder:
         if asset.export or asset.privacy:
             self.cb.mention_pool.append(name)
         return self.reply(user.id, f"The file `{name}` covers " + self.cb.words(10), (name,)).id
+
+    def _document_pages(self, document_id: str) -> None:
+        """July 2025 exports render an attached document's pages as images beside it:
+        `file-<docid>_data/file-<id>-<n>.jpg` (the document itself may be absent)."""
+        for page in range(1, self.rng.choice((2, 3)) + 1):
+            asset = self.cb.asset(
+                "jpeg",
+                "page",
+                lo=1500,
+                mean=4000,
+                conversation_id=self.id,
+                turn=self.turn,
+                export="id_name",
+            )
+            asset.pages_of = document_id
+            asset.export_name = f"{self.ids.file_service()}-{page}.jpg"
 
     def f_decoy(self, parent: str, last: bool = False) -> str:
         """Mention a file another conversation has: a mention never crosses conversations."""
@@ -454,6 +474,46 @@ class ConversationBuilder:
         if last and rng.random() < 0.3:
             return note.id
         return self.reply(note.id, "").id
+
+    def f_image2026(self, parent: str, last: bool = False) -> str:
+        """2026 image generation: a tool message by `internal_tool`, with no
+        metadata.dalle or metadata.generation, returns the image, and the next tool
+        message (channel `commentary` after `final`) repeats the same pointer."""
+        rng, ids, cb = self.rng, self.ids, self.cb
+        user = self.add(parent, "user", m.text("Create an image of " + cb.words(5)))
+        fid = ids.sediment()
+        name_uuid = ids.uuid()
+        present = self.safe or rng.random() < 0.8
+        asset = cb.asset(
+            "png",
+            "image2026",
+            lo=2000,
+            mean=8000,
+            file_id=fid,
+            orig_name=f"{name_uuid}.png",
+            conversation_id=self.id,
+            turn=self.turn,
+            export="id_name" if present else None,
+            pointer="sediment://" + fid,
+            name_uuid=name_uuid,
+            folder=cb.user_id,
+            generated=True,
+        )
+        part = m.image_part(asset.pointer or "", asset.size, 1024, 1024)
+        part["metadata"]["sanitized"] = False
+        made = self.add(user.id, "tool", m.multimodal(part), name="internal_tool")
+        assert made.message is not None
+        made.message["channel"] = "final"
+        ref = Ref("image", fid, self.id, made.id, True, asset.size, part)
+        made.refs.append(ref)
+        if not present:
+            cb.absent_dalle.append(ref)
+        again = self.add(made.id, "tool", m.multimodal(dict(part)), name="internal_tool")
+        assert again.message is not None
+        again.message["channel"] = "commentary"
+        if last and rng.random() < 0.3:
+            return again.id
+        return self.reply(again.id, "Here is the image.").id
 
     def f_ci(self, parent: str, last: bool = False) -> str:
         rng, ids, cb = self.rng, self.ids, self.cb

@@ -18,7 +18,6 @@ import xxhash
 
 from tests.chatgpt_gen.ids import IMAGE_KINDS, MIME
 
-GENERATOR_TOOLS = frozenset({"dalle.text2im", "t2uay3k.sj1i4kz", "python"})
 # Reference kinds whose key is a file id (pointers, attachments, code interpreter, library).
 POINTER_KINDS = frozenset({"image", "audio", "video", "frame"})
 
@@ -135,20 +134,23 @@ class Conversation:
         return [r for n in self.nodes.values() for r in n.refs]
 
     def to_json(self, era: str) -> dict[str, Any]:
-        """The conversation object exactly as an export of `era` writes it."""
+        """The conversation object exactly as an export of `era` writes it.
+
+        2026 (era C) nodes carry only `parent`, no `children`, and the mapping comes in
+        alphabetical key order: order and branches must be rebuilt from the parents."""
         conv = self.for_era(era)
         mapping: dict[str, Any] = {}
-        for node in conv.nodes.values():
+        nodes = (
+            sorted(conv.nodes.values(), key=lambda n: n.id) if era == "C" else conv.nodes.values()
+        )
+        for node in nodes:
             message = node.message
             if message is not None and era == "C":
                 # Mid-2026 exports drop `status` (convoviz issue #60).
                 message = {k: v for k, v in message.items() if k != "status"}
-            mapping[node.id] = {
-                "id": node.id,
-                "message": message,
-                "parent": node.parent,
-                "children": list(node.children),
-            }
+            mapping[node.id] = {"id": node.id, "message": message, "parent": node.parent}
+            if era != "C":
+                mapping[node.id]["children"] = list(node.children)
         data: dict[str, Any] = {
             "title": conv.title,
             "create_time": conv.create_time,
@@ -203,6 +205,7 @@ class Asset:
     pointer: str | None = None  # the asset pointer naming it, for assetsJson
     name_uuid: str = ""  # the UUID era A puts in generated files' names
     export_name: str = ""  # the name era A/B give it when not `orig_name` (sanitized.jpeg)
+    pages_of: str = ""  # a rendered page (July 2025): the id of the document it shows
     privacy_name: str = ""  # the privacy archive's name (the 16-character DALL·E names)
     folder: str = ""  # an extra folder: user-<id> (GPT-4o), session id, generation id
     generated: bool = False  # a tool's output (DALL·E, GPT-4o, dallelabs)
@@ -231,7 +234,7 @@ class LibEntry:
     file_id: str
     file_name: str
     mime_type: str
-    artifact_type: str | None  # None | image | report | writing_block
+    artifact_type: str | None  # None | image | image_gen | report | writing_block
     thread: str | None
     message: str | None
     gen_id: str | None
@@ -240,7 +243,7 @@ class LibEntry:
 
     @property
     def generated(self) -> bool:
-        return self.artifact_type == "image" or self.gen_id is not None
+        return self.artifact_type in {"image", "image_gen"} or self.gen_id is not None
 
     def ref(self) -> Ref | None:
         if self.thread is None:

@@ -27,6 +27,7 @@ class PlacedFile:
     conv_folder: str | None  # the conversation whose folder holds it
     name: str  # its original name, as a message's text would mention it
     dallelabs: bool = False  # from the privacy archive's DALL·E zips
+    pages_of: str | None = None  # a rendered page of the document with this id
 
 
 @dataclass

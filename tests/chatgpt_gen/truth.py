@@ -7,14 +7,19 @@ mediasyncd's code, so it is an independent statement of /tmp/chatgpt_spec.md:
 1. id strategies: a pointer (asset_pointer, 1.0; 0.98 when the id comes only from a map),
    an attachment (attachment 1.0; reported by the pointer as asset_pointer when the same
    message has both), code interpreter's image_url (code_interpreter 1.0), a library row
-   (library_origin 0.95, message- or conversation-level);
+   (library_origin 0.95, message- or conversation-level); the rendered pages of a
+   document an id names go with that message (document_page 0.95, attachment), without
+   resolving the reference;
 2. conversation folders: a size pin, else a count pin (0.85, message level), else a
    conversation-level link (0.9);
 3. size: an id-less generated image whose size exactly one generated pointer has;
-4. text mentions, only of files already in the conversation's scope (0.4);
+4. text mentions of files already in the conversation's scope (0.4), else of a file that
+   nothing claims (no id any reference names, no conversation folder, not a DALL·E
+   archive or id-less generated image) named in exactly one conversation (0.3);
 then one row per (conversation, message, digest) with the strongest strategy, a generated
-file also linked to the first assistant message below its producer, and no
-conversation-level row for a file linked to a message of that conversation.
+file (any tool message's pointer) also linked to the first assistant message below its
+producer, and no conversation-level row for a file linked to a message of that
+conversation.
 Where the spec could be read two ways the resolver raises `Ambiguous`: the generator is
 built so that this never happens, and the self-tests check it.
 """
@@ -27,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.chatgpt_gen.model import (
-    GENERATOR_TOOLS,
     POINTER_KINDS,
     Asset,
     Conversation,
@@ -42,6 +46,7 @@ STRATEGIES = (
     "attachment",
     "code_interpreter",
     "library_origin",
+    "document_page",
     "conversation_dir",
     "size",
     "text_mention",
@@ -87,6 +92,7 @@ class DigestInfo:
     names: set[str] = field(default_factory=set)
     dallelabs: bool = False
     places: list[str] = field(default_factory=list)
+    pages_of: set[str] = field(default_factory=set)  # documents it is a page of
 
 
 @dataclass
@@ -115,7 +121,7 @@ def association(ref: Ref, node: Node | None) -> str:
         return "generated" if ref.generated else "inline"
     assert node is not None
     meta = (ref.part or {}).get("metadata") or {}
-    by_tool = node.role == "tool" and node.author_name in GENERATOR_TOOLS
+    by_tool = node.role == "tool"  # whatever the tool is called
     if by_tool or meta.get("dalle") is not None or meta.get("generation") is not None:
         return "generated"
     if ref.key in node.attachment_ids:
@@ -162,6 +168,8 @@ class _Resolver:
             info.names.add(placed.name)
             info.dallelabs |= placed.dallelabs
             info.places.append(f"{placed.drop.name}!/{placed.member}")
+            if placed.pages_of:
+                info.pages_of.add(placed.pages_of)
         self.by_id: dict[str, str] = {}
         for digest, info in self.digests.items():
             for fid in info.ids:
@@ -211,7 +219,17 @@ class _Resolver:
 
     # -- the strategies --------------------------------------------------------------------
 
+    def pages(self) -> None:
+        pages: dict[str, list[str]] = defaultdict(list)
+        for digest, info in sorted(self.digests.items()):
+            for document in info.pages_of:
+                pages[document].append(digest)
+        for conv, node, ref in self.node_refs():
+            for digest in pages.get(ref.key, []):
+                self.add(conv.id, node.id, digest, "document_page", "attachment", 0.95)
+
     def by_ids(self) -> None:
+        self.pages()
         for conv, node, ref in self.node_refs():
             digest = self.by_id.get(ref.key)
             if digest is None:
@@ -331,8 +349,26 @@ class _Resolver:
                 self.resolved[id(ref)] = digest
                 self.add_linked(conv.id, node.id, digest, "size", "generated", 0.7)
 
+    def unclaimed(self) -> list[str]:
+        """Files nothing claims against text mentions: no id that a reference names, no
+        conversation folder, not from the DALL·E archive, not an id-less generated image."""
+        named = {r.key for _c, _n, r in self.node_refs()}
+        named |= {e.file_id for e in self.library if e.thread is not None}
+        free: list[str] = []
+        for digest, info in sorted(self.digests.items()):
+            id_less_generated = not info.ids and info.asset.generated and info.asset.is_image
+            if not (info.folders or info.dallelabs or id_less_generated or set(info.ids) & named):
+                free.append(digest)
+        return free
+
     def mentions(self) -> None:
         rows = self.rows_by_conversation()
+        talkers: dict[str, set[str]] = defaultdict(set)
+        for conv in self.convs.values():
+            for node in conv.nodes.values():
+                for name in node.mentions:
+                    talkers[name].add(conv.id)
+        unclaimed = self.unclaimed()
         for conv in self.convs.values():
             scope = set(self.folder_digests(conv.id))
             scope |= {d for _m, d in rows.get(conv.id, [])}
@@ -341,9 +377,13 @@ class _Resolver:
                     hits = sorted(d for d in scope if name in self.digests[d].names)
                     if len(hits) > 1:
                         raise Ambiguous(f"{conv.id}: {name} names {len(hits)} files in scope")
+                    assoc = "generated" if node.role == "tool" else "inline"
                     if hits:
-                        assoc = "generated" if node.role == "tool" else "inline"
                         self.add(conv.id, node.id, hits[0], "text_mention", assoc, 0.4)
+                    elif len(talkers[name]) == 1:
+                        for digest in unclaimed:
+                            if name in self.digests[digest].names:
+                                self.add(conv.id, node.id, digest, "text_mention", assoc, 0.3)
 
     def conversation_level(self) -> None:
         for conv in self.convs.values():

@@ -58,8 +58,14 @@ def classic_place(
             )
         ids = [(fid, "map")] if mode == "map_only" else []
         return f"dalle-generations/{asset.name_uuid}.{asset.kind}", ids, None, asset.orig_name
-    if asset.role == "gpt4o":
+    if asset.role in {"gpt4o", "image2026"}:
         return f"{asset.folder}/{fid}-{asset.name_uuid}.png", ids, None, asset.orig_name
+    if asset.role == "page":
+        # July 2025: `file-<docid>_data/file-<own id>-<n>.jpg`, a page of a document.
+        return f"{asset.pages_of}_data/{asset.export_name}", [], None, asset.export_name
+    if asset.role == "root_file":
+        # Older exports: a file at the root under its own name, with no id and no pointer.
+        return asset.orig_name, [], None, asset.orig_name
     if asset.role in {"voice", "video", "orphan_voice"}:
         sub = "video" if asset.kind == "mp4" else "audio"
         member = f"{asset.conversation_id}/{sub}/{fid}-{asset.name_uuid}.{asset.kind}"
@@ -76,7 +82,9 @@ def dat_name_map(asset: Asset, rng: random.Random) -> str | None:
         sub = "video" if asset.kind == "mp4" else "audio"
         return f"{asset.conversation_id}/{sub}/{asset.name_uuid}.{asset.kind}"
     if asset.role == "gpt4o":
-        return f"{asset.name_uuid}.png"
+        return f"{asset.name_uuid}.png"  # mid-2026: a bare `<uuid>.png`
+    if asset.role == "image2026":
+        return f"{asset.folder}/{asset.name_uuid}.png"  # late 2026: `user-<id>/<uuid>.png`
     roll = rng.random()
     if asset.role == "upload" and roll < 0.05:
         return None
@@ -128,7 +136,10 @@ def write_classic(
                 continue
             member, ids, folder, name = classic_place(asset, era, era == "A" and chat_html)
             sink.write(member, asset.data, compress=False)
-            drop.files.append(PlacedFile(asset, dest, member, tuple(ids), folder, name))
+            pages_of = asset.pages_of or None
+            drop.files.append(
+                PlacedFile(asset, dest, member, tuple(ids), folder, name, pages_of=pages_of)
+            )
             if asset.pointer and (asset.export == "id_name" or any(s == "map" for _, s in ids)):
                 assets_json[asset.pointer] = member
         if era == "A" and chat_html:

@@ -75,6 +75,8 @@ def test_every_link_and_unresolved_reference_is_exported(
     expected_unresolved = {
         (r["conversation_id"], r["message_id"], r["key"])
         for r in iter_unresolved(app.index, subject="conversation")
-        if r["conversation_id"] in known
+        # An ambiguous mention names a file the archive has (under other conversations'
+        # names too): it is not a missing file, so pages do not list it.
+        if r["conversation_id"] in known and r["kind"] != "ambiguous_mention"
     }
     assert unresolved == expected_unresolved

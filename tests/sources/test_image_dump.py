@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
 import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,7 +23,8 @@ from mediasyncd.reindex import reindex
 from mediasyncd.sources.image_dump import ImageDumpHandler, listing_key, place
 from mediasyncd.sources.registry import build_probe, choose_handler
 from mediasyncd.traces.imagetime import filename_time
-from tests.traces.generate import jpeg, media_id
+from tests.helpers import run_mediasyncd
+from tests.traces.generate import generate_users, jpeg, media_id, write_dump, write_traces
 
 T0 = datetime(2025, 1, 31, 9, 30, tzinfo=UTC)
 
@@ -322,3 +324,53 @@ def test_image_settings_are_checked() -> None:
     with pytest.raises(ConfigError, match=r"images\.user_id_position: must be 1 or more"):
         parse_config("[images]\nuser_id_position = 0\n")
     assert parse_config('[images]\nnaive_timezone = "+07:00"\n').images.naive_timezone == "+07:00"
+
+
+# -- a dump zipped with its folder inside (`zip -r meal-images.zip meal-images`) -------------
+
+
+def _pairs(state: Path) -> list[tuple[str, str, str, str]]:
+    """(user, trace, image key, time source) of every photo-trace pair, via the real CLI."""
+    done = run_mediasyncd(
+        ["--state-dir", str(state), "matches", "--subject", "trace", "--format", "jsonl"]
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    return sorted((r["user_id"], r["trace_id"], r["image_key"], r["time_source"]) for r in rows)
+
+
+@pytest.mark.parametrize("form", ["folder", "zip of the folder"])
+def test_a_dump_zipped_with_its_folder_inside_pairs_like_the_folder(
+    tmp_path: Path, form: str
+) -> None:
+    """`zip -r meal-images.zip meal-images` puts the `meal-images/` folder inside the zip.
+    Before: the zip's own name was put in front of the inner path, so the user id became
+    `meal-images`, no listing key matched and 0 of 3 photos paired (the folder: 3 of 3).
+    Now both pair 3 of 3, by the listing's upload times."""
+    scenario = generate_users(13, 1, prompt_photos=3, late_photos=0, lone_traces=0, lone_photos=0)
+    work = tmp_path / "work"
+    write_dump(work, scenario.photos, None)
+    (work / "meal-images" / "listing.json").write_text(json.dumps(scenario.listing()))
+    traces = write_traces(tmp_path / "traces.json", scenario.traces, "array")
+    if form == "folder":
+        drop = work / "meal-images"
+    else:
+        drop = tmp_path / "meal-images.zip"
+        zipped = subprocess.run(
+            ["zip", "-q", "-r", str(drop), "meal-images"], cwd=work, check=False
+        )
+        assert zipped.returncode == 0
+        with zipfile.ZipFile(drop) as archive:
+            assert all(n.startswith("meal-images/") for n in archive.namelist())
+    state = tmp_path / "state"
+    done = run_mediasyncd(["--state-dir", str(state), "ingest", "--json", str(traces), str(drop)])
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["failures"] == []
+    expected = sorted(
+        (photo.user, trace_id, photo.key, "listing")
+        for trace_id, key in scenario.truth
+        for photo in scenario.photos
+        if photo.key == key
+    )
+    assert len(expected) == 3
+    assert _pairs(state) == expected
