@@ -10,9 +10,11 @@ import sys
 import pytest
 
 from mediasyncd import faults
+from tests.reliability.races import resume, wait_stopped
 
 SCRIPT = """
 from mediasyncd import faults
+from tests.reliability.races import resume, wait_stopped
 for i in range(3):
     faults.point("demo.step")
     print("passed", i + 1, flush=True)
@@ -50,3 +52,23 @@ def test_named_point_sigkills_on_the_nth_hit(fault: str | None, survived: int) -
         assert result.returncode == 0
     else:
         assert result.returncode == -signal.SIGKILL
+
+
+def test_stop_action_stops_the_process_at_the_nth_hit() -> None:
+    """`name:n:stop` SIGSTOPs the process at the n-th hit (a test changes the world, then
+    SIGCONTs it); it runs on to the end after that."""
+    env = dict(os.environ)
+    env["MEDIASYNCD_FAULT"] = "demo.step:2:stop"
+    child = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "passed 1"
+        wait_stopped(child.pid, "the child")
+        resume(child.pid)
+        rest, _ = child.communicate(timeout=30)
+    finally:
+        child.kill()
+    assert rest.splitlines() == ["passed 2", "passed 3"]
+    assert child.returncode == 0
