@@ -23,6 +23,7 @@ from typing import Any, Literal
 from mediasyncd.errors import ConfigError
 
 GiB = 1024**3
+MAX_FOLDER_DEPTH = 256
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class LimitsConfig:
     max_total_bytes: int = 2048 * GiB
     max_members: int = 300_000
     max_nesting_depth: int = 3
+    max_folder_depth: int = 64
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,11 @@ def _validate(config: Any, prefix: str, path: Path | None) -> None:
             raise ConfigError("must be at least 1", path=path, key=f"{prefix}max_ratio")
         if config.max_nesting_depth > 16:
             raise ConfigError("must be 16 or less", path=path, key=f"{prefix}max_nesting_depth")
+        if not 1 <= config.max_folder_depth <= MAX_FOLDER_DEPTH:
+            # watchdog walks a watched tree recursively: far deeper and its thread dies.
+            raise ConfigError(
+                f"must be 1 to {MAX_FOLDER_DEPTH}", path=path, key=f"{prefix}max_folder_depth"
+            )
     if isinstance(config, TracesConfig | ImagesConfig):
         from mediasyncd.timeutil import parse_timezone
 

@@ -9,7 +9,6 @@ goes on; a source that cannot be opened at all raises `SourceError`.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import shutil
@@ -25,6 +24,9 @@ from typing import BinaryIO, cast
 
 from mediasyncd.config import LimitsConfig
 from mediasyncd.errors import SourceError
+from mediasyncd.fsguard import open_file, read_head, refusal
+from mediasyncd.fstree import TreeWalk
+from mediasyncd.pathtext import path_text
 from mediasyncd.sources.safety import (
     Budget,
     count_central_records,
@@ -35,6 +37,7 @@ from mediasyncd.sources.safety import (
     zip_member_limit_reason,
 )
 from mediasyncd.sources.wrapped_zip import WrappedZipError, repair_wrapped_offsets
+from mediasyncd.sources.zipnames import open_zip
 
 NESTED_SEPARATOR = "!/"
 _JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
@@ -161,54 +164,60 @@ class ContainerWalker:
             raise SourceError(f"cannot read: {exc.strerror or exc}", source=self.source) from exc
         if stat.S_ISLNK(st.st_mode):
             raise SourceError("is a symbolic link; drop the file itself", source=self.source)
+        reason = refusal(st)
+        if reason is not None:
+            raise SourceError(reason, source=self.source)
         if stat.S_ISDIR(st.st_mode):
             yield from self._walk_folder(self.source)
-        elif stat.S_ISREG(st.st_mode):
+        else:
             if st.st_size == 0:
                 raise SourceError("empty file", source=self.source)
             if is_zip_file(self.source):
-                yield from self._walk_zip_path(self.source, prefix="")
+                yield from self._walk_zip_path(self.source, prefix="", st=st)
             else:
                 if self.source.suffix.lower() == ".zip":
                     raise SourceError("named .zip but not a zip archive", source=self.source)
-                yield self._disk_member(self.source, self.source.name, st)
-        else:
-            raise SourceError("not a regular file or folder", source=self.source)
+                yield self._disk_member(self.source, path_text(self.source.name), st)
 
     # -- folders -------------------------------------------------------------------------
 
     def _walk_folder(self, root: Path) -> Iterator[Member | Rejected]:
-        def on_error(exc: OSError) -> None:
+        def on_error(_rel: str, exc: OSError) -> None:
             raise SourceError(f"cannot list folder: {exc.strerror or exc}", source=self.source)
 
-        for folder, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
-            dirnames.sort()
-            for filename in sorted(filenames):
-                full = Path(folder) / filename
-                rel = display_name(full.relative_to(root).as_posix())
+        walk = TreeWalk(root, self.limits.max_folder_depth, on_error=on_error)
+        for level in walk:
+            yield from self._too_deep(walk)
+            for entry in level.files:
+                rel = path_text(entry.rel)
                 if is_junk(rel):
                     continue
-                try:
-                    st = full.lstat()
-                except OSError as exc:
-                    yield Rejected(rel, f"cannot read: {exc.strerror or exc}")
+                reason = refusal(entry.st)
+                if reason is not None:
+                    yield Rejected(rel, _member_reason(reason))
                     continue
-                if stat.S_ISLNK(st.st_mode):
-                    yield Rejected(rel, "symbolic link; not followed")
+                if self.expand(rel) and is_zip_file(entry.path):
+                    yield from self._walk_zip_path(
+                        entry.path, prefix=rel + NESTED_SEPARATOR, st=entry.st
+                    )
                     continue
-                if not stat.S_ISREG(st.st_mode):
-                    yield Rejected(rel, "not a regular file")
-                    continue
-                if self.expand(rel) and is_zip_file(full):
-                    yield from self._walk_zip_path(full, prefix=rel + NESTED_SEPARATOR)
-                    continue
-                yield self._disk_member(full, rel, st)
+                yield self._disk_member(entry.path, rel, entry.st)
+        yield from self._too_deep(walk)
+
+    def _too_deep(self, walk: TreeWalk) -> Iterator[Rejected]:
+        while walk.too_deep:
+            rel = path_text(walk.too_deep.pop(0))
+            yield Rejected(
+                rel,
+                f"folder nested deeper than limits.max_folder_depth "
+                f"({self.limits.max_folder_depth}); not read",
+            )
 
     def _disk_member(self, path: Path, rel: str, st: os.stat_result) -> Member:
         return Member(
             path=rel,
             size=st.st_size,
-            opener=lambda: open(path, "rb"),
+            opener=lambda: open_file(path, st),
             disk_path=path,
             device=st.st_dev,
             inode=st.st_ino,
@@ -217,9 +226,11 @@ class ContainerWalker:
 
     # -- zips ------------------------------------------------------------------------------
 
-    def _walk_zip_path(self, path: Path, prefix: str) -> Iterator[Member | Rejected]:
+    def _walk_zip_path(
+        self, path: Path, prefix: str, st: os.stat_result
+    ) -> Iterator[Member | Rejected]:
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - closed below; the open itself may fail
+            handle = open_file(path, st)
         except OSError as exc:
             raise self._error(f"cannot read: {exc.strerror or exc}", prefix) from exc
         with handle:
@@ -238,7 +249,7 @@ class ContainerWalker:
 
     def _open_zipfile(self, handle: BinaryIO, prefix: str) -> zipfile.ZipFile:
         try:
-            return zipfile.ZipFile(handle)
+            return open_zip(handle)
         except zipfile.BadZipFile as exc:
             handle.seek(0)
             head = handle.read(4)
@@ -398,9 +409,11 @@ class ContainerWalker:
                 EOFError,
                 NotImplementedError,
                 RuntimeError,
+                ValueError,
             ) as exc:
                 # NotImplementedError: a compression zipfile lacks (Deflate64, which Windows
-                # uses for big files; found by atheris), RuntimeError: encrypted.
+                # uses for big files; found by atheris), RuntimeError: encrypted,
+                # ValueError: a local header's name marked UTF-8 that is not (atheris).
                 raise self._error(f"cannot read nested zip: {exc}", prefix) from exc
             spool.seek(0)
             yield from self._walk_zip(spool, prefix, depth)
@@ -420,7 +433,13 @@ def zip_entry_mtime_ns(info: zipfile.ZipInfo) -> int | None:
 
 
 def is_zip_file(path: Path) -> bool:
-    """A file that starts like a zip (local header or an empty archive's end record)."""
-    with contextlib.suppress(OSError), open(path, "rb") as handle:
-        return handle.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
-    return False
+    """A file that starts like a zip (local header or an empty archive's end record).
+    Never follows a symlink or opens a FIFO (see fsguard)."""
+    return read_head(path, 4) in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _member_reason(reason: str) -> str:
+    """A refusal worded for a member ("is a FIFO; not read" -> "a FIFO; not read")."""
+    if reason.startswith("is a symbolic link"):
+        return "symbolic link; not followed"
+    return reason.removeprefix("is ")
