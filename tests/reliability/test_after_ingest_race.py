@@ -51,10 +51,11 @@ def test_file_replaced_during_its_ingest_is_not_deleted_unread(
     resume(daemon.proc.pid)
     wait_until(
         lambda: _stored(daemon, new) or not target.exists(),
+        timeout=60,
         what="the new version to be stored or the drop to be gone",
     )
     assert _stored(daemon, new), "the drop was deleted with a version the ingest never read"
-    wait_until(lambda: not target.exists(), what="the drop deleted once all of it is stored")
+    wait_until(lambda: not target.exists(), timeout=60, what="the drop deleted once all is stored")
     assert _stored(daemon, old)
     assert daemon.stop() == 0
 
@@ -72,11 +73,15 @@ def test_folder_drop_growing_during_the_walk_loses_nothing(
     late = media_bytes(600, "late arrival")
     (folder / "img" / "0000-late.png").write_bytes(late)
     resume(daemon.proc.pid)
+    # Generous deadlines: every object is fsynced (delete needs store.fsync).
     wait_until(
         lambda: _stored(daemon, late) or not folder.exists(),
+        timeout=90,
         what="the late file to be stored or the folder to be gone",
     )
     assert _stored(daemon, late), "the folder was deleted with a file the ingest never read"
-    wait_until(lambda: not folder.exists(), what="the folder deleted once all of it is stored")
+    wait_until(
+        lambda: not folder.exists(), timeout=90, what="the folder deleted once all is stored"
+    )
     assert all(_stored(daemon, data) for data in files.values())
     assert daemon.stop() == 0
