@@ -29,7 +29,69 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 # Test files (or file::test prefixes) per scenario; the first match wins.
+_DROP_ATTACKS = "tests/reliability/"
 SCENARIOS: list[tuple[str, list[str]]] = [
+    # Issue 11, the drop folder as an attack surface (docs/reliability.md); first, so
+    # their tests in shared files (units, store) count here.
+    (
+        "issue 11.1 symlink to the index",
+        [
+            f"{_DROP_ATTACKS}test_state_dir_guard.py::test_symlink_to_the_index",
+            "tests/test_fsguard.py",
+        ],
+    ),
+    (
+        "issue 11.2 two writers, one source",
+        [
+            f"{_DROP_ATTACKS}test_concurrent_writers.py::test_two_cli_ingests",
+            f"{_DROP_ATTACKS}test_concurrent_writers.py::test_cli_ingest_beside_the_daemon",
+            "tests/test_sourcelock.py",
+        ],
+    ),
+    (
+        "issue 11.3 after_ingest removes only what was read",
+        [f"{_DROP_ATTACKS}test_after_ingest_race.py", "tests/daemon/test_afteringest.py"],
+    ),
+    (
+        "issue 11.4 done folder into the store, untrusted objects",
+        [
+            f"{_DROP_ATTACKS}test_state_dir_guard.py::test_done_folder",
+            f"{_DROP_ATTACKS}test_state_dir_guard.py::test_object_the_index_does_not_know",
+            "tests/test_store.py::test_a_hit_on_an_object_the_index_does_not_know",
+        ],
+    ),
+    (
+        "issue 11.5 FIFOs, sockets, devices",
+        [
+            f"{_DROP_ATTACKS}test_special_files.py::test_fifo",
+            f"{_DROP_ATTACKS}test_special_files.py::test_socket",
+            f"{_DROP_ATTACKS}test_special_files.py::test_cli_ingest_of_special",
+        ],
+    ),
+    (
+        "issue 11.6 1,200-level folder tree",
+        [f"{_DROP_ATTACKS}test_deep_trees.py", "tests/test_fstree.py"],
+    ),
+    (
+        "issue 11.7 names that are not UTF-8",
+        [
+            f"{_DROP_ATTACKS}test_undecodable_names.py",
+            "tests/test_pathtext.py",
+            "tests/sources/test_zipnames.py",
+        ],
+    ),
+    (
+        "issue 11.8 symlink to a folder",
+        [
+            f"{_DROP_ATTACKS}test_special_files.py::test_symlink_to_a_folder",
+            f"{_DROP_ATTACKS}test_special_files.py::test_cli_ingest_of_a_symlink",
+        ],
+    ),
+    ("issue 11.9 MemoryMax in the units", ["tests/test_systemd_units.py::test_memory_is_capped"]),
+    (
+        "issue 11.10 reindex beside a writer",
+        [f"{_DROP_ATTACKS}test_concurrent_writers.py::test_reindex"],
+    ),
     (
         "1 SIGKILL at each step",
         [

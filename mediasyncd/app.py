@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mediasyncd.config import Config, load_config, resolve_state_dir
+from mediasyncd.fsguard import protect_folder
 from mediasyncd.index import Index, open_index
 from mediasyncd.store import ObjectStore
 
@@ -30,6 +31,8 @@ class App:
         # The state dir holds every user's archive: readable by its owner only.
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         (self.state_dir / "tmp").mkdir(exist_ok=True)
+        # A folder drop that holds the state dir (`ingest ~`) never walks into it.
+        protect_folder(self.state_dir)
 
     @property
     def index_path(self) -> Path:

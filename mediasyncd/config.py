@@ -23,6 +23,7 @@ from typing import Any, Literal
 from mediasyncd.errors import ConfigError
 
 GiB = 1024**3
+MAX_FOLDER_DEPTH = 256
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class LimitsConfig:
     max_members: int = 300_000
     max_nesting_depth: int = 3
     max_conversation_nodes: int = 50_000
+    max_folder_depth: int = 64
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,11 @@ def _validate(config: Any, prefix: str, path: Path | None) -> None:
         if config.max_conversation_nodes < 1:
             raise ConfigError(
                 "must be at least 1", path=path, key=f"{prefix}max_conversation_nodes"
+            )
+        if not 1 <= config.max_folder_depth <= MAX_FOLDER_DEPTH:
+            # watchdog walks a watched tree recursively: far deeper and its thread dies.
+            raise ConfigError(
+                f"must be 1 to {MAX_FOLDER_DEPTH}", path=path, key=f"{prefix}max_folder_depth"
             )
     if isinstance(config, TracesConfig | ImagesConfig):
         from mediasyncd.timeutil import parse_timezone

@@ -14,7 +14,6 @@ rows are upserts.
 
 from __future__ import annotations
 
-import os
 import stat
 import time
 from collections.abc import Callable, Iterable
@@ -26,7 +25,6 @@ import structlog
 
 from mediasyncd import faults
 from mediasyncd.config import Config
-from mediasyncd.digest import new_hasher
 from mediasyncd.errors import (
     CollisionError,
     FileChangedError,
@@ -36,6 +34,10 @@ from mediasyncd.errors import (
     SourceError,
     StoreError,
 )
+
+# fingerprint_of lived here; re-exported for code that still imports it from ingest.
+from mediasyncd.fingerprint import fingerprint_of as fingerprint_of
+from mediasyncd.fsguard import RefusedPath, check
 from mediasyncd.index import Index, records
 from mediasyncd.manifest import (
     MANIFEST_MEMBER,
@@ -44,7 +46,10 @@ from mediasyncd.manifest import (
     write_manifest,
 )
 from mediasyncd.matching import MatchDelta, all_matchers
+from mediasyncd.pathtext import path_text
 from mediasyncd.progress import MATCHING, Progress, reading_phase
+from mediasyncd.sourcelock import Interrupted as LockInterrupted
+from mediasyncd.sourcelock import source_lock
 from mediasyncd.sources.base import (
     InterpretContext,
     InterpretResult,
@@ -115,26 +120,6 @@ class IngestSummary:
         return data
 
 
-def fingerprint_of(path: Path) -> tuple[str, os.stat_result]:
-    """What identifies this version of a drop: stat for a file, a listing digest for a folder."""
-    st = path.stat()
-    if not stat.S_ISDIR(st.st_mode):
-        return f"file:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_dev}", st
-    hasher = new_hasher()
-    for folder, dirnames, filenames in os.walk(path, followlinks=False):
-        dirnames.sort()
-        for name in sorted(filenames):
-            full = Path(folder) / name
-            try:
-                fst = full.lstat()
-            except OSError:
-                continue
-            rel = full.relative_to(path).as_posix()
-            line = f"{rel}\0{fst.st_size}\0{fst.st_mtime_ns}\0{fst.st_ino}\n"
-            hasher.update(line.encode("utf-8", "surrogateescape"))
-    return f"dir:{hasher.hexdigest()}", st
-
-
 class Ingester:
     def __init__(
         self,
@@ -176,7 +161,7 @@ class Ingester:
                 # The objects it wrote are real; its failures and hits the retry repeats.
                 summary.blobs_new += trial.blobs_new
                 summary.bytes_new += trial.bytes_new
-                log.info("source.changed_retry", source=str(path.absolute()), attempt=attempt)
+                log.info("source.changed_retry", source=path_text(path.absolute()), attempt=attempt)
                 continue
             summary.merge(trial)
             return state
@@ -186,16 +171,42 @@ class Ingester:
         self, path: Path, summary: IngestSummary, *, retry_failed: bool
     ) -> tuple[str, bool]:
         """One try at a drop: its final state, and whether it changed while being read."""
-        source_text = str(path.absolute())
+        source_text = path_text(path.absolute())
+        bound = log.bind(source=source_text)
+        try:
+            check(path)
+        except OSError as exc:
+            return self._unreadable(source_text, exc, summary), False
+
+        def waiting(holder: int | None) -> None:
+            bound.warning("source.waiting", reason="another ingest of this source runs", pid=holder)
+
+        try:
+            with source_lock(
+                self.state_dir, source_text, on_wait=waiting, should_stop=self.should_stop
+            ):
+                return self._attempt_locked(path, source_text, summary, retry_failed=retry_failed)
+        except LockInterrupted:
+            # Stopped while another writer held the source: nothing of it was touched.
+            summary.sources.append({"path": source_text, "kind": None, "state": "pending"})
+            return "pending", False
+
+    def _unreadable(self, source_text: str, exc: OSError, summary: IngestSummary) -> str:
+        reason = exc.strerror if isinstance(exc, RefusedPath) else None
+        error = SourceError(reason or f"cannot read: {exc.strerror or exc}", source=source_text)
+        summary.failures.append(Failure(source_text, None, error.reason))
+        summary.sources.append({"path": source_text, "kind": None, "state": "failed"})
+        log.warning("source.unreadable", source=source_text, error=str(error))
+        return "failed"
+
+    def _attempt_locked(
+        self, path: Path, source_text: str, summary: IngestSummary, *, retry_failed: bool
+    ) -> tuple[str, bool]:
         bound = log.bind(source=source_text)
         try:
             fingerprint, st = fingerprint_of(path)
         except OSError as exc:
-            error = SourceError(f"cannot read: {exc.strerror or exc}", source=source_text)
-            summary.failures.append(Failure(source_text, None, error.reason))
-            summary.sources.append({"path": source_text, "kind": None, "state": "failed"})
-            bound.warning("source.unreadable", error=str(error))
-            return "failed", False
+            return self._unreadable(source_text, exc, summary), False
         existing = records.get_source(self.index, source_text)
         # An unchanged drop that landed is skipped; one that failed is retried only when
         # asked (the CLI retries, the daemon waits for a changed file).
@@ -230,7 +241,7 @@ class Ingester:
         # documents but not rematched them; this run finds them already read, so it
         # rematches everything instead of only what it changes itself.
         resumed = existing is not None and existing.state == "pending"
-        self.progress.source_started(path, drop_size(path))
+        self.progress.source_started(path, drop_size(path, self.config.limits.max_folder_depth))
         try:
             kind, final_state = self._ingest_source(
                 path, row, summary, fingerprint, resumed=resumed
@@ -438,10 +449,11 @@ class Ingester:
         if member.crc32 is not None:
             hint = records.digest_for_crc(self.index, member.crc32, member.size)
             if hint is not None and self.store.has(hint):
-                # Probably stored already (a re-drop): hash without writing first.
+                # Probably stored already (a re-drop): hash without writing first. Only an
+                # object the index knows is trusted without writing (see ObjectStore).
                 with self._open(source, member) as stream:
                     hashed = self.store.hash_stream(stream, limit=limit, want_sha256=want_sha256)
-                if self.store.has(hashed.digest):
+                if self._known(hashed.digest) and self.store.has(hashed.digest):
                     self.store.touch(hashed.digest)
                     return hashed
         with self._open(source, member) as stream:
@@ -452,7 +464,7 @@ class Ingester:
     ) -> PutResult:
         assert member.disk_path is not None and member.inode is not None
         assert member.device is not None and member.mtime_ns is not None
-        key = str(member.disk_path.absolute())
+        key = path_text(member.disk_path.absolute())
         cached = records.cached_digest(
             self.index, key, member.device, member.inode, member.size, member.mtime_ns
         )
@@ -495,7 +507,14 @@ class Ingester:
     def _put(
         self, source: str, member: Member, stream: Any, limit: SizeLimit, want_sha256: bool
     ) -> PutResult:
-        return self.store.put_stream(stream, limit=limit, want_sha256=want_sha256)
+        return self.store.put_stream(
+            stream, limit=limit, want_sha256=want_sha256, known=self._known
+        )
+
+    def _known(self, digest: str) -> bool:
+        """Whether the index has a row for this object (an object without one may have
+        been left by a killed ingest, or planted: it is checked before it is trusted)."""
+        return records.blob_info(self.index, digest) is not None
 
     def _open(self, source: str, member: Member) -> Any:
         try:
@@ -506,15 +525,16 @@ class Ingester:
             ) from exc
 
     def _check_unchanged(self, path: Path, fingerprint: str, source: str) -> None:
-        if not path.is_dir():
-            try:
-                now, _ = fingerprint_of(path)
-            except OSError as exc:
-                raise FileChangedError("source vanished while it was read", source=source) from exc
-            if now != fingerprint:
-                raise FileChangedError(
-                    "source changed while it was read; it will be read again", source=source
-                )
+        """The whole drop, file or folder, is as it was when the run began: what was read
+        is one version of it (a folder that grew during the walk is read again)."""
+        try:
+            now, _ = fingerprint_of(path)
+        except OSError as exc:
+            raise FileChangedError("source vanished while it was read", source=source) from exc
+        if now != fingerprint:
+            raise FileChangedError(
+                "source changed while it was read; it will be read again", source=source
+            )
 
     def record_member(
         self,

@@ -4,13 +4,18 @@ The store holds every drop's manifest and every JSON document the drops carried,
 index is a cache of the store: this replays each source's manifest (newest manifest per
 source path, in the order they were ingested), re-derives keys and documents exactly as
 an ingest does, and ends with one full rematch. The old index is kept beside the new one
-(`index.db.before-reindex-<time>`), never deleted.
+(`index.db.before-reindex-<time>`), never deleted. It is refused while the daemon runs or
+an ingest writes: it takes both their locks for the whole rebuild.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +23,8 @@ import structlog
 
 from mediasyncd.config import Config
 from mediasyncd.digest import CHUNK_SIZE
+from mediasyncd.errors import MediasyncdError
+from mediasyncd.gc import LOCK_NAME
 from mediasyncd.index import Index, open_index, records
 from mediasyncd.ingest import Ingester
 from mediasyncd.manifest import MANIFEST_MEMBER, Manifest, find_manifests, read_manifest
@@ -60,7 +67,50 @@ def _handler_for(kind: str, config: Config) -> SourceHandler:
     return chosen
 
 
+class ReindexRefused(MediasyncdError):
+    """Another writer (the daemon, an ingest) holds the index: rebuilding it now would
+    move it aside under that writer, whose later writes would go to the old file."""
+
+
+@contextlib.contextmanager
+def _sole_writer(state_dir: Path) -> Iterator[None]:
+    """Hold the daemon's lock and the ingest lock for the whole rebuild, or refuse."""
+    locks = (
+        # The daemon holds daemon.lock as long as it runs (daemon.service.daemon_lock).
+        (
+            "daemon.lock",
+            f"the daemon is running on {state_dir} (it holds daemon.lock); stop the daemon "
+            "first (systemctl stop mediasyncd), then run reindex",
+        ),
+        (
+            LOCK_NAME,
+            f"an ingest is running on {state_dir} (it holds {LOCK_NAME}); let it finish, "
+            "or stop the daemon, then run reindex",
+        ),
+    )
+    fds: list[int] = []
+    try:
+        for name, busy in locks:
+            fd = os.open(state_dir / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fds.append(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ReindexRefused(busy) from None
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
 def reindex(state_dir: Path, config: Config, store: ObjectStore) -> ReindexSummary:
+    """Rebuild the index (refused while the daemon or an ingest holds it)."""
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with _sole_writer(state_dir):
+        return _rebuild(state_dir, config, store)
+
+
+def _rebuild(state_dir: Path, config: Config, store: ObjectStore) -> ReindexSummary:
     started = time.monotonic()
     summary = ReindexSummary()
     manifests: dict[str, tuple[Manifest, str]] = {}

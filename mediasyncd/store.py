@@ -101,8 +101,15 @@ class ObjectStore:
         limit: SizeLimit | None = None,
         want_sha256: bool = False,
         should_abort: Callable[[], bool] | None = None,
+        known: Callable[[str], bool] | None = None,
     ) -> PutResult:
-        """Stream `stream` into the store; returns the digest and whether it was new."""
+        """Stream `stream` into the store; returns the digest and whether it was new.
+
+        `known(digest)` says whether the index vouches for an object. On a hit on an
+        object it does not vouch for (a killed ingest's leftover, or a file planted in
+        the store) the object is re-hashed first and replaced if it is not what its name
+        says: only the size is compared on a hit, so a planted file of the right size
+        would otherwise stand in for the real bytes forever."""
         try:
             self.ensure()
         except OSError as exc:
@@ -134,7 +141,7 @@ class ObjectStore:
                 faults.point("store.after_fsync")
             digest = hasher.hexdigest()
             result = PutResult(digest, size, True, sniff(head), sha.digest() if sha else None)
-            return self._link_into_place(temp, result)
+            return self._link_into_place(temp, result, known)
         except OSError as exc:
             raise StoreError(f"cannot write to the store at {self.objects}: {exc}") from exc
         finally:
@@ -162,8 +169,12 @@ class ObjectStore:
             hasher.hexdigest(), size, False, sniff(head), sha.digest() if sha else None
         )
 
-    def _link_into_place(self, temp: Path, result: PutResult) -> PutResult:
+    def _link_into_place(
+        self, temp: Path, result: PutResult, known: Callable[[str], bool] | None = None
+    ) -> PutResult:
         final = self.path_of(result.digest)
+        if os.path.lexists(final) and known is not None and not known(result.digest):
+            self._replace_if_not_genuine(final, result.digest)
         if final.exists():
             self._check_hit(final, temp, result)
             return PutResult(result.digest, result.size, False, result.mime, result.sha256)
@@ -175,6 +186,9 @@ class ObjectStore:
             os.link(temp, final)
         except FileExistsError:
             # Another writer linked the same content first: that is a hit, not an error.
+            if known is not None and not known(result.digest):
+                self._replace_if_not_genuine(final, result.digest)
+                return self._link_into_place(temp, result)
             self._check_hit(final, temp, result)
             return PutResult(result.digest, result.size, False, result.mime, result.sha256)
         faults.point("store.after_link")
@@ -183,6 +197,13 @@ class ObjectStore:
             if shard_created:
                 fsync_dir(self.objects)
         return result
+
+    def _replace_if_not_genuine(self, final: Path, digest: str) -> None:
+        """Quarantine `final` unless it is a regular file whose bytes hash to `digest`."""
+        if _is_genuine(final, digest):
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.quarantine_object(final, f"untrusted-{digest}")
 
     def touch(self, digest: str) -> None:
         """Mark an existing object as just used, as git does on a hit.
@@ -265,6 +286,20 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _is_genuine(path: Path, digest: str) -> bool:
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            hasher = new_hasher()
+            while chunk := handle.read(CHUNK_SIZE):
+                hasher.update(chunk)
+    except OSError:
+        return False
+    return hasher.hexdigest() == digest
 
 
 def _same_bytes(a: Path, b: Path) -> bool:

@@ -231,6 +231,12 @@ def assert_store_consistent(index: Index, store: ObjectStore) -> None:
         assert digest in blobs, f"occurrence names {digest}, which has no blob row"
 
 
+def remove_tree(root: Path) -> None:
+    """`rm -rf` a tree of any depth (shutil.rmtree, and so pytest's own cleanup of tmp
+    folders, recurses and fails on a tree 1,000 levels deep)."""
+    subprocess.run(["rm", "-rf", "--", str(root)], check=True)
+
+
 def run_mediasyncd(
     args: Sequence[str],
     *,

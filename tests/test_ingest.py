@@ -661,11 +661,13 @@ def test_one_bad_source_does_not_stop_the_others(tmp_path: Path, app: App, inges
 
 
 def test_streams_are_not_unpacked_to_a_temp_tree(tmp_path: Path, app: App, ingest: Ingest) -> None:
-    """Ingesting a zip leaves nothing but objects, the index and empty tmp/ in the state dir."""
+    """Ingesting a zip leaves nothing but objects, the index, empty tmp/ and the per-source
+    lock file (a pid) in the state dir."""
     ingest(make_zip(tmp_path / "d.zip", FILES))
     top = {p.name for p in app.state_dir.iterdir()}
-    assert top <= {"objects", "index.db", "index.db-wal", "index.db-shm", "tmp"}
+    assert top <= {"objects", "index.db", "index.db-wal", "index.db-shm", "tmp", "locks"}
     assert list((app.state_dir / "tmp").iterdir()) == []
+    assert all(lock.stat().st_size < 32 for lock in (app.state_dir / "locks").iterdir())
 
 
 def test_size_limit_object_is_what_put_stream_enforces() -> None:

@@ -287,3 +287,19 @@ def test_concurrent_writers_of_same_content_both_succeed(tmp_path: Path) -> None
     store = ObjectStore(root)
     assert store.temp_files() == []
     assert store.path_of(digests.pop()).read_bytes() == data_file.read_bytes()
+
+
+def test_a_hit_on_an_object_the_index_does_not_know_is_checked(store: ObjectStore) -> None:
+    """An object file no index row vouches for (planted, or left by a killed ingest) that
+    does not hold what its name says is quarantined and replaced by the real bytes; an
+    unknown object that is genuine stays and counts as a hit."""
+    real = media_bytes(3000, "real")
+    digest = digest_bytes(real)
+    planted = store.path_of(digest)
+    planted.parent.mkdir(parents=True)
+    planted.write_bytes(media_bytes(3000, "planted"))
+    result = store.put_stream(io.BytesIO(real), known=lambda _digest: False)
+    assert planted.read_bytes() == real and result.new
+    assert [p.name.startswith(f"untrusted-{digest}") for p in store.quarantine.iterdir()] == [True]
+    again = store.put_stream(io.BytesIO(real), known=lambda _digest: False)
+    assert not again.new and planted.read_bytes() == real

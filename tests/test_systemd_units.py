@@ -123,3 +123,14 @@ def test_units_say_what_the_daemon_needs() -> None:
     assert "\nDynamicUser=yes\n" in system and "\nUser=mediasyncd\n" in system
     assert "\nProtectHome=yes\n" in system
     assert "\nReadWritePaths=" in system
+
+
+@pytest.mark.parametrize("name", [name for name, _user in CASES])
+def test_memory_is_capped(name: str) -> None:
+    """Both units set MemoryMax= to a sane cap (issue 11: a hostile drop once drove an
+    ingest to 24 GB and the OOM killer); `verify` above checks systemd accepts it."""
+    text = (UNITS / name).read_text()
+    found = re.search(r"^MemoryMax=(\d+)([KMG])$", text, re.MULTILINE)
+    assert found, f"{name} has no MemoryMax="
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[found.group(2)]
+    assert 512 << 20 <= int(found.group(1)) * scale <= 8 << 30

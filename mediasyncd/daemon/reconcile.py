@@ -6,14 +6,14 @@ inotify overflow, and periodically as the safety net for events watchdog drops s
 
 A drop is a top-level entry of a watched folder: a file, or a folder dropped as a whole
 (an unpacked export is one source, not thousands). Symlinks, FIFOs, sockets and devices
-are never drops: opening a FIFO would block the daemon, and a symlink could point the
-service at files the dropper may not read.
+are never drops (refused at lstat, with the reason logged): opening a FIFO would block
+the daemon, and a symlink could point the service at files the dropper may not read, at
+`/`, or at the index itself.
 """
 
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +22,10 @@ import structlog
 
 from mediasyncd.daemon import jobs
 from mediasyncd.daemon.settle import is_ignored
+from mediasyncd.fingerprint import fingerprint_of
+from mediasyncd.fsguard import RefusedPath, check
 from mediasyncd.index import Index, records
-from mediasyncd.ingest import fingerprint_of
+from mediasyncd.pathtext import path_text
 
 log = structlog.get_logger("mediasyncd.daemon")
 
@@ -45,13 +47,13 @@ def list_drops(folder: DropFolder, ignore: Iterable[str]) -> Iterator[Path]:
         if is_ignored(name, patterns) or path in folder.exclude:
             continue
         try:
-            mode = path.lstat().st_mode
+            check(path)
+        except RefusedPath as exc:
+            log.warning("drop.refused", source=path_text(path), reason=exc.strerror)
+            continue
         except OSError:
             continue
-        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-            yield path
-        else:
-            log.debug("drop.not_a_file", source=str(path))
+        yield path
 
 
 def needs_ingest(index: Index, path: Path, fingerprint: str) -> bool:
@@ -61,7 +63,7 @@ def needs_ingest(index: Index, path: Path, fingerprint: str) -> bool:
     version; this version was ingested (ok) or failed; or its last job failed in this
     version (a failure is not retried in a loop: a changed file is a new attempt).
     """
-    text = str(path)
+    text = path_text(path)
     last = jobs.latest(index, text)
     if last is not None:
         if last.state == "queued":

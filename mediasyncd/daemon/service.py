@@ -40,8 +40,10 @@ from mediasyncd.daemon.settle import Settled, Settler
 from mediasyncd.daemon.watcher import Watcher, inotify_exhausted, limit_message
 from mediasyncd.daemon.worker import Outcome, Worker, resolve_done_folder
 from mediasyncd.errors import ConfigError, MediasyncdError
+from mediasyncd.fstree import first_too_deep
 from mediasyncd.index import open_index
 from mediasyncd.logconfig import configure_logging
+from mediasyncd.pathtext import path_text
 
 log = structlog.get_logger("mediasyncd.daemon")
 
@@ -157,6 +159,15 @@ class Daemon:
         self._events.put(path)
         self._wake.set()
 
+    def _on_thread_crash(self, args: threading.ExceptHookArgs) -> None:
+        """A library thread died (watchdog's inotify reader on a tree too deep for it):
+        logged as one event, and the watches are checked (and restarted) at once."""
+        name = args.thread.name if args.thread is not None else "?"
+        error = f"{args.exc_type.__name__}: {args.exc_value}"
+        log.error("thread.crashed", thread=name, error=error)
+        self._next_folders = 0.0
+        self._wake.set()
+
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if signum == signal.SIGHUP:
             self._reload_requested = True
@@ -189,6 +200,8 @@ class Daemon:
         }
         bridge = _StdlibBridge(self)
         logging.getLogger().addHandler(bridge)
+        previous_hook = threading.excepthook
+        threading.excepthook = self._on_thread_crash
         self.settler = Settler(
             self.config.watch.settle_seconds,
             self.config.watch.ignore,
@@ -198,6 +211,7 @@ class Daemon:
             self._on_event,
             poll=self.config.watch.poll,
             poll_interval=self.config.watch.poll_interval_seconds,
+            max_depth=self.config.limits.max_folder_depth,
         )
         self.worker = Worker(
             open_index=lambda: open_index(
@@ -255,6 +269,7 @@ class Daemon:
                 state.stopped(index)
             self.app.close()
             logging.getLogger().removeHandler(bridge)
+            threading.excepthook = previous_hook
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.notifier.close()
@@ -347,7 +362,7 @@ class Daemon:
         return folder.path if folder else None
 
     def _handle(self, outcome: Outcome) -> None:
-        self._last_outcome = f"last {outcome.result}: {outcome.path.name}"
+        self._last_outcome = f"last {outcome.result}: {path_text(outcome.path.name)}"
         if outcome.result == "retry":
             tries = self._retries.get(outcome.path, 0) + 1
             self._retries[outcome.path] = tries
@@ -364,6 +379,11 @@ class Daemon:
 
     def _reconcile(self) -> None:
         started = time.monotonic()
+        # A folder watched at its top level because of a deep tree: watched whole again
+        # once the tree is gone (its restart scans it).
+        for folder in self.watcher.too_deep_folders():
+            if first_too_deep(folder, self.watcher.max_depth + 1) is None:
+                self._start_watch(folder)
         watched = [f for f in self.folders if f.path not in self._missing]
         index = self.app.index
         wanted, problems = reconcile(index, watched, self.config.watch.ignore)
@@ -385,7 +405,7 @@ class Daemon:
         index = self.app.index
         with index.read():
             items = [
-                (str(s.path), s.fingerprint)
+                (path_text(s.path), s.fingerprint)
                 for s in settled
                 if needs_ingest(index, s.path, s.fingerprint)
             ]
@@ -404,10 +424,16 @@ class Daemon:
         if folder == self.app.state_dir / DEFAULT_DROP:
             folder.mkdir(parents=True, exist_ok=True)
         try:
-            self.watcher.watch(folder, poll_reason=poll_reason)
+            watch = self.watcher.watch(folder, poll_reason=poll_reason)
         except OSError as exc:
             self._folder_missing(folder, exc.strerror or str(exc))
             return False
+        if not watch.recursive:
+            self._report_error(
+                f"drop folder {folder} holds a folder nested deeper than "
+                f"limits.max_folder_depth ({self.watcher.max_depth}); watching only its "
+                "top level until it is gone"
+            )
         if self._missing.pop(folder, None) is not None:
             log.info("watch.folder_back", folder=str(folder))
             self.request_reconcile()
@@ -475,6 +501,7 @@ class Daemon:
         )
         self.watcher.poll = new.watch.poll
         self.watcher.poll_interval = new.watch.poll_interval_seconds
+        self.watcher.max_depth = new.limits.max_folder_depth
         old_paths = {f.path for f in self.folders}
         new_paths = {f.path for f in folders}
         for gone in old_paths - new_paths:

@@ -29,8 +29,13 @@ from pathlib import Path
 
 import structlog
 
-from mediasyncd.ingest import fingerprint_of
+from mediasyncd.config import MAX_FOLDER_DEPTH
+from mediasyncd.fingerprint import fingerprint_of
+from mediasyncd.fsguard import RefusedPath, check, open_file, read_head
+from mediasyncd.fstree import TreeWalk
+from mediasyncd.pathtext import path_text
 from mediasyncd.sources.safety import count_central_records
+from mediasyncd.sources.zipnames import open_zip
 
 log = structlog.get_logger("mediasyncd.daemon")
 
@@ -51,37 +56,32 @@ def in_progress_member(folder: Path, patterns: Iterable[str]) -> Path | None:
     inside = [p for p in patterns if p != _PLAIN_DOTFILE]
     if not inside:
         return None
-    for current, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        for name in sorted(filenames):
-            if is_ignored(name, inside):
-                return Path(current) / name
+    for level in TreeWalk(folder, MAX_FOLDER_DEPTH):
+        for entry in level.files:
+            if is_ignored(entry.name, inside):
+                return entry.path
     return None
 
 
 def looks_like_zip(path: Path) -> bool:
-    if path.suffix.lower() == ".zip":
-        return True
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(2) == b"PK"
-    except OSError:
-        return False
+    return path.suffix.lower() == ".zip" or read_head(path, 2) == b"PK"
 
 
 _ENOUGH_RECORDS = 1000
+# How many refused paths the settler remembers (to log each once).
+_REFUSALS_REMEMBERED = 10_000
 
 
 def zip_problem(path: Path) -> str | None:
     """None when the zip's central directory can be read, else why not."""
     try:
-        with open(path, "rb") as handle:
+        with open_file(path) as handle:
             # The end record and the first thousand records read: the zip is complete.
             # Listing a million-member zip with zipfile would cost the daemon ~0.6 GB.
             if count_central_records(handle, stop_after=_ENOUGH_RECORDS) > _ENOUGH_RECORDS:
                 return None
-        with zipfile.ZipFile(path) as archive:
-            archive.infolist()
+            with open_zip(handle) as archive:
+                archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         return str(exc) or type(exc).__name__
     return None
@@ -172,6 +172,9 @@ class Settler:
         self.clock = clock
         self.writers = writers
         self._entries: dict[Path, _Entry] = {}
+        # Paths refused at lstat and the reason logged, so an event storm on a FIFO
+        # logs it once.
+        self._refused: dict[Path, str] = {}
 
     @property
     def check_interval(self) -> float:
@@ -189,14 +192,15 @@ class Settler:
     def touch(self, path: Path, *, changed: bool = True) -> None:
         """Track `path`. An event (`changed`) restarts its quiet time; a reconcile hit
         (`changed=False`) only adds a drop not yet tracked, so periodic scans never keep
-        a quiet drop from settling."""
-        if is_ignored(path.name, self.ignore):
+        a quiet drop from settling. A symlink, FIFO, socket or device is refused here, at
+        lstat, before anything opens or walks it."""
+        if is_ignored(path.name, self.ignore) or not self._acceptable(path):
             return
         now = self.clock()
         entry = self._entries.get(path)
         if entry is None:
             self._entries[path] = _Entry(path, last_change=now, next_check=now)
-            log.debug("drop.seen", source=str(path))
+            log.debug("drop.seen", source=path_text(path))
         elif changed:
             entry.last_change = now
 
@@ -210,6 +214,26 @@ class Settler:
     def forget(self, path: Path) -> None:
         self._entries.pop(path, None)
 
+    def _acceptable(self, path: Path) -> bool:
+        try:
+            check(path)
+        except RefusedPath as exc:
+            self.refuse(path, exc.strerror or "not read")
+            return False
+        except OSError:
+            pass  # gone already: poll() says so if it was tracked
+        self._refused.pop(path, None)
+        return True
+
+    def refuse(self, path: Path, reason: str) -> None:
+        """Stop tracking a drop that is not read, saying why once per reason."""
+        self.forget(path)
+        if self._refused.get(path) != reason:
+            if len(self._refused) >= _REFUSALS_REMEMBERED:
+                self._refused.clear()
+            self._refused[path] = reason
+            log.warning("drop.refused", source=path_text(path), reason=reason)
+
     def poll(self) -> list[Settled]:
         """Check the candidates that are due; return those that are complete (and forget them)."""
         now = self.clock()
@@ -220,10 +244,14 @@ class Settler:
             started = time.monotonic()
             try:
                 fingerprint, _ = fingerprint_of(entry.path)
+            except RefusedPath as exc:
+                # Swapped for a link or a FIFO since it was first seen.
+                self.refuse(entry.path, exc.strerror or "not read")
+                continue
             except OSError:
                 # Gone (moved out or deleted before its turn) or unreadable: nothing to do;
                 # a drop that comes back is seen again.
-                log.info("drop.vanished", source=str(entry.path))
+                log.info("drop.vanished", source=path_text(entry.path))
                 self.forget(entry.path)
                 continue
             # A big folder takes a while to list: look at it less often than a file.
@@ -246,14 +274,14 @@ class Settler:
             if reason is not None:
                 if reason != entry.waiting_for:
                     entry.waiting_for = reason
-                    log.info("drop.waiting", source=str(entry.path), reason=reason)
+                    log.info("drop.waiting", source=path_text(entry.path), reason=reason)
                 continue
             assert entry.fingerprint is not None
             settled.append(Settled(entry.path, entry.fingerprint))
             self.forget(entry.path)
             log.info(
                 "drop.settled",
-                source=str(entry.path),
+                source=path_text(entry.path),
                 quiet_seconds=round(now - entry.last_change, 3),
             )
         return settled
@@ -263,7 +291,7 @@ class Settler:
         if writer is not None:
             return f"open for writing by pid {writer}"
         path = entry.path
-        if path.is_dir():
+        if entry.fingerprint is not None and entry.fingerprint.startswith("dir:"):
             member = in_progress_member(path, self.ignore)
             if member is not None:
                 return f"{member.relative_to(path)} is still being written"

@@ -11,6 +11,15 @@ The inotify watch limit: watchdog raises when the folder's own watch cannot be a
 silently skips subfolders it cannot watch. So after starting a recursive inotify watch
 the daemon probes whether one more watch can be added; if not, the limit was hit, the
 folder falls back to polling and the log names the sysctl to raise.
+
+Deep trees: watchdog (7.1 on Python 3.11) walks a watched tree with the recursive
+`os.walk`, inotify and polling alike, so a folder nested about 1,000 deep kills its
+reader thread with a RecursionError (the observer thread lives on, looking healthy) and
+makes `observer.start()` raise. Such trees are never handed to it: before a recursive
+watch starts, the folder is scanned (iteratively) to `limits.max_folder_depth` below each
+drop; a folder holding a deeper tree is watched at its top level only, which is reported.
+A tree moved in later still kills the reader thread; every thread the observer started is
+therefore part of its health, and an unhealthy watch is restarted (and rescanned).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +39,11 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
+from watchdog.utils import BaseThread
+
+from mediasyncd.config import LimitsConfig
+from mediasyncd.fstree import first_too_deep
+from mediasyncd.pathtext import path_text
 
 log = structlog.get_logger("mediasyncd.daemon")
 
@@ -184,9 +199,17 @@ class FolderWatch:
     mode: str  # "inotify" or "poll"
     reason: str
     observer: BaseObserver
+    # False: only the folder's own entries are watched (it holds a tree too deep).
+    recursive: bool = True
+    # Every watchdog thread started for this watch (its inotify reader among them).
+    threads: tuple[threading.Thread, ...] = ()
 
     def healthy(self) -> bool:
-        return self.observer.is_alive() and all(e.is_alive() for e in self.observer.emitters)
+        return (
+            self.observer.is_alive()
+            and all(e.is_alive() for e in self.observer.emitters)
+            and all(t.is_alive() for t in self.threads)
+        )
 
 
 class Watcher:
@@ -200,12 +223,14 @@ class Watcher:
         poll_interval: float,
         mounts: Callable[[], list[tuple[str, str]]] = read_mounts,
         probe: Callable[[], int | None] = inotify_exhausted,
+        max_depth: int = LimitsConfig().max_folder_depth,
     ):
         self.sink = sink
         self.poll = poll
         self.poll_interval = poll_interval
         self.mounts = mounts
         self.probe = probe
+        self.max_depth = max_depth
         self.watches: dict[Path, FolderWatch] = {}
 
     def choose_mode(self, folder: Path) -> tuple[str, str]:
@@ -224,9 +249,10 @@ class Watcher:
             raise FileNotFoundError(errno.ENOENT, "not a folder", str(folder))
         next(folder.iterdir(), None)  # unreadable: raise now, not in a watchdog thread
         mode, reason = ("poll", poll_reason) if poll_reason else self.choose_mode(folder)
+        recursive = self._recursive_ok(folder)
         if mode == "inotify":
             try:
-                observer = self._start(folder, Observer())
+                observer, threads, recursive = self._start(folder, Observer, recursive)
             except OSError as exc:
                 if exc.errno not in SYSCTL_HINT:
                     raise
@@ -235,26 +261,68 @@ class Watcher:
             else:
                 err = self.probe()
                 if err is None:
-                    return self._keep(FolderWatch(folder, mode, reason, observer))
+                    watch = FolderWatch(folder, mode, reason, observer, recursive, threads)
+                    return self._keep(watch)
                 _stop(observer)
                 mode, reason = "poll", limit_message(err)
                 log.warning("watch.inotify_limit", folder=str(folder), error=reason)
-        observer = self._start(folder, PollingObserver(timeout=self.poll_interval))
-        return self._keep(FolderWatch(folder, mode, reason, observer))
+        observer, threads, recursive = self._start(
+            folder, lambda: PollingObserver(timeout=self.poll_interval), recursive
+        )
+        return self._keep(FolderWatch(folder, mode, reason, observer, recursive, threads))
 
-    def _start(self, folder: Path, observer: BaseObserver) -> BaseObserver:
+    def _recursive_ok(self, folder: Path) -> bool:
+        """Whether watchdog may watch `folder` recursively: no tree in it is deeper than
+        `max_depth` below its drop (else it is watched at its top level, and told)."""
+        deep = first_too_deep(folder, self.max_depth + 1)
+        if deep is None:
+            return True
+        log.warning(
+            "watch.too_deep",
+            folder=str(folder),
+            path=path_text(deep),
+            error=f"{path_text(deep)} is nested deeper than limits.max_folder_depth "
+            f"({self.max_depth}); watching only the top level of {folder}",
+        )
+        return False
+
+    def too_deep_folders(self) -> list[Path]:
+        """Folders watched at their top level only because they hold a tree too deep."""
+        return [w.folder for w in self.watches.values() if not w.recursive]
+
+    def _start(
+        self, folder: Path, make: Callable[[], BaseObserver], recursive: bool
+    ) -> tuple[BaseObserver, tuple[threading.Thread, ...], bool]:
+        before = set(threading.enumerate())
+        observer = make()
         observer.daemon = True
-        observer.schedule(DropEventHandler(folder, self.sink), str(folder), recursive=True)
+        observer.schedule(DropEventHandler(folder, self.sink), str(folder), recursive=recursive)
         try:
             observer.start()
+        except RecursionError:
+            # A tree deepened between the scan and the start: the top level only.
+            _stop(observer)
+            if not recursive:
+                raise
+            log.warning("watch.too_deep", folder=str(folder), error="watchdog ran out of stack")
+            return self._start(folder, make, recursive=False)
         except BaseException:
             _stop(observer)
             raise
-        return observer
+        threads = tuple(
+            t for t in threading.enumerate() if t not in before and isinstance(t, BaseThread)
+        )
+        return observer, threads, recursive
 
     def _keep(self, watch: FolderWatch) -> FolderWatch:
         self.watches[watch.folder] = watch
-        log.info("watch.started", folder=str(watch.folder), mode=watch.mode, reason=watch.reason)
+        log.info(
+            "watch.started",
+            folder=str(watch.folder),
+            mode=watch.mode,
+            reason=watch.reason,
+            recursive=watch.recursive,
+        )
         return watch
 
     def unwatch(self, folder: Path) -> None:

@@ -13,7 +13,6 @@ the queue, so the next start resumes it.
 from __future__ import annotations
 
 import queue
-import shutil
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -24,11 +23,15 @@ import structlog
 
 from mediasyncd.config import Config
 from mediasyncd.daemon import jobs
+from mediasyncd.daemon.afteringest import DropChanged, move_what_was_read, remove_what_was_read
 from mediasyncd.daemon.progress import DaemonProgress
 from mediasyncd.export.archive import configured_dir, export_archive
+from mediasyncd.fingerprint import fingerprint_of
+from mediasyncd.fsguard import RefusedPath
 from mediasyncd.gc import ingest_lock
 from mediasyncd.index import Index
-from mediasyncd.ingest import Ingester, IngestSummary, fingerprint_of
+from mediasyncd.ingest import Ingester, IngestSummary
+from mediasyncd.pathtext import path_from_text, path_text
 from mediasyncd.store import ObjectStore
 from mediasyncd.timeutil import utc_now_iso
 
@@ -106,7 +109,7 @@ class Worker(threading.Thread):
             index.close()
 
     def _process(self, index: Index, job: jobs.Job) -> None:
-        path = Path(job.path)
+        path = path_from_text(job.path)
         self.current = job.path
         try:
             with structlog.contextvars.bound_contextvars(source=job.path, job=job.id):
@@ -118,6 +121,12 @@ class Worker(threading.Thread):
     def _ingest(self, index: Index, job: jobs.Job, path: Path) -> Outcome:
         try:
             fingerprint, _ = fingerprint_of(path)
+        except RefusedPath as exc:
+            # Swapped for a link, a FIFO or a device after it settled: never opened.
+            refused = f"{path_text(path)}: {exc.strerror}"
+            jobs.fail(index, job.id, refused)
+            log.warning("job.refused", reason=exc.strerror)
+            return Outcome(path, "failed", refused)
         except OSError:
             jobs.finish(index, job.id, error="gone before its turn; skipped")
             log.info("job.skipped", reason="gone before its turn")
@@ -169,9 +178,12 @@ class Worker(threading.Thread):
             jobs.fail(index, job.id, error or "failed")
             log.warning("job.failed", error=error)
             return Outcome(path, "failed", error)
-        note = self._after_ingest(index, path, config)
+        note, changed = self._after_ingest(index, path, config)
         jobs.finish(index, job.id, error=note)
         self._refresh_export(index, config, summary)
+        if changed:
+            # It changed after it was read: the new version settles and lands in turn.
+            return Outcome(path, "changed", note)
         log.info(
             "job.done",
             blobs_new=summary.blobs_new,
@@ -210,11 +222,12 @@ class Worker(threading.Thread):
 
     # -- after_ingest ------------------------------------------------------------------
 
-    def _after_ingest(self, index: Index, path: Path, config: Config) -> str | None:
-        """keep / move / delete a drop that landed; returns a note for the job row."""
+    def _after_ingest(self, index: Index, path: Path, config: Config) -> tuple[str | None, bool]:
+        """keep / move / delete a drop that landed: a note for the job row, and whether
+        the drop changed since the ingest read it (then it is kept, to be read again)."""
         action = config.watch.after_ingest
         if action == "keep":
-            return None
+            return None, False
         if action == "delete" and not (config.store.fsync and config.index.synchronous == "FULL"):
             # Without fsync the objects may not survive a power cut: the drop is the
             # only durable copy, so it stays.
@@ -222,34 +235,35 @@ class Worker(threading.Thread):
                 "after_ingest.kept",
                 reason="delete needs store.fsync = true and index.synchronous = 'FULL'",
             )
-            return "kept: delete needs store.fsync and synchronous FULL"
+            return "kept: delete needs store.fsync and synchronous FULL", False
+        read = _read_fingerprint(index, path)
         try:
             if action == "move":
-                target = self._move(path, config)
-                _rename_source(index, path, str(target))
-                log.info("after_ingest.moved", to=str(target))
-                return f"moved to {target}"
-            _delete(path)
+                target = self._move(path, config, read)
+                _rename_source(index, path, path_text(target))
+                log.info("after_ingest.moved", to=path_text(target))
+                return f"moved to {path_text(target)}", False
+            kept = remove_what_was_read(path, read, config.limits.max_folder_depth)
             # The source keeps its rows under a name that says so: a later drop with the
             # same name is a new source and must not replace what this one brought.
-            _rename_source(index, path, f"{path} (deleted {utc_now_iso()})")
-            log.info("after_ingest.deleted")
-            return "deleted after ingest"
+            _rename_source(index, path, f"{path_text(path)} (deleted {utc_now_iso()})")
+            log.info("after_ingest.deleted", kept=kept)
+            return (
+                f"deleted after ingest; kept {kept} entries not read"
+                if kept
+                else "deleted after ingest"
+            ), False
+        except DropChanged as exc:
+            log.warning("after_ingest.kept", reason=str(exc))
+            return f"kept: {exc}", True
         except OSError as exc:
             log.warning("after_ingest.failed", action=action, error=str(exc))
-            return f"{action} failed: {exc}"
+            return f"{action} failed: {exc}", False
 
-    def _move(self, path: Path, config: Config) -> Path:
+    def _move(self, path: Path, config: Config, read: str | None) -> Path:
         folder = self.drop_folder_of(path) or path.parent
         done = resolve_done_folder(folder, config.watch.done_folder)
-        done.mkdir(parents=True, exist_ok=True)
-        target = _free_name(done / path.name)
-        try:
-            path.rename(target)
-        except OSError:
-            # Another filesystem: copy, then delete.
-            shutil.move(str(path), str(target))
-        return target
+        return move_what_was_read(path, read, done, folder, self.state_dir)
 
 
 def resolve_done_folder(drop_folder: Path, done_folder: str) -> Path:
@@ -258,27 +272,20 @@ def resolve_done_folder(drop_folder: Path, done_folder: str) -> Path:
     return done if done.is_absolute() else drop_folder / done
 
 
-def _free_name(target: Path) -> Path:
-    candidate = target
-    n = 1
-    while candidate.exists() or candidate.is_symlink():
-        n += 1
-        candidate = target.with_name(f"{target.stem} ({n}){target.suffix}")
-    return candidate
-
-
-def _delete(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
+def _read_fingerprint(index: Index, path: Path) -> str | None:
+    """The fingerprint of the version of the drop the ingest read (its source row)."""
+    row = index.execute(
+        "SELECT fingerprint FROM sources WHERE path = ?", (path_text(path.absolute()),)
+    ).fetchone()
+    return str(row[0]) if row and row[0] else None
 
 
 def _rename_source(index: Index, old: Path, new: str) -> None:
     with index.write():
         # OR IGNORE: if a source already has the new name, the old row keeps its name.
         index.execute(
-            "UPDATE OR IGNORE sources SET path = ? WHERE path = ?", (new, str(old.absolute()))
+            "UPDATE OR IGNORE sources SET path = ? WHERE path = ?",
+            (new, path_text(old.absolute())),
         )
 
 
@@ -290,6 +297,6 @@ def _error_of(index: Index, path: Path, summary: IngestSummary) -> str | None:
         where = failure.source + (f" [{failure.member}]" if failure.member else "")
         return f"{where}: {failure.error}"
     row = index.execute(
-        "SELECT error FROM sources WHERE path = ?", (str(path.absolute()),)
+        "SELECT error FROM sources WHERE path = ?", (path_text(path.absolute()),)
     ).fetchone()
     return str(row[0]) if row and row[0] else None

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mediasyncd.errors import IndexDatabaseError
+from mediasyncd.fsguard import protect_files
 from mediasyncd.index.schema import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -137,9 +138,18 @@ def open_index(
         index = Index(conn, path)
         if migrate and MIGRATIONS.pending(conn):
             MIGRATIONS.apply(index.db)
+        if path is not None:
+            _protect(path)
     except sqlite3.DatabaseError as exc:
         raise IndexDatabaseError(f"{path}: cannot open the index: {exc}") from exc
     return index
+
+
+def _protect(path: Path) -> None:
+    """No drop path may open these files: closing a descriptor of them drops the POSIX
+    locks SQLite holds in this process (see fsguard). The -wal and -shm exist once a
+    connection in WAL mode has read."""
+    protect_files(path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
 
 
 def open_readonly(path: Path, *, busy_timeout_ms: int = 60_000, immutable: bool = False) -> Index:

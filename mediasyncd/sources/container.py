@@ -26,6 +26,9 @@ from typing import BinaryIO, cast
 
 from mediasyncd.config import LimitsConfig
 from mediasyncd.errors import SourceError
+from mediasyncd.fsguard import open_file, read_head, refusal
+from mediasyncd.fstree import TreeWalk
+from mediasyncd.pathtext import path_text
 from mediasyncd.sources.safety import (
     Budget,
     count_central_records,
@@ -36,6 +39,7 @@ from mediasyncd.sources.safety import (
     zip_member_limit_reason,
 )
 from mediasyncd.sources.wrapped_zip import WrappedZipError, repair_wrapped_offsets
+from mediasyncd.sources.zipnames import open_zip
 
 NESTED_SEPARATOR = "!/"
 # Size of a zip local file header before its name (for where a member's data ends).
@@ -173,20 +177,21 @@ class ContainerWalker:
             raise SourceError(f"cannot read: {exc.strerror or exc}", source=self.source) from exc
         if stat.S_ISLNK(st.st_mode):
             raise SourceError("is a symbolic link; drop the file itself", source=self.source)
+        reason = refusal(st)
+        if reason is not None:
+            raise SourceError(reason, source=self.source)
         if stat.S_ISDIR(st.st_mode):
             yield from self._walk_folder(self.source)
-        elif stat.S_ISREG(st.st_mode):
+        else:
             if st.st_size == 0:
                 raise SourceError("empty file", source=self.source)
             if is_zip_file(self.source):
-                yield from self._walk_zip_path(self.source, prefix="", base=0)
+                yield from self._walk_zip_path(self.source, prefix="", st=st, base=0)
             else:
                 if self.source.suffix.lower() == ".zip":
                     raise SourceError("named .zip but not a zip archive", source=self.source)
-                yield self._disk_member(self.source, self.source.name, st)
+                yield self._disk_member(self.source, path_text(self.source.name), st)
             self.position = st.st_size
-        else:
-            raise SourceError("not a regular file or folder", source=self.source)
 
     def _reached(self, offset: int) -> None:
         self.position = max(self.position, offset)
@@ -194,39 +199,44 @@ class ContainerWalker:
     # -- folders -------------------------------------------------------------------------
 
     def _walk_folder(self, root: Path) -> Iterator[Member | Rejected]:
-        def on_error(exc: OSError) -> None:
+        def on_error(_rel: str, exc: OSError) -> None:
             raise SourceError(f"cannot list folder: {exc.strerror or exc}", source=self.source)
 
-        for folder, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
-            dirnames.sort()
-            for filename in sorted(filenames):
-                full = Path(folder) / filename
-                rel = display_name(full.relative_to(root).as_posix())
+        walk = TreeWalk(root, self.limits.max_folder_depth, on_error=on_error)
+        for level in walk:
+            yield from self._too_deep(walk)
+            for entry in level.files:
+                rel = path_text(entry.rel)
                 if is_junk(rel):
                     continue
-                try:
-                    st = full.lstat()
-                except OSError as exc:
-                    yield Rejected(rel, f"cannot read: {exc.strerror or exc}")
-                    continue
-                if stat.S_ISLNK(st.st_mode):
-                    yield Rejected(rel, "symbolic link; not followed")
-                    continue
-                if not stat.S_ISREG(st.st_mode):
-                    yield Rejected(rel, "not a regular file")
+                reason = refusal(entry.st)
+                if reason is not None:
+                    yield Rejected(rel, _member_reason(reason))
                     continue
                 base = self.position
-                if self.expand(rel) and is_zip_file(full):
-                    yield from self._walk_zip_path(full, prefix=rel + NESTED_SEPARATOR, base=base)
+                if self.expand(rel) and is_zip_file(entry.path):
+                    yield from self._walk_zip_path(
+                        entry.path, prefix=rel + NESTED_SEPARATOR, st=entry.st, base=base
+                    )
                 else:
-                    yield self._disk_member(full, rel, st)
-                self._reached(base + st.st_size)
+                    yield self._disk_member(entry.path, rel, entry.st)
+                self._reached(base + entry.st.st_size)
+        yield from self._too_deep(walk)
+
+    def _too_deep(self, walk: TreeWalk) -> Iterator[Rejected]:
+        while walk.too_deep:
+            rel = path_text(walk.too_deep.pop(0))
+            yield Rejected(
+                rel,
+                f"folder nested deeper than limits.max_folder_depth "
+                f"({self.limits.max_folder_depth}); not read",
+            )
 
     def _disk_member(self, path: Path, rel: str, st: os.stat_result) -> Member:
         return Member(
             path=rel,
             size=st.st_size,
-            opener=lambda: open(path, "rb"),
+            opener=lambda: open_file(path, st),
             disk_path=path,
             device=st.st_dev,
             inode=st.st_ino,
@@ -235,9 +245,11 @@ class ContainerWalker:
 
     # -- zips ------------------------------------------------------------------------------
 
-    def _walk_zip_path(self, path: Path, prefix: str, base: int) -> Iterator[Member | Rejected]:
+    def _walk_zip_path(
+        self, path: Path, prefix: str, st: os.stat_result, base: int
+    ) -> Iterator[Member | Rejected]:
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - closed below; the open itself may fail
+            handle = open_file(path, st)
         except OSError as exc:
             raise self._error(f"cannot read: {exc.strerror or exc}", prefix) from exc
         with handle:
@@ -256,7 +268,7 @@ class ContainerWalker:
 
     def _open_zipfile(self, handle: BinaryIO, prefix: str) -> zipfile.ZipFile:
         try:
-            return zipfile.ZipFile(handle)
+            return open_zip(handle)
         except zipfile.BadZipFile as exc:
             handle.seek(0)
             head = handle.read(4)
@@ -428,11 +440,13 @@ class ContainerWalker:
                 EOFError,
                 NotImplementedError,
                 RuntimeError,
+                ValueError,
                 zlib.error,
             ) as exc:
                 # NotImplementedError: a compression zipfile lacks (Deflate64, which Windows
-                # uses for big files; found by atheris), RuntimeError: encrypted, zlib.error:
-                # a damaged deflate stream (also found by atheris).
+                # uses for big files; found by atheris), RuntimeError: encrypted,
+                # ValueError: a local header's name marked UTF-8 that is not (atheris),
+                # zlib.error: a damaged deflate stream (also found by atheris).
                 raise self._error(f"cannot read nested zip: {exc}", prefix) from exc
             spooled = max(1, spool.tell())
             spool.seek(0)
@@ -454,9 +468,10 @@ def _data_end(info: zipfile.ZipInfo) -> int:
     return int(info.header_offset) + _LOCAL_HEADER + name_length + int(info.compress_size)
 
 
-def drop_size(path: Path) -> int | None:
+def drop_size(path: Path, max_depth: int) -> int | None:
     """The bytes of a drop on disk: a file's size, the sum of a folder's regular files
-    (what `ContainerWalker.position` counts up to); None when it cannot be read."""
+    down to `max_depth` (what `ContainerWalker.position` counts up to); None when it
+    cannot be read. Walked like the ingest walks it: never through a link, never deeper."""
     try:
         st = path.lstat()
     except OSError:
@@ -464,12 +479,9 @@ def drop_size(path: Path) -> int | None:
     if not stat.S_ISDIR(st.st_mode):
         return st.st_size
     total = 0
-    for folder, _dirs, files in os.walk(path, followlinks=False):
-        for name in files:
-            with contextlib.suppress(OSError):
-                entry = (Path(folder) / name).lstat()
-                if stat.S_ISREG(entry.st_mode):
-                    total += entry.st_size
+    with contextlib.suppress(OSError):
+        for level in TreeWalk(path, max_depth):
+            total += sum(e.st.st_size for e in level.files if stat.S_ISREG(e.st.st_mode))
     return total
 
 
@@ -487,7 +499,13 @@ def zip_entry_mtime_ns(info: zipfile.ZipInfo) -> int | None:
 
 
 def is_zip_file(path: Path) -> bool:
-    """A file that starts like a zip (local header or an empty archive's end record)."""
-    with contextlib.suppress(OSError), open(path, "rb") as handle:
-        return handle.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
-    return False
+    """A file that starts like a zip (local header or an empty archive's end record).
+    Never follows a symlink or opens a FIFO (see fsguard)."""
+    return read_head(path, 4) in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _member_reason(reason: str) -> str:
+    """A refusal worded for a member ("is a FIFO; not read" -> "a FIFO; not read")."""
+    if reason.startswith("is a symbolic link"):
+        return "symbolic link; not followed"
+    return reason.removeprefix("is ")

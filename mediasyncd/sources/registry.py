@@ -8,15 +8,21 @@ handler (score 1) being the fallback. Detection looks at member paths and, throu
 from __future__ import annotations
 
 import importlib
+import os
+import stat
 import zipfile
 from pathlib import Path
 
 from mediasyncd.config import Config
 from mediasyncd.errors import SourceError
+from mediasyncd.fsguard import open_file, read_head, refusal
+from mediasyncd.fstree import TreeWalk
+from mediasyncd.pathtext import name_from_text, path_text
 from mediasyncd.sources.base import SourceHandler, SourceProbe
 from mediasyncd.sources.container import is_junk, is_zip_file
 from mediasyncd.sources.plain import PlainMediaHandler
 from mediasyncd.sources.safety import count_central_records
+from mediasyncd.sources.zipnames import open_zip
 
 PROBE_MAX_PATHS = 200_000
 
@@ -41,33 +47,22 @@ def all_handlers() -> list[SourceHandler]:
 
 
 def build_probe(source: Path, config: Config | None = None) -> SourceProbe:
-    """List a drop's paths cheaply (folder walk or zip central directory)."""
-    if source.is_dir():
-        paths: list[str] = []
-        for path in sorted(source.rglob("*")):
-            if len(paths) >= PROBE_MAX_PATHS:
-                break
-            if path.is_file() and not path.is_symlink():
-                rel = path.relative_to(source).as_posix()
-                if not is_junk(rel):
-                    paths.append(rel)
-
-        def read_folder_head(rel: str, size: int) -> bytes:
-            try:
-                with open(source / rel, "rb") as handle:
-                    return handle.read(size)
-            except OSError:
-                return b""
-
-        return SourceProbe(source, True, paths, read_folder_head)
-    if source.is_file() and is_zip_file(source):
+    """List a drop's paths cheaply (folder walk or zip central directory). Never follows a
+    symlink or opens anything but a regular file (see fsguard)."""
+    try:
+        st = os.lstat(source)
+    except OSError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        return _folder_probe(source, config)
+    if st is not None and refusal(st) is None and is_zip_file(source):
         try:
-            if _over_member_limit(source, config):
+            if _over_member_limit(source, st, config):
                 # The walker refuses it by limits.max_members; listing it here first would
                 # cost ~800 bytes of memory per member.
                 names = []
             else:
-                with zipfile.ZipFile(source) as archive:
+                with open_file(source, st) as handle, open_zip(handle) as archive:
                     names = [n for n in archive.namelist()[:PROBE_MAX_PATHS] if not n.endswith("/")]
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
             # Detection has nothing to go on; the walker then words the damage precisely
@@ -76,26 +71,47 @@ def build_probe(source: Path, config: Config | None = None) -> SourceProbe:
 
         def read_zip_head(rel: str, size: int) -> bytes:
             try:
-                with zipfile.ZipFile(source) as archive, archive.open(rel) as stream:
+                with (
+                    open_file(source) as handle,
+                    open_zip(handle) as archive,
+                    archive.open(rel) as stream,
+                ):
                     return stream.read(size)
             except Exception:  # noqa: BLE001 - detection only peeks; any damage means "no hint"
                 return b""
 
         return SourceProbe(source, False, names, read_zip_head)
 
-    def read_file_head(rel: str, size: int) -> bytes:
-        try:
-            with open(source, "rb") as handle:
-                return handle.read(size)
-        except OSError:
-            return b""
+    def read_file_head(_rel: str, size: int) -> bytes:
+        return read_head(source, size)
 
     return SourceProbe(source, False, [source.name], read_file_head)
 
 
-def _over_member_limit(source: Path, config: Config | None) -> bool:
+def _folder_probe(source: Path, config: Config | None) -> SourceProbe:
+    limits = (config or Config()).limits
+    paths: list[str] = []
+    for level in TreeWalk(source, limits.max_folder_depth):
+        for entry in level.files:
+            if len(paths) >= PROBE_MAX_PATHS:
+                break
+            if stat.S_ISREG(entry.st.st_mode):
+                rel = path_text(entry.rel)
+                if not is_junk(rel):
+                    paths.append(rel)
+        if len(paths) >= PROBE_MAX_PATHS:
+            break
+    paths.sort(key=lambda rel: rel.split("/"))
+
+    def read_folder_head(rel: str, size: int) -> bytes:
+        return read_head(source / name_from_text(rel), size)
+
+    return SourceProbe(source, True, paths, read_folder_head)
+
+
+def _over_member_limit(source: Path, st: os.stat_result, config: Config | None) -> bool:
     limit = (config or Config()).limits.max_members
-    with open(source, "rb") as handle:
+    with open_file(source, st) as handle:
         return count_central_records(handle, stop_after=limit) > limit
 
 

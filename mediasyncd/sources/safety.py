@@ -112,6 +112,15 @@ def count_central_records(handle: BinaryIO, stop_after: int) -> int:
     and stopping once past `stop_after`, before `zipfile` builds an object per member
     (about 800 bytes each: a million-member zip costs ~0.9 GB just to list). Returns 0
     when the directory cannot be found; zipfile then says what is wrong."""
+    span = central_directory_span(handle)
+    if span is None:
+        return 0
+    return _count_records(handle, span[0], span[1], stop_after)
+
+
+def central_directory_span(handle: BinaryIO) -> tuple[int, int] | None:
+    """Where the central directory is, [start, end), read from the end records; None
+    when they cannot be found."""
     handle.seek(0, 2)
     size = handle.tell()
     tail_start = max(0, size - _EOCD.size - 0xFFFF)
@@ -119,7 +128,7 @@ def count_central_records(handle: BinaryIO, stop_after: int) -> int:
     tail = handle.read(size - tail_start)
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or at + _EOCD.size > len(tail):
-        return 0
+        return None
     cd_size = _EOCD.unpack_from(tail, at)[5]
     end = tail_start + at
     locator_at = at - _ZIP64_LOCATOR.size
@@ -129,10 +138,10 @@ def count_central_records(handle: BinaryIO, stop_after: int) -> int:
         handle.seek(max(0, record_at))
         record = handle.read(_ZIP64_EOCD.size)
         if len(record) != _ZIP64_EOCD.size or record[:4] != b"PK\x06\x06":
-            return 0
+            return None
         cd_size = _ZIP64_EOCD.unpack(record)[8]
         end = record_at
-    return _count_records(handle, max(0, end - cd_size), end, stop_after)
+    return max(0, end - cd_size), end
 
 
 def _count_records(handle: BinaryIO, start: int, end: int, stop_after: int) -> int:

@@ -122,7 +122,7 @@ def test_folder_skips_junk_and_rejects_links_and_specials(tmp_path: Path, spool:
     assert set(members(items)) == {"a.png"}
     assert rejected(items) == {
         "link.png": "symbolic link; not followed",
-        "pipe": "not a regular file",
+        "pipe": "a FIFO; not read",
     }
 
 
@@ -186,7 +186,7 @@ def test_missing_and_symlinked_sources(tmp_path: Path, spool: Path) -> None:
     with pytest.raises(SourceError, match="symbolic link"):
         walk(link, spool)
     os.mkfifo(tmp_path / "fifo")
-    with pytest.raises(SourceError, match="not a regular file or folder"):
+    with pytest.raises(SourceError, match="is a FIFO; not read"):
         walk(tmp_path / "fifo", spool)
 
 
