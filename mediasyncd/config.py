@@ -59,6 +59,7 @@ class LimitsConfig:
     max_total_bytes: int = 2048 * GiB
     max_members: int = 300_000
     max_nesting_depth: int = 3
+    max_json_depth: int = 128
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,8 @@ class DaemonConfig:
 class ExportConfig:
     dir: str = ""
     format: Literal["html", "markdown"] = "html"
+    # How media gets into an export (mediasyncd.export.media): reflinks else copies.
+    media: Literal["clone", "copy", "hardlink"] = "clone"
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,12 @@ def _validate(config: Any, prefix: str, path: Path | None) -> None:
             raise ConfigError("must be at least 1", path=path, key=f"{prefix}max_ratio")
         if config.max_nesting_depth > 16:
             raise ConfigError("must be 16 or less", path=path, key=f"{prefix}max_nesting_depth")
+        # Below 16 no real conversation fits; above 512 the readers' own recursion (and
+        # json.dumps of what they store) would come near Python's limit of 1,000 frames.
+        if not 16 <= config.max_json_depth <= 512:
+            raise ConfigError(
+                "must be between 16 and 512", path=path, key=f"{prefix}max_json_depth"
+            )
     if isinstance(config, TracesConfig | ImagesConfig):
         from mediasyncd.timeutil import parse_timezone
 

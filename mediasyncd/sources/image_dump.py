@@ -27,6 +27,7 @@ from typing import Final
 
 import ijson
 
+from mediasyncd import jsonstream
 from mediasyncd.config import ImagesConfig
 from mediasyncd.digest import langfuse_media_id
 from mediasyncd.sources.base import (
@@ -361,12 +362,20 @@ def _listing_entries(
     count = 0
     with ctx.store.open(listing.digest) as stream:
         try:
-            for entry in ijson.items(stream, "Contents.item", multiple_values=True, use_float=True):
+            entries = jsonstream.items(
+                stream,
+                "Contents.item",
+                max_depth=ctx.config.limits.max_json_depth,
+                multiple_values=True,
+            )
+            for entry in entries:
                 count += 1
                 if isinstance(entry, dict):
                     yield f"entry {count}", entry
                 else:
                     yield f"entry {count}", "not an object"
+        except jsonstream.JsonTooDeep as exc:
+            yield f"after entry {count}", f"the listing's {exc}"
         except ijson.JSONError as exc:
             text = " ".join(str(exc).split())[:200]
             yield f"after entry {count}", f"the listing's JSON breaks off here: {text}"
