@@ -12,6 +12,9 @@ from mediasyncd.cli.progress import RichIngestProgress, wants_progress
 from mediasyncd.gc import ingest_lock
 from mediasyncd.ingest import Ingester, IngestSummary
 
+# Problems printed per source; `--json` has them all.
+SHOWN_PROBLEMS = 50
+
 
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -22,7 +25,16 @@ def command(state: CliState, paths: tuple[Path, ...], as_json: bool) -> int:
 
     Every member is streamed into the content-addressed store (nothing is unpacked),
     its occurrence recorded, and only the matches the drop can affect are recomputed.
-    Exit status: 0 when every source was ingested, 1 when any failed (the others land).
+    Each drop ends ok (all of it read), partial (stored, but something in it could not
+    be read or its export manifest names files not there; the problems are listed) or
+    failed.
+
+    \b
+    Exit status:
+      0  every drop is ok
+      3  some drop is partial, none failed
+      1  some drop failed (the others still land)
+      2  usage or configuration error
     """
     app = state.app
     progress = RichIngestProgress() if wants_progress() else None
@@ -38,7 +50,7 @@ def command(state: CliState, paths: tuple[Path, ...], as_json: bool) -> int:
         echo_json(summary.to_json())
     else:
         _print_summary(summary)
-    return 1 if summary.failed_sources else 0
+    return summary.exit_code
 
 
 def _print_summary(summary: IngestSummary) -> None:
@@ -52,6 +64,15 @@ def _print_summary(summary: IngestSummary) -> None:
         f"conversations; {summary.matches_added} matches added, "
         f"{summary.matches_removed} removed; {summary.seconds:.2f} s"
     )
-    for failure in summary.failures:
-        where = failure.source + (f" [{failure.member}]" if failure.member else "")
-        click.echo(f"error: {where}: {failure.error}", err=True)
+    for source in summary.sources:
+        problems = source.get("problems") or []
+        for problem in problems[:SHOWN_PROBLEMS]:
+            member = problem.get("member")
+            where = source["path"] + (f" [{member}]" if member else "")
+            click.echo(f"error: {where}: {problem['error']}", err=True)
+        if len(problems) > SHOWN_PROBLEMS:
+            click.echo(
+                f"error: {source['path']}: and {len(problems) - SHOWN_PROBLEMS} more problems "
+                "(--json lists them all)",
+                err=True,
+            )

@@ -30,8 +30,8 @@ def _print(data: dict[str, Any]) -> None:
     click.echo(f"objects        {data['blobs']} ({_human(data['bytes'])})")
     sources = data["sources"]
     click.echo(
-        f"sources        {sources['ok']} ok, {sources['failed']} failed, "
-        f"{sources['pending']} pending"
+        f"sources        {sources['ok']} ok, {sources.get('partial', 0)} partial, "
+        f"{sources['failed']} failed, {sources['pending']} pending"
     )
     click.echo(f"conversations  {data['conversations']} ({data['messages']} messages)")
     click.echo(f"traces         {data['traces']}")
@@ -73,7 +73,8 @@ def _print(data: dict[str, Any]) -> None:
         click.echo(f"last ingest    {last['at']} {last['state']} {last['path']}")
     if data.get("last_error"):
         err = data["last_error"]
-        click.echo(f"last error     {err['at']} {err['path']}: {err['error']}")
+        state = f"{err['state']}: " if err.get("state") else ""
+        click.echo(f"last error     {err['at']} {err['path']}: {state}{err['error']}")
 
 
 def _human(size: int) -> str:

@@ -83,6 +83,16 @@ def finish_source(
     )
 
 
+def fail_pending_source(index: Index, path: str, error: str) -> None:
+    """A run that never finished (a crash in a reader, a daemon that kept dying) leaves
+    its source pending; it failed, and the row says why."""
+    index.execute(
+        """UPDATE sources SET state = 'failed', error = ?, last_ingested = ?
+           WHERE path = ? AND state = 'pending'""",
+        (error, utc_now_iso(), path),
+    )
+
+
 def record_blob(index: Index, digest: str, size: int, mime: str, sha256: str | None) -> None:
     index.execute(
         """
