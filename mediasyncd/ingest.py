@@ -178,8 +178,20 @@ class Ingester:
         summary = IngestSummary()
         for path in paths:
             self.ingest_one(Path(path), summary, retry_failed=retry_failed)
+        self._settle_partials(summary)
         summary.seconds = time.monotonic() - started
         return summary
+
+    def _settle_partials(self, summary: IngestSummary) -> None:
+        """A part dropped in the same command may have completed an earlier one (its
+        export manifest's missing files): report each partial source as it ends."""
+        for entry in summary.sources:
+            if entry["state"] != outcome.PARTIAL:
+                continue
+            row = records.get_source(self.index, entry["path"])
+            if row is not None and row.state != entry["state"]:
+                entry["state"] = row.state
+                entry["problems"] = outcome.as_json(outcome.problems_of(self.index, row.id))
 
     def ingest_one(self, path: Path, summary: IngestSummary, *, retry_failed: bool = True) -> str:
         """Ingest one drop into `summary`; returns its final state ('ok', 'failed', ...).
