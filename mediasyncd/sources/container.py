@@ -17,6 +17,7 @@ import stat
 import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -398,9 +399,13 @@ class ContainerWalker:
                 EOFError,
                 NotImplementedError,
                 RuntimeError,
+                ValueError,
+                zlib.error,
             ) as exc:
                 # NotImplementedError: a compression zipfile lacks (Deflate64, which Windows
-                # uses for big files; found by atheris), RuntimeError: encrypted.
+                # uses for big files; found by atheris), RuntimeError: encrypted; found by
+                # atheris too: zlib.error (a damaged deflate stream) and UnicodeDecodeError
+                # (a ValueError: the local header's name is not the UTF-8 it claims).
                 raise self._error(f"cannot read nested zip: {exc}", prefix) from exc
             spool.seek(0)
             yield from self._walk_zip(spool, prefix, depth)
