@@ -18,6 +18,7 @@ is walked event by event.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO, Final
 
@@ -36,6 +37,7 @@ _START_ARRAY: Final = ("start_array", None)
 _END_MAP: Final = ("end_map", None)
 _END_ARRAY: Final = ("end_array", None)
 _OPENS: Final = (_START_MAP, _START_ARRAY)
+_OPENING: Final = re.compile(rb"[\[{]")
 _CLOSES: Final = (_END_MAP, _END_ARRAY)
 
 
@@ -116,9 +118,14 @@ def items(
         for start in range(0, len(chunk), PIECE_BYTES):
             piece = chunk[start : start + PIECE_BYTES]
             broken: ijson.JSONError | None = None
+            room = max_depth - guard.depth
             try:
                 guard.feed(piece)
             except JsonTooDeep:
+                # The items that end before the deep part still come out: the builder
+                # gets the piece up to where it could first have gone too deep.
+                builder.send(_shallow_prefix(piece, room))
+                yield from _drain(found)
                 raise
             except ijson.JSONError as exc:
                 # Let the builder finish the items before the break, then report it.
@@ -134,6 +141,15 @@ def items(
         builder.close()
     finally:
         yield from _drain(found)
+
+
+def _shallow_prefix(piece: bytes, room: int) -> bytes:
+    """The longest start of `piece` holding at most `room` opening brackets: whatever it
+    holds (brackets inside strings count too) cannot nest deeper than allowed."""
+    for count, match in enumerate(_OPENING.finditer(piece)):
+        if count == room:
+            return piece[: match.start()]
+    return piece
 
 
 def _drain(found: list[Any]) -> Iterator[Any]:
