@@ -583,6 +583,7 @@ class Ingester:
             result.size,
             result.mime,
             result.sha256.hex() if result.sha256 else None,
+            rewritten=result.new,
         )
         occurrence_id, is_new = records.record_occurrence(
             self.index,

@@ -9,6 +9,7 @@ import click
 
 from mediasyncd.cli.common import CliState, echo_json, pass_state
 from mediasyncd.export import export_archive, parse_since
+from mediasyncd.export.media import MediaMode
 from mediasyncd.export.model import ExportFormat
 
 
@@ -32,7 +33,20 @@ from mediasyncd.export.model import ExportFormat
     help="Only (re)write conversations updated since a date (2024-05-01), an ISO "
     "date-time (UTC unless it says otherwise) or a span back from now (7d, 12h, 30m, 2w).",
 )
-@click.option("--copy", "copy_only", is_flag=True, help="Copy media instead of hard-linking it.")
+@click.option(
+    "--copy",
+    "media",
+    flag_value="copy",
+    default=None,
+    help="Copy media byte for byte (no reflinks).",
+)
+@click.option(
+    "--hardlink",
+    "media",
+    flag_value="hardlink",
+    help="Hard-link media to the store's objects: no space used, but the export then "
+    "shares any damage of the store (see export.media in the config).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @pass_state
 def command(
@@ -41,16 +55,22 @@ def command(
     fmt: str | None,
     conversations: tuple[str, ...],
     since: str | None,
-    copy_only: bool,
+    media: str | None,
     as_json: bool,
 ) -> int:
     """Write one folder per conversation into DIR, with its page, its media and a manifest.
 
-    Folders are named YYYY-MM-DD_<title>_<short id>; media is hard-linked from the store
-    when DIR is on the same filesystem (copied otherwise) under readable names. DIR also
-    gets index.html (or index.md) and media_index.json. Running it again rewrites only the
-    conversations whose messages or links changed and removes those the index lost.
-    DIR must be new, empty, or an earlier export.
+    Folders are named YYYY-MM-DD_<title>_<short id>; media files are reflinks of the
+    store's objects where the filesystem has them (no space used) and copies otherwise,
+    under readable names, so damage to the store never reaches an export (--hardlink
+    trades that for space). DIR also gets index.html (or index.md) and media_index.json.
+    Running it again rewrites only the conversations whose messages, links or media
+    objects changed, and removes those the index lost. DIR must be new, empty, or an
+    earlier export.
+
+    \b
+    Exit status: 0 done, 1 some conversation (or the whole export, e.g. on a full
+    disk) could not be written, 2 usage error (a bad option, a foreign DIR).
     """
     app = state.app
     since_epoch = parse_since(since) if since else None
@@ -63,7 +83,7 @@ def command(
         conversations=conversations,
         since=since_epoch,
         state_dir=app.state_dir,
-        allow_links=not copy_only,
+        media=cast("MediaMode | None", media),
     )
     if as_json:
         echo_json(summary.to_json())
@@ -71,7 +91,8 @@ def command(
         click.echo(
             f"exported {summary.written} conversations to {summary.dir} "
             f"({summary.unchanged} unchanged, {summary.removed} removed, "
-            f"{summary.files_linked} files linked, {summary.files_copied} copied) "
+            f"{summary.files_cloned} files cloned, {summary.files_copied} copied, "
+            f"{summary.files_linked} hard-linked) "
             f"in {summary.seconds:.2f} s"
         )
         if summary.users_written:

@@ -93,7 +93,13 @@ def fail_pending_source(index: Index, path: str, error: str) -> None:
     )
 
 
-def record_blob(index: Index, digest: str, size: int, mime: str, sha256: str | None) -> None:
+def record_blob(
+    index: Index, digest: str, size: int, mime: str, sha256: str | None, *, rewritten: bool = False
+) -> None:
+    """Upsert a blob row. `rewritten`: this ingest wrote the object file; for a blob the
+    index already knew, that is a repair (the object had gone: quarantined, deleted)."""
+    if rewritten:
+        index.execute("UPDATE blobs SET repairs = repairs + 1 WHERE digest = ?", (digest,))
     index.execute(
         """
         INSERT INTO blobs (digest, size, mime, kind, sha256, first_seen) VALUES (?, ?, ?, ?, ?, ?)

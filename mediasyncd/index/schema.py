@@ -408,7 +408,8 @@ _STATE_CHECKS = (
 def _partial_outcomes(db: sqlite_utils.Database) -> None:
     """Sources (and the daemon's jobs) can end `partial`: stored and indexed, but
     something in them could not be read, or their export manifest names files no drop
-    has brought yet (`export_expected`, one row per named file).
+    has brought yet (`export_expected`, one row per named file). Blobs count their
+    repairs (`repairs`).
 
     SQLite cannot alter a CHECK constraint. Widening one, which every stored row already
     satisfies, is the case SQLite's ALTER TABLE documentation allows editing the table's
@@ -453,3 +454,8 @@ def _partial_outcomes(db: sqlite_utils.Database) -> None:
             WHERE present = 0;
         """,
     )
+    # How many times an object was written again after it had gone (verify quarantined
+    # it, a re-drop repaired it): an export places the files of a repaired object anew.
+    columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(blobs)")}
+    if "repairs" not in columns:
+        conn.execute("ALTER TABLE blobs ADD COLUMN repairs INTEGER NOT NULL DEFAULT 0")
