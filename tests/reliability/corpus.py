@@ -265,7 +265,8 @@ CASES: list[Case] = [
          lambda d: _with_good(d / "slip.zip", [(symlink_info("etc"), b"/etc")]),
          "partial", "etc", "symbolic link"),
     # -- bombs (scenario 6) -----------------------------------------------------------------
-    Case("bomb-ratio", 6, lambda d: _ratio_bomb(d / "bomb.zip"), "partial", "zeros.bin", "max_ratio"),
+    Case("bomb-ratio", 6, lambda d: _ratio_bomb(d / "bomb.zip"),
+         "partial", "zeros.bin", "max_ratio"),
     Case("bomb-overlap-quoted", 6, lambda d: _overlap_bomb(d / "bomb.zip"),
          "failed", None, "overlap", good_lands=False),
     Case("bomb-overlap-shared-header", 6, lambda d: _entry_inside_another(d / "bomb.zip"),
