@@ -70,6 +70,20 @@ SCENARIOS: list[tuple[str, list[str]]] = [
     ("13 systemd unit", ["tests/test_systemd_units.py"]),
     ("outer zip > 4 GiB, wrapped offsets", ["tests/reliability/test_wrapped_zip.py"]),
     (
+        "truthful outcomes (partial, exit codes, manifest parts)",
+        [
+            "tests/cli/test_outcomes.py",
+            "tests/daemon/test_outcomes.py",
+            "tests/test_completeness.py",
+            "tests/cli/test_clean_errors.py",
+        ],
+    ),
+    ("JSON nested past limits.max_json_depth", ["tests/test_jsonstream.py"]),
+    (
+        "exports never carry damage, safe Markdown links",
+        ["tests/export/test_media_safety.py", "tests/export/test_markdown_links.py"],
+    ),
+    (
         "fuzzing (Hypothesis, atheris)",
         [
             "tests/reliability/test_fuzz_readers.py",

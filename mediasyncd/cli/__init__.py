@@ -72,7 +72,15 @@ class LazyGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, state_dir: str | None, verbose: int) -> None:
     """mediasyncd keeps AI-chat archives whole: every image, voice clip and file stored once
-    and linked to the conversation, message or trace it belongs to."""
+    and linked to the conversation, message or trace it belongs to.
+
+    \b
+    Exit status:
+      0  ok
+      3  ingest: some drop was read only partly (its problems are listed), none failed
+      1  a drop, an object or the work failed (a full disk included)
+      2  usage or configuration error
+    """
     ctx.obj = CliState(
         config_path, state_dir, verbose, logs=ctx.invoked_subcommand not in QUIET_COMMANDS
     )

@@ -137,6 +137,8 @@ def test_human_output_names_each_problem_and_help_documents_the_codes(tmp_path: 
     again = _run(state, "ingest", drop)
     assert again.returncode == 3 and "(unchanged, skipped)" in again.stdout
     assert "[conversations.json]" in again.stderr
+    top = " ".join(_run(state, "--help").stdout.split())
+    assert "Exit status: 0 ok 3 ingest: some drop was read only partly" in top
     text = " ".join(_run(state, "ingest", "--help").stdout.split())
     for words in (
         "0 every drop is ok",
