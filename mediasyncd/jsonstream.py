@@ -111,36 +111,48 @@ def items(
 
     A syntax error or JsonTooDeep is raised after every item completed before it.
     """
-    guard = DepthGuard(max_depth, multiple_values=multiple_values)
-    found = sendable_list()
-    builder = ijson.items_coro(found, prefix, multiple_values=multiple_values, use_float=True)
-    while chunk := stream.read(READ_BYTES):
-        for start in range(0, len(chunk), PIECE_BYTES):
-            piece = chunk[start : start + PIECE_BYTES]
-            broken: ijson.JSONError | None = None
-            room = max_depth - guard.depth
-            try:
-                guard.feed(piece)
-            except JsonTooDeep:
-                # The items that end before the deep part still come out: the builder
-                # gets the piece up to where it could first have gone too deep.
-                builder.send(_shallow_prefix(piece, room))
-                yield from _drain(found)
-                raise
-            except ijson.JSONError as exc:
-                # Let the builder finish the items before the break, then report it.
-                broken = exc
-            try:
-                builder.send(piece)
-            finally:
-                yield from _drain(found)
-            if broken is not None:
-                raise broken
-    guard.close()
+    reader = _GuardedReader(stream, DepthGuard(max_depth, multiple_values=multiple_values))
     try:
-        builder.close()
-    finally:
-        yield from _drain(found)
+        yield from ijson.items(reader, prefix, multiple_values=multiple_values, use_float=True)
+    except ijson.JSONError:
+        if reader.too_deep is not None:
+            raise reader.too_deep from None
+        raise
+    if reader.too_deep is not None:
+        raise reader.too_deep
+
+
+class _GuardedReader:
+    """The stream as ijson reads it, every chunk measured by the guard first. A chunk that
+    would go too deep is cut where it could first have done so (the items before it still
+    come out), and the stream ends there."""
+
+    def __init__(self, stream: BinaryIO, guard: DepthGuard):
+        self._stream = stream
+        self._guard = guard
+        self._blind = False
+        self.too_deep: JsonTooDeep | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self.too_deep is not None:
+            return b""
+        data: bytes = self._stream.read(size)
+        if not data or self._blind:
+            return data
+        for start in range(0, len(data), PIECE_BYTES):
+            piece = data[start : start + PIECE_BYTES]
+            room = self._guard.max_depth - self._guard.depth
+            try:
+                self._guard.feed(piece)
+            except JsonTooDeep as exc:
+                self.too_deep = exc
+                return data[:start] + _shallow_prefix(piece, room)
+            except ijson.JSONError:
+                # The builder parses the same bytes the same way and stops at the same
+                # place with its own error; nothing after it is read.
+                self._blind = True
+                return data
+        return data
 
 
 def _shallow_prefix(piece: bytes, room: int) -> bytes:
