@@ -147,7 +147,7 @@ class _GuardedReader:
             except JsonTooDeep as exc:
                 self.too_deep = exc
                 return data[:start] + _shallow_prefix(piece, room)
-            except ijson.JSONError:
+            except (ijson.JSONError, UnicodeDecodeError):
                 # The builder parses the same bytes the same way and stops at the same
                 # place with its own error; nothing after it is read.
                 self._blind = True
@@ -183,7 +183,8 @@ def first_events(stream: BinaryIO, count: int, *, multiple_values: bool = False)
                 parser.close()
                 break
             parser.send(chunk)
-        except ijson.JSONError:
+        except (ijson.JSONError, UnicodeDecodeError):
+            # Found by atheris: a first key that is not UTF-8. What came before counts.
             break
     return list(events[:count])
 
@@ -204,7 +205,7 @@ def check_depth(data: bytes | str, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
         guard.close()
     except JsonTooDeep:
         raise
-    except ijson.JSONError:
+    except (ijson.JSONError, UnicodeDecodeError):
         return
 
 

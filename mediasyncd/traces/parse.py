@@ -175,6 +175,8 @@ def _stream(
             yield Problem(f"after item {count}", f"{exc}; the rest of the file is not read")
         except ijson.JSONError as exc:
             yield Problem(f"after item {count}", f"the JSON breaks off here: {_short(exc)}")
+        except UnicodeDecodeError as exc:
+            yield Problem(f"after item {count}", f"text that is not UTF-8: {_short(exc)}")
 
 
 def _from_page_item(value: Any, where: str, max_depth: int) -> Iterator[TraceRecord | Problem]:
@@ -196,6 +198,8 @@ def _read_downloads(opener: Opener, max_depth: int) -> Iterator[TraceRecord | Pr
             yield Problem("observations", str(exc))
         except ijson.JSONError as exc:
             yield Problem("observations", f"the JSON breaks off here: {_short(exc)}")
+        except UnicodeDecodeError as exc:
+            yield Problem("observations", f"text that is not UTF-8: {_short(exc)}")
 
     def convert(trace: Any, where: str, depth: int) -> Iterator[TraceRecord | Problem]:
         if isinstance(trace, dict) and isinstance(trace.get("id"), str):
