@@ -92,6 +92,15 @@ def test_partial_and_failed_drops_are_logged_with_their_problems(
     assert daemon.stop() == 0
     assert _status(daemon)["sources"] == {"ok": 1, "partial": 1, "failed": 1, "pending": 0}
 
+    # A restart's reconcile does not queue the unchanged partial drop again (a drop made
+    # after the restart lands after anything the reconcile queued).
+    daemon.start()
+    daemon.wait_started()
+    later = _move_in(write_files(staging / "later", {"b.png": media_bytes(800, "d-b")}), drop)
+    wait_until(lambda: daemon.state_of(later) == "ok", 60, what="the drop after the restart")
+    assert len(daemon.jobs_for(cut)) == 1 and len(daemon.events("job.partial")) == 1
+    assert daemon.stop() == 0
+
 
 def test_a_drop_given_up_after_repeated_crashes_is_failed_with_its_reason(
     tmp_path: Path, make_daemon: MakeDaemon, drop: Path
