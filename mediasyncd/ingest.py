@@ -244,6 +244,7 @@ class Ingester:
                 existing.kind,
                 existing.state,
                 outcome.problems_of(self.index, existing.id),
+                outcome.notes_of(self.index, existing.id),
             )
             entry["unchanged"] = True
             summary.sources.append(entry)
@@ -296,7 +297,13 @@ class Ingester:
         finally:
             self.progress.source_finished(path)
         summary.sources.append(
-            _source_entry(source_text, kind, final_state, outcome.problems_of(self.index, row.id))
+            _source_entry(
+                source_text,
+                kind,
+                final_state,
+                outcome.problems_of(self.index, row.id),
+                outcome.notes_of(self.index, row.id),
+            )
         )
         return final_state, False
 
@@ -411,11 +418,13 @@ class Ingester:
             occurrences=stored,
         )
         interpreted = handler.interpret(ctx)
-        for failed_member, message in ctx.failures:
+        for failed_member, message in ctx.failures + ctx.notes:
             summary.failures.append(Failure(row.path, failed_member, message))
-        if ctx.failures:
+        if ctx.failures or ctx.notes:
             with self.index.write():
-                records.replace_member_failures(self.index, row.id, failures + ctx.failures)
+                records.replace_member_failures(
+                    self.index, row.id, failures + ctx.failures, ctx.notes
+                )
         faults.point("ingest.before_rematch")
         self._rematch(changed_keys, interpreted, summary, everything=resumed)
         state = self.conclude(row, len(stored), bound)
@@ -633,10 +642,20 @@ class Ingester:
 
 
 def _source_entry(
-    path: str, kind: str | None, state: str, problems: list[outcome.Problem]
+    path: str,
+    kind: str | None,
+    state: str,
+    problems: list[outcome.Problem],
+    notes: list[outcome.Problem] | None = None,
 ) -> dict[str, Any]:
     """One `sources[]` record of the `ingest --json` summary."""
-    return {"path": path, "kind": kind, "state": state, "problems": outcome.as_json(problems)}
+    return {
+        "path": path,
+        "kind": kind,
+        "state": state,
+        "problems": outcome.as_json(problems),
+        "notes": outcome.as_json(notes or []),
+    }
 
 
 class _GuardedStream:

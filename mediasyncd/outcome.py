@@ -10,7 +10,8 @@ Every source ends in one of three states:
 (a shutdown, a full disk, a file that kept changing): it is read again later.
 
 Problems are (member, error) pairs: the member failures recorded for the source plus
-the files its manifest names that are still missing. `mediasyncd ingest` exits 0 when
+the files its manifest names that are still missing. Notes are recorded beside them
+(what was read and stored but is worth saying) and leave the state alone. `mediasyncd ingest` exits 0 when
 every drop is ok, 3 when some are partial and none failed, 1 when one failed (or was
 left pending); 2 is kept for usage and configuration errors.
 """
@@ -63,17 +64,33 @@ def exit_code(states: Iterable[str]) -> int:
 
 
 def problems_of(index: Index, source_id: int) -> list[Problem]:
-    """Everything recorded against a source: member failures, then missing export files."""
+    """What makes a source partial: member problems, then missing export files."""
     rows = index.execute(
-        "SELECT member, error FROM member_failures WHERE source_id = ? ORDER BY id", (source_id,)
+        """SELECT member, error FROM member_failures
+           WHERE source_id = ? AND kind = 'problem' ORDER BY id""",
+        (source_id,),
     ).fetchall()
     found: list[Problem] = [(r[0], str(r[1])) for r in rows]
     return found + completeness.missing_problems(index, source_id)
 
 
+def notes_of(index: Index, source_id: int) -> list[Problem]:
+    """What was read and stored but is worth saying (the source stays ok)."""
+    rows = index.execute(
+        """SELECT member, error FROM member_failures
+           WHERE source_id = ? AND kind = 'note' ORDER BY id""",
+        (source_id,),
+    ).fetchall()
+    return [(r[0], str(r[1])) for r in rows]
+
+
 def problem_count(index: Index, source_id: int) -> int:
     failures = int(
-        index.scalar("SELECT COUNT(*) FROM member_failures WHERE source_id = ?", (source_id,)) or 0
+        index.scalar(
+            "SELECT COUNT(*) FROM member_failures WHERE source_id = ? AND kind = 'problem'",
+            (source_id,),
+        )
+        or 0
     )
     return failures + completeness.missing_count(index, source_id)
 

@@ -144,9 +144,9 @@ def _replay(
         records.replace_member_failures(index, row.id, failures)
     ctx = InterpretContext(index, store, config, row.id, Path(manifest.source), stored)
     handler.interpret(ctx)
-    if ctx.failures:
+    if ctx.failures or ctx.notes:
         with index.write():
-            records.replace_member_failures(index, row.id, failures + ctx.failures)
+            records.replace_member_failures(index, row.id, failures + ctx.failures, ctx.notes)
     state = ingester.conclude(row, len(stored))
     log.info("reindex.source", source=manifest.source, members=len(stored), state=state)
 

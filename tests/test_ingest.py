@@ -89,7 +89,7 @@ def test_folder_ingest_stores_and_records(tmp_path: Path, app: App, ingest: Inge
     assert summary.bytes_new == sum(len(v) for k, v in FILES.items() if k != "sub/copy-of-a.png")
     assert summary.failures == []
     assert summary.sources == [
-        {"path": str(drop.absolute()), "kind": "plain", "state": "ok", "problems": []}
+        {"path": str(drop.absolute()), "kind": "plain", "state": "ok", "problems": [], "notes": []}
     ]
     assert source_row(app, drop) == ("ok", None)
     assert occurrences(app) == {name: digest_bytes(data) for name, data in FILES.items()}
@@ -296,7 +296,7 @@ def test_file_changed_while_hashed_is_retried_without_partial_rows(
     store = MutatingStore(app.state_dir, victim)
     summary = Ingester(app.index, store, app.config, app.state_dir).ingest_paths([drop])
     assert summary.sources == [
-        {"path": str(drop.absolute()), "kind": "plain", "state": "ok", "problems": []}
+        {"path": str(drop.absolute()), "kind": "plain", "state": "ok", "problems": [], "notes": []}
     ]
     assert summary.failures == []
     torn = digest_bytes(FILES["b.jpg"])

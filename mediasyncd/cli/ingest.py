@@ -65,14 +65,15 @@ def _print_summary(summary: IngestSummary) -> None:
         f"{summary.matches_removed} removed; {summary.seconds:.2f} s"
     )
     for source in summary.sources:
-        problems = source.get("problems") or []
-        for problem in problems[:SHOWN_PROBLEMS]:
-            member = problem.get("member")
-            where = source["path"] + (f" [{member}]" if member else "")
-            click.echo(f"error: {where}: {problem['error']}", err=True)
-        if len(problems) > SHOWN_PROBLEMS:
-            click.echo(
-                f"error: {source['path']}: and {len(problems) - SHOWN_PROBLEMS} more problems "
-                "(--json lists them all)",
-                err=True,
-            )
+        for label, key in (("error", "problems"), ("note", "notes")):
+            items = source.get(key) or []
+            for item in items[:SHOWN_PROBLEMS]:
+                member = item.get("member")
+                where = source["path"] + (f" [{member}]" if member else "")
+                click.echo(f"{label}: {where}: {item['error']}", err=True)
+            if len(items) > SHOWN_PROBLEMS:
+                click.echo(
+                    f"{label}: {source['path']}: and {len(items) - SHOWN_PROBLEMS} more "
+                    f"{key} (--json lists them all)",
+                    err=True,
+                )

@@ -171,13 +171,20 @@ def remove_stale_occurrences(index: Index, source_id: int, run: int) -> int:
 
 
 def replace_member_failures(
-    index: Index, source_id: int, failures: Iterable[tuple[str | None, str]]
+    index: Index,
+    source_id: int,
+    failures: Iterable[tuple[str | None, str]],
+    notes: Iterable[tuple[str | None, str]] = (),
 ) -> None:
+    """What went wrong in a source: problems (it is partial) and notes (it is not)."""
     index.execute("DELETE FROM member_failures WHERE source_id = ?", (source_id,))
     now = utc_now_iso()
+    rows = [(source_id, member, error, now, "problem") for member, error in failures]
+    rows += [(source_id, member, error, now, "note") for member, error in notes]
     index.conn.executemany(
-        "INSERT INTO member_failures (source_id, member, error, recorded) VALUES (?, ?, ?, ?)",
-        [(source_id, member, error, now) for member, error in failures],
+        """INSERT INTO member_failures (source_id, member, error, recorded, kind)
+           VALUES (?, ?, ?, ?, ?)""",
+        rows,
     )
 
 

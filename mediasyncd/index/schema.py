@@ -409,7 +409,7 @@ def _partial_outcomes(db: sqlite_utils.Database) -> None:
     """Sources (and the daemon's jobs) can end `partial`: stored and indexed, but
     something in them could not be read, or their export manifest names files no drop
     has brought yet (`export_expected`, one row per named file). Blobs count their
-    repairs (`repairs`).
+    repairs (`repairs`); member failures are problems or notes (`kind`).
 
     SQLite cannot alter a CHECK constraint. Widening one, which every stored row already
     satisfies, is the case SQLite's ALTER TABLE documentation allows editing the table's
@@ -459,3 +459,11 @@ def _partial_outcomes(db: sqlite_utils.Database) -> None:
     columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(blobs)")}
     if "repairs" not in columns:
         conn.execute("ALTER TABLE blobs ADD COLUMN repairs INTEGER NOT NULL DEFAULT 0")
+    # A problem makes its source partial; a note (read and stored, but worth saying)
+    # does not.
+    columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(member_failures)")}
+    if "kind" not in columns:
+        conn.execute(
+            "ALTER TABLE member_failures ADD COLUMN kind TEXT NOT NULL DEFAULT 'problem' "
+            "CHECK (kind IN ('problem', 'note'))"
+        )

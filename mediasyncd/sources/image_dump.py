@@ -180,7 +180,7 @@ class ImageDumpHandler(SourceHandler):
             placement = place(ctx.source, occurrence.member, images_config)
             if placement is None:
                 outside.append(occurrence.occurrence_id)
-                ctx.failures.append(
+                ctx.notes.append(
                     (
                         occurrence.member,
                         f"image is not under {images_config.prefix or '<drop>'}/<user_id>/ "
@@ -292,7 +292,7 @@ class ImageDumpHandler(SourceHandler):
         media_id = langfuse_media_id(bytes.fromhex(sha)) if sha else None
         moment, source = self._time(ctx, occurrence, placement, listed, existing, naive)
         if moment is None:
-            ctx.failures.append(
+            ctx.notes.append(
                 (
                     occurrence.member,
                     "no usable time (no listing entry, EXIF date, time in the name or "
@@ -322,7 +322,7 @@ class ImageDumpHandler(SourceHandler):
         if entry is not None:
             if entry[1] is None or entry[1] == occurrence.size:
                 return entry[0], "listing"
-            ctx.failures.append(
+            ctx.notes.append(
                 (
                     occurrence.member,
                     f"the listing says {entry[1]} bytes but the file has {occurrence.size}: "

@@ -162,3 +162,26 @@ def test_a_file_the_export_points_at_is_still_linked_when_only_some_conversation
     _ingest(state, export_zip(tmp_path / "b.zip", whole, range(0)))
     matched = _run(state, "matches", "--format", "jsonl").stdout
     assert sum(1 for _ in matched.splitlines()) == 3
+
+
+def test_notes_do_not_make_a_drop_partial(tmp_path: Path) -> None:
+    """A photo outside any user folder of an image dump is stored, only linked to no
+    user: a note (listed, printed), not a problem; the drop is ok and exits 0."""
+    state = tmp_path / "state"
+    dump = write_files(
+        tmp_path / "meal-images",
+        {
+            "u1/IMG_20250131_120000.jpg": media_bytes(900, "note-u1", "jpeg"),
+            "u2/IMG_20250131_130000.jpg": media_bytes(900, "note-u2", "jpeg"),
+            "loose.jpg": media_bytes(900, "note-loose", "jpeg"),
+        },
+    )
+    code, summary = _ingest(state, dump)
+    assert code == 0, summary
+    (source,) = summary["sources"]
+    assert (source["state"], source["problems"]) == ("ok", [])
+    assert [n["member"] for n in source["notes"]] == ["loose.jpg"]
+    human = _run(tmp_path / "state2", "ingest", dump)
+    assert human.returncode == 0 and f"note: {dump} [loose.jpg]: image is not under" in (
+        human.stderr
+    )
