@@ -295,8 +295,8 @@ def _problems_of(summary: IngestSummary) -> dict[str, object]:
 
 
 def _error_of(index: Index, path: Path, summary: IngestSummary) -> str | None:
-    """The first failure of this attempt, else what the source row says (a drop skipped
-    because it failed before in this version carries no failure of its own)."""
+    """What the source row says went wrong (its problems, or why it failed), else the
+    first failure of this attempt; never the path itself, which the job row names."""
     row = index.execute(
         "SELECT error FROM sources WHERE path = ?", (str(path.absolute()),)
     ).fetchone()
