@@ -11,9 +11,11 @@ Every source ends in one of three states:
 
 Problems are (member, error) pairs: the member failures recorded for the source plus
 the files its manifest names that are still missing. Notes are recorded beside them
-(what was read and stored but is worth saying) and leave the state alone. `mediasyncd ingest` exits 0 when
-every drop is ok, 3 when some are partial and none failed, 1 when one failed (or was
-left pending); 2 is kept for usage and configuration errors.
+(what was read and stored but is worth saying) and leave the state alone.
+
+`mediasyncd ingest` exits 0 when every drop is ok, 3 when some are partial and none
+failed, 1 when one failed (or was left pending); 2 is kept for usage and configuration
+errors.
 """
 
 from __future__ import annotations
