@@ -136,6 +136,20 @@ SCENARIOS: list[tuple[str, list[str]]] = [
         ["tests/reliability/test_conversation_nodes.py"],
     ),
     (
+        "truthful outcomes (partial, exit codes, manifest parts)",
+        [
+            "tests/cli/test_outcomes.py",
+            "tests/daemon/test_outcomes.py",
+            "tests/test_completeness.py",
+            "tests/cli/test_clean_errors.py",
+        ],
+    ),
+    ("JSON nested past limits.max_json_depth", ["tests/test_jsonstream.py"]),
+    (
+        "exports never carry damage, safe Markdown links",
+        ["tests/export/test_media_safety.py", "tests/export/test_markdown_links.py"],
+    ),
+    (
         "fuzzing (Hypothesis, atheris)",
         [
             "tests/reliability/test_fuzz_readers.py",

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mediasyncd.config import Config, load_config, resolve_state_dir
+from mediasyncd.errors import ConfigError
 from mediasyncd.fsguard import protect_folder
 from mediasyncd.index import Index, open_index
 from mediasyncd.store import ObjectStore
@@ -29,8 +30,14 @@ class App:
 
     def ensure_state_dir(self) -> None:
         # The state dir holds every user's archive: readable by its owner only.
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        (self.state_dir / "tmp").mkdir(exist_ok=True)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            (self.state_dir / "tmp").mkdir(exist_ok=True)
+        except OSError as exc:
+            # A setting that cannot work (exit 2), unlike a disk that fills up later.
+            raise ConfigError(
+                f"the state dir {self.state_dir} cannot be created: {exc.strerror or exc}"
+            ) from exc
         # A folder drop that holds the state dir (`ingest ~`) never walks into it.
         protect_folder(self.state_dir)
 

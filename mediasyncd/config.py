@@ -62,6 +62,7 @@ class LimitsConfig:
     max_nesting_depth: int = 3
     max_conversation_nodes: int = 50_000
     max_folder_depth: int = 64
+    max_json_depth: int = 128
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class DaemonConfig:
 class ExportConfig:
     dir: str = ""
     format: Literal["html", "markdown"] = "html"
+    # How media gets into an export (mediasyncd.export.media): reflinks else copies.
+    media: Literal["clone", "copy", "hardlink"] = "clone"
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,12 @@ def _validate(config: Any, prefix: str, path: Path | None) -> None:
             # watchdog walks a watched tree recursively: far deeper and its thread dies.
             raise ConfigError(
                 f"must be 1 to {MAX_FOLDER_DEPTH}", path=path, key=f"{prefix}max_folder_depth"
+            )
+        # Below 16 no real conversation fits; above 512 the readers' own recursion (and
+        # json.dumps of what they store) would come near Python's limit of 1,000 frames.
+        if not 16 <= config.max_json_depth <= 512:
+            raise ConfigError(
+                "must be between 16 and 512", path=path, key=f"{prefix}max_json_depth"
             )
     if isinstance(config, TracesConfig | ImagesConfig):
         from mediasyncd.timeutil import parse_timezone

@@ -2,7 +2,8 @@
 
 The CLI words these for people; structlog logs their fields. Every error that can reach
 the user derives from `MediasyncdError`, so "no traceback reaches the user" is one
-`except` clause in the CLI and one in the daemon.
+`except` clause in the CLI and one in the daemon. `exit_code` is what the CLI exits
+with: 2 for a usage or configuration error, 1 when the work itself failed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 
 class MediasyncdError(Exception):
     """Base of every error mediasyncd raises on purpose."""
+
+    exit_code = 2
 
 
 class ConfigError(MediasyncdError):
@@ -27,6 +30,8 @@ class ConfigError(MediasyncdError):
 
 class StoreError(MediasyncdError):
     """The object store could not write or read an object."""
+
+    exit_code = 1
 
     def __init__(self, message: str, *, digest: str | None = None, path: Path | None = None):
         self.digest = digest
@@ -44,6 +49,8 @@ class SourceError(MediasyncdError):
     `source` is the dropped path, `member` the path inside it (None when the whole source
     is at fault). The message always names both so the user knows what to re-drop.
     """
+
+    exit_code = 1
 
     def __init__(self, message: str, *, source: Path | str, member: str | None = None):
         self.source = str(source)
@@ -67,3 +74,5 @@ class IngestInterrupted(SourceError):
 
 class IndexDatabaseError(MediasyncdError):
     """The index database could not be opened or migrated."""
+
+    exit_code = 1

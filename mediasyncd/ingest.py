@@ -7,7 +7,8 @@ For each source the order is fixed so that a crash at any step leaves a consiste
 3. occurrences the source no longer has are removed, skipped members recorded;
 4. the handler interprets the source's documents (conversations, maps, traces);
 5. the matchers recompute only the subjects whose keys or data changed;
-6. the source is marked ok (or failed, with the error).
+6. the source is marked ok, partial or failed (mediasyncd.outcome), and sources whose
+   export manifest named files this drop brought are reassessed.
 Re-running after a crash repeats the run idempotently: objects already stored are hits,
 rows are upserts.
 """
@@ -23,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from mediasyncd import faults
+from mediasyncd import completeness, faults, outcome
 from mediasyncd.config import Config
 from mediasyncd.errors import (
     CollisionError,
@@ -95,7 +96,12 @@ class IngestSummary:
     @property
     def failed_sources(self) -> int:
         """Sources that did not land (failed, or left pending to be read again)."""
-        return sum(1 for s in self.sources if s["state"] != "ok")
+        return sum(1 for s in self.sources if s["state"] not in (outcome.OK, outcome.PARTIAL))
+
+    @property
+    def exit_code(self) -> int:
+        """0 all ok, 3 some partial and none failed, 1 some failed (mediasyncd.outcome)."""
+        return outcome.exit_code(s["state"] for s in self.sources)
 
     def merge(self, other: IngestSummary) -> None:
         """Add another summary's counts, failures and sources to this one."""
@@ -145,8 +151,20 @@ class Ingester:
         summary = IngestSummary()
         for path in paths:
             self.ingest_one(Path(path), summary, retry_failed=retry_failed)
+        self._settle_partials(summary)
         summary.seconds = time.monotonic() - started
         return summary
+
+    def _settle_partials(self, summary: IngestSummary) -> None:
+        """A part dropped in the same command may have completed an earlier one (its
+        export manifest's missing files): report each partial source as it ends."""
+        for entry in summary.sources:
+            if entry["state"] != outcome.PARTIAL:
+                continue
+            row = records.get_source(self.index, entry["path"])
+            if row is not None and row.state != entry["state"]:
+                entry["state"] = row.state
+                entry["problems"] = outcome.as_json(outcome.problems_of(self.index, row.id))
 
     def ingest_one(self, path: Path, summary: IngestSummary, *, retry_failed: bool = True) -> str:
         """Ingest one drop into `summary`; returns its final state ('ok', 'failed', ...).
@@ -188,15 +206,17 @@ class Ingester:
                 return self._attempt_locked(path, source_text, summary, retry_failed=retry_failed)
         except LockInterrupted:
             # Stopped while another writer held the source: nothing of it was touched.
-            summary.sources.append({"path": source_text, "kind": None, "state": "pending"})
+            summary.sources.append(_source_entry(source_text, None, "pending", []))
             return "pending", False
 
     def _unreadable(self, source_text: str, exc: OSError, summary: IngestSummary) -> str:
         reason = exc.strerror if isinstance(exc, RefusedPath) else None
         error = SourceError(reason or f"cannot read: {exc.strerror or exc}", source=source_text)
         summary.failures.append(Failure(source_text, None, error.reason))
-        summary.sources.append({"path": source_text, "kind": None, "state": "failed"})
-        log.warning("source.unreadable", source=source_text, error=str(error))
+        summary.sources.append(
+            _source_entry(source_text, None, outcome.FAILED, [(None, error.reason)])
+        )
+        log.warning("source.unreadable", source=source_text, error=error.reason)
         return "failed"
 
     def _attempt_locked(
@@ -213,16 +233,20 @@ class Ingester:
         if (
             existing is not None
             and existing.fingerprint == fingerprint
-            and (existing.state == "ok" or (existing.state == "failed" and not retry_failed))
-        ):
-            summary.sources.append(
-                {
-                    "path": source_text,
-                    "kind": existing.kind,
-                    "state": existing.state,
-                    "unchanged": True,
-                }
+            and (
+                existing.state in (outcome.OK, outcome.PARTIAL)
+                or (existing.state == outcome.FAILED and not retry_failed)
             )
+        ):
+            entry = _source_entry(
+                source_text,
+                existing.kind,
+                existing.state,
+                outcome.problems_of(self.index, existing.id),
+                outcome.notes_of(self.index, existing.id),
+            )
+            entry["unchanged"] = True
+            summary.sources.append(entry)
             bound.info("source.unchanged", state=existing.state)
             return existing.state, False
         with self.index.write():
@@ -256,18 +280,30 @@ class Ingester:
             reason = exc.reason if isinstance(exc, SourceError) else str(exc)
             summary.failures.append(Failure(source_text, member, reason))
             with self.index.write():
-                records.finish_source(self.index, row.id, state=state, error=str(exc))
+                # The row names the source; its error names only the member, so the
+                # path is shown once (`status`, the daemon's last drop).
+                records.finish_source(
+                    self.index, row.id, state=state, error=outcome.describe([(member, reason)])
+                )
                 if state == "pending":
                     # A changed file is retried as a whole: keep no half-recorded run.
                     self.index.execute(
                         "UPDATE sources SET fingerprint = NULL WHERE id = ?", (row.id,)
                     )
-            summary.sources.append({"path": source_text, "kind": None, "state": state})
-            bound.warning("source.failed", error=str(exc), member=member)
+            summary.sources.append(_source_entry(source_text, None, state, [(member, reason)]))
+            bound.warning("source.failed", error=reason, member=member)
             return state, isinstance(exc, FileChangedError)
         finally:
             self.progress.source_finished(path)
-        summary.sources.append({"path": source_text, "kind": kind, "state": final_state})
+        summary.sources.append(
+            _source_entry(
+                source_text,
+                kind,
+                final_state,
+                outcome.problems_of(self.index, row.id),
+                outcome.notes_of(self.index, row.id),
+            )
+        )
         return final_state, False
 
     # -- one source ----------------------------------------------------------------------
@@ -293,7 +329,6 @@ class Ingester:
             expand=handler.expand,
         )
         failures: list[tuple[str | None, str]] = []
-        unreadable: list[str] = []
         stored: list[StoredOccurrence] = []
         changed_keys: set[tuple[str, str]] = set()
         pending: list[tuple[Member, PutResult]] = []
@@ -328,8 +363,6 @@ class Ingester:
                 )
             if isinstance(item, Rejected):
                 failures.append((item.path, item.reason))
-                if item.damaged:
-                    unreadable.append(item.path)
                 summary.failures.append(Failure(row.path, item.path, item.reason))
                 bound.warning("member.rejected", member=item.path, error=item.reason)
                 continue
@@ -342,11 +375,9 @@ class Ingester:
                 raise
             except SourceError as exc:
                 # One bad member (over a limit, damaged data) is skipped and recorded; the
-                # rest of the source still lands. Damaged data marks the source failed.
+                # rest of the source still lands, and the source is partial.
                 failures.append((item.path, exc.reason))
                 summary.failures.append(Failure(row.path, item.path, exc.reason))
-                if not isinstance(exc, MemberRejected):
-                    unreadable.append(item.path)
                 bound.warning("member.skipped", member=item.path, error=exc.reason)
                 continue
             if result.new:
@@ -387,28 +418,47 @@ class Ingester:
             occurrences=stored,
         )
         interpreted = handler.interpret(ctx)
-        for failed_member, message in ctx.failures:
+        for failed_member, message in ctx.failures + ctx.notes:
             summary.failures.append(Failure(row.path, failed_member, message))
-        if ctx.failures:
+        if ctx.failures or ctx.notes:
             with self.index.write():
-                records.replace_member_failures(self.index, row.id, failures + ctx.failures)
+                records.replace_member_failures(
+                    self.index, row.id, failures + ctx.failures, ctx.notes
+                )
         self.progress.phase(MATCHING)
         faults.point("ingest.before_rematch")
         self._rematch(changed_keys, interpreted, summary, everything=resumed)
-        state: str = "ok"
-        error: str | None = None
-        if unreadable:
-            state = "failed"
-            error = (
-                f"{len(unreadable)} member(s) could not be read (first: {unreadable[0]}); "
-                "everything else was stored"
-            )
-        with self.index.write():
-            records.finish_source(self.index, row.id, state=state, error=error, members=len(stored))
+        state = self.conclude(row, len(stored), bound)
         summary.conversations_new += interpreted.conversations_new
         summary.conversations_changed += interpreted.conversations_changed
-        bound.info("source.done", members=len(stored), skipped=len(failures), state=state)
         return handler.kind, state
+
+    def conclude(self, row: records.SourceRow, stored: int, bound: Any = log) -> str:
+        """Decide the source's state from its problems, and reassess the sources whose
+        export manifest named files this drop brought (they may be complete now).
+        Also used by reindex."""
+        with self.index.write():
+            total = outcome.problem_count(self.index, row.id)
+            problems = outcome.problems_of(self.index, row.id)[:20] if total else []
+            state = outcome.decide(stored, total)
+            records.finish_source(
+                self.index,
+                row.id,
+                state=state,
+                error=outcome.describe(problems, total),
+                members=stored,
+            )
+            completed = []
+            for other in completeness.mark_arrivals(self.index, row.id):
+                if outcome.reassess(self.index, other) == outcome.OK:
+                    completed.append(other)
+        for other in completed:
+            path = self.index.scalar("SELECT path FROM sources WHERE id = ?", (other,))
+            log.info("source.complete", source=path, completed_by=row.path)
+        # The daemon warns about a partial or failed drop (job.partial, job.failed); the
+        # CLI prints the problems itself.
+        bound.info("source.done", members=stored, state=state, problem_count=total)
+        return state
 
     def _record_manifest(self, row: records.SourceRow, manifest: Manifest) -> None:
         """Store what this drop held, so the index can be rebuilt from the store alone."""
@@ -552,6 +602,7 @@ class Ingester:
             result.size,
             result.mime,
             result.sha256.hex() if result.sha256 else None,
+            rewritten=result.new,
         )
         occurrence_id, is_new = records.record_occurrence(
             self.index,
@@ -598,6 +649,23 @@ class Ingester:
                 summary.rematched_users += delta.recomputed
             summary.matches_added += delta.added
             summary.matches_removed += delta.removed
+
+
+def _source_entry(
+    path: str,
+    kind: str | None,
+    state: str,
+    problems: list[outcome.Problem],
+    notes: list[outcome.Problem] | None = None,
+) -> dict[str, Any]:
+    """One `sources[]` record of the `ingest --json` summary."""
+    return {
+        "path": path,
+        "kind": kind,
+        "state": state,
+        "problems": outcome.as_json(problems),
+        "notes": outcome.as_json(notes or []),
+    }
 
 
 class _GuardedStream:

@@ -194,9 +194,11 @@ def _replay(
         records.replace_member_failures(index, row.id, failures)
     ctx = InterpretContext(index, store, config, row.id, Path(manifest.source), stored)
     handler.interpret(ctx)
-    with index.write():
-        records.finish_source(index, row.id, state="ok", error=None, members=len(stored))
-    log.info("reindex.source", source=manifest.source, members=len(stored))
+    if ctx.failures or ctx.notes:
+        with index.write():
+            records.replace_member_failures(index, row.id, failures + ctx.failures, ctx.notes)
+    state = ingester.conclude(row, len(stored))
+    log.info("reindex.source", source=manifest.source, members=len(stored), state=state)
 
 
 def _describe(store: ObjectStore, digest: str, want_sha256: bool) -> PutResult:

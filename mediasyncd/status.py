@@ -65,7 +65,7 @@ def _progress(index: Index, current: str) -> dict[str, Any] | None:
 def collect_status(index: Index) -> dict[str, Any]:
     with index.read():
         blobs, size = index.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs").fetchone()
-        sources = {"ok": 0, "failed": 0, "pending": 0}
+        sources = {"ok": 0, "partial": 0, "failed": 0, "pending": 0}
         for state, count in index.execute("SELECT state, COUNT(*) FROM sources GROUP BY state"):
             sources[str(state)] = int(count)
         # Text mentions are weak clues, counted apart from references to files.
@@ -100,8 +100,10 @@ def collect_status(index: Index) -> dict[str, Any]:
             """SELECT path, state, last_ingested, error FROM sources
                WHERE last_ingested IS NOT NULL ORDER BY last_ingested DESC, id DESC LIMIT 1"""
         ).fetchone()
+        # The last problem: a failed drop, or a partial one (stored, not all of it read).
         last_error = index.execute(
-            """SELECT path, error, last_ingested FROM sources WHERE state = 'failed'
+            """SELECT path, error, last_ingested, state FROM sources
+               WHERE state IN ('failed', 'partial') AND error IS NOT NULL
                ORDER BY last_ingested DESC, id DESC LIMIT 1"""
         ).fetchone()
         return {
@@ -124,7 +126,12 @@ def collect_status(index: Index) -> dict[str, Any]:
                 else None
             ),
             "last_error": (
-                {"path": last_error[0], "error": last_error[1], "at": last_error[2]}
+                {
+                    "path": last_error[0],
+                    "state": last_error[3],
+                    "error": last_error[1],
+                    "at": last_error[2],
+                }
                 if last_error
                 else None
             ),

@@ -20,10 +20,26 @@ from typing import Any
 
 import pytest
 import structlog
+from hypothesis import HealthCheck, settings
 
 from mediasyncd.app import App
 from mediasyncd.config import Config, LimitsConfig
 from mediasyncd.ingest import Ingester, IngestSummary
+
+# Hypothesis in the default run: derandomized (the examples follow from each test
+# alone), no example database carried between runs, no deadline or speed health check a
+# loaded machine could trip. So a run cannot fail by luck; a failure found this way is
+# added to its test as an @example. `--hypothesis-profile=explore` draws random examples.
+settings.register_profile(
+    "deterministic",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.register_profile("explore", derandomize=False, deadline=None, max_examples=2000)
+settings.load_profile("deterministic")
 
 _ENV_CLEARED = (
     "MEDIASYNCD_CONFIG",

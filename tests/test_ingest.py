@@ -88,7 +88,9 @@ def test_folder_ingest_stores_and_records(tmp_path: Path, app: App, ingest: Inge
     assert summary.blobs_deduplicated == 1
     assert summary.bytes_new == sum(len(v) for k, v in FILES.items() if k != "sub/copy-of-a.png")
     assert summary.failures == []
-    assert summary.sources == [{"path": str(drop.absolute()), "kind": "plain", "state": "ok"}]
+    assert summary.sources == [
+        {"path": str(drop.absolute()), "kind": "plain", "state": "ok", "problems": [], "notes": []}
+    ]
     assert source_row(app, drop) == ("ok", None)
     assert occurrences(app) == {name: digest_bytes(data) for name, data in FILES.items()}
     mimes = dict(app.index.execute("SELECT digest, mime FROM blobs").fetchall())
@@ -293,7 +295,9 @@ def test_file_changed_while_hashed_is_retried_without_partial_rows(
     victim = drop / "b.jpg"
     store = MutatingStore(app.state_dir, victim)
     summary = Ingester(app.index, store, app.config, app.state_dir).ingest_paths([drop])
-    assert summary.sources == [{"path": str(drop.absolute()), "kind": "plain", "state": "ok"}]
+    assert summary.sources == [
+        {"path": str(drop.absolute()), "kind": "plain", "state": "ok", "problems": [], "notes": []}
+    ]
     assert summary.failures == []
     torn = digest_bytes(FILES["b.jpg"])
     recorded = {r[0] for r in app.index.execute("SELECT digest FROM occurrences")}
@@ -463,7 +467,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], Path], dict[str, int], str, str | N
         "dotdot",
         lambda d: _zip_with(d / "z.zip", [("../../evil.png", b"x")]),
         {},
-        "ok",
+        "partial",
         "../../evil.png",
         "'..'",
     ),
@@ -471,7 +475,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], Path], dict[str, int], str, str | N
         "absolute",
         lambda d: _zip_with(d / "z.zip", [("/tmp/evil.png", b"x")]),
         {},
-        "ok",
+        "partial",
         "/tmp/evil.png",
         "absolute",
     ),
@@ -479,16 +483,16 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], Path], dict[str, int], str, str | N
         "backslash",
         lambda d: _zip_with(d / "z.zip", [("..\\evil.png", b"x")]),
         {},
-        "ok",
+        "partial",
         "..\\evil.png",
         "backslash",
     ),
-    ("nul", lambda d: _nul(d / "z.zip"), {}, "ok", "evil\\x00name.png", "NUL"),
+    ("nul", lambda d: _nul(d / "z.zip"), {}, "partial", "evil\\x00name.png", "NUL"),
     (
         "symlink-member",
         lambda d: _zip_with(d / "z.zip", [(symlink_info("ln.png"), b"/etc/passwd")]),
         {},
-        "ok",
+        "partial",
         "ln.png",
         "symbolic link",
     ),
@@ -496,7 +500,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], Path], dict[str, int], str, str | N
         "symlink-in-folder",
         lambda d: _folder_with_symlink(d / "drop"),
         {},
-        "ok",
+        "partial",
         "link.png",
         "symbolic link",
     ),
@@ -504,7 +508,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], Path], dict[str, int], str, str | N
         "duplicate",
         lambda d: _zip_with(d / "z.zip", [("good1.png", b"\x89PNG other")]),
         {},
-        "ok",
+        "partial",
         "good1.png",
         "duplicate member name",
     ),
@@ -512,7 +516,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], Path], dict[str, int], str, str | N
         "member-bytes-zip",
         lambda d: _zip_with(d / "z.zip", [("big.png", media_bytes(9000, "big"))]),
         {"max_member_bytes": 5000},
-        "ok",
+        "partial",
         "big.png",
         "limits.max_member_bytes",
     ),
@@ -520,7 +524,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], Path], dict[str, int], str, str | N
         "member-bytes-folder",
         lambda d: write_files(d / "drop", {"big.png": media_bytes(9000, "big"), **GOOD}),
         {"max_member_bytes": 5000},
-        "ok",
+        "partial",
         "big.png",
         "limits.max_member_bytes",
     ),
@@ -528,7 +532,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], Path], dict[str, int], str, str | N
         "ratio",
         lambda d: _zip_with(d / "z.zip", [("zeros.bin", bytes(2 * 1024 * 1024))]),
         {},
-        "ok",
+        "partial",
         "zeros.bin",
         "limits.max_ratio",
     ),
@@ -536,7 +540,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], Path], dict[str, int], str, str | N
         "total",
         lambda d: make_zip(d / "z.zip", {**GOOD, "third.png": media_bytes(5000, "3")}),
         {"max_total_bytes": 7500},
-        "ok",
+        "partial",
         "third.png",
         "limits.max_total_bytes",
     ),
@@ -545,7 +549,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], Path], dict[str, int], str, str | N
         "damaged-member",
         lambda d: _damaged_member(d / "z.zip"),
         {},
-        "failed",
+        "partial",
         "bad.png",
         "cannot read member",
     ),
@@ -553,7 +557,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], Path], dict[str, int], str, str | N
         "lying-size",
         lambda d: _lying_size(d / "z.zip"),
         {},
-        "failed",
+        "partial",
         "liar.png",
         "cannot read member",
     ),
@@ -561,7 +565,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], Path], dict[str, int], str, str | N
         "too-deep",
         lambda d: _write(d / "deep.zip", _nested_zip(3)),
         {"max_nesting_depth": 2},
-        "ok",
+        "partial",
         "level1.zip!/level2.zip!/level3.zip",
         "max_nesting_depth",
     ),
@@ -569,7 +573,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], Path], dict[str, int], str, str | N
         "damaged-nested",
         lambda d: _zip_with(d / "n.zip", [("inner.zip", b"PK\x03\x04garbage")]),
         {},
-        "failed",
+        "partial",
         "inner.zip",
         "damaged zip",
     ),
@@ -592,8 +596,9 @@ def test_bad_input_is_named_contained_and_recorded(
     text: str,
 ) -> None:
     """Each hostile or broken input gives one failure naming the source (and member), marks
-    the source failed or skips just that member (recorded in member_failures), stores the
-    good members, and writes nothing outside the state dir."""
+    the source failed, or partial with just that member skipped (recorded in
+    member_failures) and the good members stored, and writes nothing outside the state
+    dir."""
     monkeypatch.setattr(
         "mediasyncd.ingest.choose_handler", lambda _path, _config=None: ExpandingHandler()
     )
@@ -612,7 +617,7 @@ def test_bad_input_is_named_contained_and_recorded(
     assert len(failures) == 1, failures
     assert failures[0][0] == source_text and failures[0][1] == member
     assert text in failures[0][2]
-    if state == "ok" or member is not None:
+    if state == "partial" or member is not None:
         # The member is skipped and recorded; the good members landed.
         assert source_row(app, source)[0] == state
         recorded = app.index.execute("SELECT member, error FROM member_failures").fetchall()

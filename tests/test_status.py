@@ -37,7 +37,7 @@ def test_empty_index(app: App) -> None:
     assert status["blobs"] == 0 and status["bytes"] == 0
     assert status["references"] == {"resolved": 0, "unresolved": 0}
     assert status["matches"] == {}
-    assert status["sources"] == {"ok": 0, "failed": 0, "pending": 0}
+    assert status["sources"] == {"ok": 0, "partial": 0, "failed": 0, "pending": 0}
     assert status["last_ingest"] is None and status["last_error"] is None
     assert status["daemon"]["running"] is False and status["daemon"]["queue"] == 0
 
@@ -55,7 +55,7 @@ def test_counts_after_ingests(tmp_path: Path, app: App, ingest: Ingest) -> None:
     on_disk = [p.stat().st_size for p, _ in app.store.iter_object_files()]
     assert status["blobs"] == len(on_disk)
     assert status["bytes"] == sum(on_disk)
-    assert status["sources"] == {"ok": 1, "failed": 1, "pending": 0}
+    assert status["sources"] == {"ok": 1, "partial": 0, "failed": 1, "pending": 0}
     assert status["orphans"] == 3
     assert status["last_ingest"]["path"] == str(bad.absolute())
     assert status["last_ingest"]["state"] == "failed"

@@ -44,7 +44,10 @@ def test_objects_are_read_only(store: ObjectStore) -> None:
     assert stat.S_IMODE(store.path_of(result.digest).stat().st_mode) == 0o444
 
 
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60)
+@settings(
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    max_examples=60,
+)
 @given(data=st.binary(max_size=70_000))
 def test_put_then_read_round_trip(store: ObjectStore, data: bytes) -> None:
     """Whatever goes in comes back byte for byte, under the digest of those bytes; putting
@@ -59,7 +62,10 @@ def test_put_then_read_round_trip(store: ObjectStore, data: bytes) -> None:
     assert store.temp_files() == []
 
 
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=30)
+@settings(
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    max_examples=30,
+)
 @given(data=st.binary(max_size=5000), want_sha=st.booleans())
 def test_hash_stream_agrees_with_put_stream(
     store: ObjectStore, data: bytes, want_sha: bool

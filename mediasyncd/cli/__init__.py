@@ -1,7 +1,8 @@
 """The command line: parse options, build an App, call the library, word its errors.
 
-`main()` returns the exit code (0 ok, 1 some source or object failed, 2 usage or
-configuration error) so that no traceback ever reaches the user for expected failures.
+`main()` returns the exit code (0 ok, 1 some source or object failed or the work could
+not be done, 2 usage or configuration error only, 3 some drop ingested partially) so that
+no traceback ever reaches the user for expected failures.
 """
 
 from __future__ import annotations
@@ -82,7 +83,15 @@ class LazyGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, state_dir: str | None, verbose: int) -> None:
     """mediasyncd keeps AI-chat archives whole: every image, voice clip and file stored once
-    and linked to the conversation, message or trace it belongs to."""
+    and linked to the conversation, message or trace it belongs to.
+
+    \b
+    Exit status:
+      0  ok
+      3  ingest: some drop was read only partly (its problems are listed), none failed
+      1  a drop, an object or the work failed (a full disk included)
+      2  usage or configuration error
+    """
     ctx.obj = CliState(
         config_path, state_dir, verbose, logs=ctx.invoked_subcommand not in QUIET_COMMANDS
     )
@@ -109,18 +118,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except MediasyncdError as exc:
         click.echo(f"mediasyncd: error: {exc}", err=True)
-        return 2
+        return exc.exit_code
     except OSError as exc:
-        # The state dir cannot be created, the disk is full, a permission is missing: the
-        # system's message names the path, which is what the user needs.
+        # The disk is full, a permission is missing: the work failed, not the command
+        # line (a state dir that cannot be created is a ConfigError). The system's message
+        # names the path, which is what the user needs.
         click.echo(f"mediasyncd: error: {describe_os_error(exc)}", err=True)
-        return 2
+        return 1
     except sqlite3.OperationalError as exc:
         # The index refused a write (found by the disk-full tests: "database or disk is
         # full" after the store had used the last bytes). The transaction was rolled back;
         # one line, not a traceback.
         click.echo(f"mediasyncd: error: the index could not be written: {exc}", err=True)
-        return 2
+        return 1
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return 130

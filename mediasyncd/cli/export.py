@@ -11,6 +11,7 @@ from mediasyncd.cli.common import CliState, echo_json, pass_state
 from mediasyncd.cli.known import check_known
 from mediasyncd.cli.words import plural
 from mediasyncd.export import export_archive, parse_since
+from mediasyncd.export.media import MediaMode
 from mediasyncd.export.model import ExportFormat
 from mediasyncd.store import ObjectStore
 
@@ -35,7 +36,20 @@ from mediasyncd.store import ObjectStore
     help="Only (re)write conversations updated since a date (2024-05-01), an ISO "
     "date-time (UTC unless it says otherwise) or a span back from now (7d, 12h, 30m, 2w).",
 )
-@click.option("--copy", "copy_only", is_flag=True, help="Copy media instead of hard-linking it.")
+@click.option(
+    "--copy",
+    "media",
+    flag_value="copy",
+    default=None,
+    help="Copy media byte for byte (no reflinks).",
+)
+@click.option(
+    "--hardlink",
+    "media",
+    flag_value="hardlink",
+    help="Hard-link media to the store's objects: no space used, but the export then "
+    "shares any damage of the store (see export.media in the config).",
+)
 @click.option(
     "--force",
     is_flag=True,
@@ -49,17 +63,23 @@ def command(
     fmt: str | None,
     conversations: tuple[str, ...],
     since: str | None,
-    copy_only: bool,
+    media: str | None,
     force: bool,
     as_json: bool,
 ) -> int:
     """Write one folder per conversation into DIR, with its page, its media and a manifest.
 
-    Folders are named YYYY-MM-DD_<title>_<short id>; media is hard-linked from the store
-    when DIR is on the same filesystem (copied otherwise) under readable names. DIR also
-    gets index.html (or index.md) and media_index.json. Running it again rewrites only the
-    conversations whose messages or links changed and removes those the index lost.
-    DIR must be new, empty, or an earlier export (of the other format only with --force).
+    Folders are named YYYY-MM-DD_<title>_<short id>; media files are reflinks of the
+    store's objects where the filesystem has them (no space used) and copies otherwise,
+    under readable names, so damage to the store never reaches an export (--hardlink
+    trades that for space). DIR also gets index.html (or index.md) and media_index.json.
+    Running it again rewrites only the conversations whose messages, links or media
+    objects changed, and removes those the index lost. DIR must be new, empty, or an
+    earlier export (of the other format only with --force).
+
+    \b
+    Exit status: 0 done, 1 some conversation (or the whole export, e.g. on a full
+    disk) could not be written, 2 usage error (a bad option, a foreign DIR).
     """
     index = state.read_index
     app = state.app
@@ -75,7 +95,7 @@ def command(
         conversations=conversations,
         since=since_epoch,
         state_dir=app.state_dir,
-        allow_links=not copy_only,
+        media=cast("MediaMode | None", media),
         replace_format=force,
     )
     if as_json:
@@ -84,7 +104,8 @@ def command(
         click.echo(
             f"exported {plural(summary.written, 'conversation')} to {summary.dir} "
             f"({summary.unchanged} unchanged, {summary.removed} removed, "
-            f"{plural(summary.files_linked, 'file')} linked, {summary.files_copied} copied) "
+            f"{summary.files_cloned} files cloned, {summary.files_copied} copied, "
+            f"{summary.files_linked} hard-linked) "
             f"in {summary.seconds:.2f} s"
         )
         if summary.users_written:

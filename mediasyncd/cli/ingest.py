@@ -11,6 +11,9 @@ from mediasyncd.cli.progress import ingest_progress
 from mediasyncd.gc import ingest_lock
 from mediasyncd.ingest import Ingester, IngestSummary
 
+# Problems printed per source; `--json` has them all.
+SHOWN_PROBLEMS = 50
+
 
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -21,7 +24,16 @@ def command(state: CliState, paths: tuple[Path, ...], as_json: bool) -> int:
 
     Every member is streamed into the content-addressed store (nothing is unpacked),
     its occurrence recorded, and only the matches the drop can affect are recomputed.
-    Exit status: 0 when every source was ingested, 1 when any failed (the others land).
+    Each drop ends ok (all of it read), partial (stored, but something in it could not
+    be read or its export manifest names files not there; the problems are listed) or
+    failed.
+
+    \b
+    Exit status:
+      0  every drop is ok
+      3  some drop is partial, none failed
+      1  some drop failed (the others still land)
+      2  usage or configuration error
     """
     app = state.app
     progress = ingest_progress(app.config.logging.progress_interval_seconds)
@@ -34,7 +46,7 @@ def command(state: CliState, paths: tuple[Path, ...], as_json: bool) -> int:
         echo_json(summary.to_json())
     else:
         _print_summary(summary)
-    return 1 if summary.failed_sources else 0
+    return summary.exit_code
 
 
 def _print_summary(summary: IngestSummary) -> None:
@@ -48,6 +60,16 @@ def _print_summary(summary: IngestSummary) -> None:
         f"conversations; {summary.matches_added} matches added, "
         f"{summary.matches_removed} removed; {summary.seconds:.2f} s"
     )
-    for failure in summary.failures:
-        where = failure.source + (f" [{failure.member}]" if failure.member else "")
-        click.echo(f"error: {where}: {failure.error}", err=True)
+    for source in summary.sources:
+        for label, key in (("error", "problems"), ("note", "notes")):
+            items = source.get(key) or []
+            for item in items[:SHOWN_PROBLEMS]:
+                member = item.get("member")
+                where = source["path"] + (f" [{member}]" if member else "")
+                click.echo(f"{label}: {where}: {item['error']}", err=True)
+            if len(items) > SHOWN_PROBLEMS:
+                click.echo(
+                    f"{label}: {source['path']}: and {len(items) - SHOWN_PROBLEMS} more "
+                    f"{key} (--json lists them all)",
+                    err=True,
+                )

@@ -32,8 +32,8 @@ def _print(data: dict[str, Any]) -> None:
     click.echo(f"objects        {data['blobs']} ({human_bytes(data['bytes'])})")
     sources = data["sources"]
     click.echo(
-        f"sources        {sources['ok']} ok, {sources['failed']} failed, "
-        f"{sources['pending']} pending"
+        f"sources        {sources['ok']} ok, {sources.get('partial', 0)} partial, "
+        f"{sources['failed']} failed, {sources['pending']} pending"
     )
     click.echo(f"conversations  {data['conversations']} ({plural(data['messages'], 'message')})")
     click.echo(f"traces         {data['traces']}")
@@ -56,7 +56,8 @@ def _print(data: dict[str, Any]) -> None:
         click.echo(f"last ingest    {last['at']} {last['state']} {last['path']}")
     if data.get("last_error"):
         err = data["last_error"]
-        click.echo(f"last error     {err['at']} {err['path']}: {err['error']}")
+        state = f"{err['state']}: " if err.get("state") else ""
+        click.echo(f"last error     {err['at']} {err['path']}: {state}{err['error']}")
 
 
 def _wrapped(head: str, items: list[str], tail: str) -> str:

@@ -4,19 +4,23 @@
 memory stays bounded by the largest single conversation, and that one is bounded too: no
 JSON object grows past `max_nodes` keys (`limits.max_conversation_nodes`), so a mapping
 of a million nodes holds at most that many while the rest stream past, and the
-conversation is handed on as an `OversizedConversation` to be refused. Accepted shapes
-(docs/formats.md): a JSON array of conversations, `{"conversations": [...]}` (anywhere
-among the keys), or a single conversation object.
+conversation is handed on as an `OversizedConversation` to be refused. Every document is
+read with the nesting limit of mediasyncd.jsonstream. Accepted shapes (docs/formats.md):
+a JSON array of conversations, `{"conversations": [...]}` (anywhere among the keys), or a
+single conversation object.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import ijson
+
+from mediasyncd import jsonstream
 
 
 class DocumentError(ValueError):
@@ -60,21 +64,25 @@ class ConversationStream:
 
     path: Path
     max_nodes: int | None = None
+    max_depth: int = jsonstream.DEFAULT_MAX_DEPTH
     count: int = 0
     error: str | None = None
-    _options: dict[str, Any] = field(default_factory=dict, repr=False)
+    _map_type: type[dict[str, Any]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self._options = {"use_float": True}
         if self.max_nodes is not None:
-            self._options["map_type"] = _capped_object_type(self.max_nodes)
+            self._map_type = _capped_object_type(self.max_nodes)
 
     def __iter__(self) -> Iterator[Any]:
         try:
             yield from self._items()
+        except jsonstream.JsonTooDeep as exc:
+            self.error = f"{exc}{self._after()}"
         except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError) as exc:
-            where = f" after {self.count} conversation(s)" if self.count else ""
-            self.error = f"invalid JSON{where}: {exc}"
+            self.error = f"invalid JSON{self._after()}: {one_line(exc)}"
+
+    def _after(self) -> str:
+        return f" after {self.count} conversation(s)" if self.count else ""
 
     def _items(self) -> Iterator[Any]:
         with open(self.path, "rb") as handle:
@@ -93,7 +101,9 @@ class ConversationStream:
         if self.count == 0:
             # Not the {"conversations": [...]} form: a single conversation object.
             with open(self.path, "rb") as handle:
-                for item in ijson.items(handle, "", **self._options):
+                for item in jsonstream.items(
+                    handle, "", max_depth=self.max_depth, map_type=self._map_type
+                ):
                     if isinstance(item, dict) and "mapping" in item:
                         self.count += 1
                         yield self._bounded(item)
@@ -107,7 +117,9 @@ class ConversationStream:
 
     def _stream(self, prefix: str) -> Iterator[Any]:
         with open(self.path, "rb") as handle:
-            for item in ijson.items(handle, prefix, **self._options):
+            for item in jsonstream.items(
+                handle, prefix, max_depth=self.max_depth, map_type=self._map_type
+            ):
                 self.count += 1
                 yield self._bounded(item)
 
@@ -121,35 +133,50 @@ class ConversationStream:
         return item
 
 
-def load_small_json(path: Path, limit: int = 256 * 1024 * 1024) -> Any:
+def one_line(exc: BaseException) -> str:
+    """A parser's message on one line: yajl adds lines quoting the text around the byte
+    with an arrow under it, which say nothing to a person."""
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    return " ".join(lines[0].split())[:300]
+
+
+def load_small_json(
+    path: Path, limit: int = 256 * 1024 * 1024, *, max_depth: int = jsonstream.DEFAULT_MAX_DEPTH
+) -> Any:
     """Parse a map-sized JSON document (name maps, library listings, manifests)."""
     size = path.stat().st_size
     if size > limit:
         raise DocumentError(f"{size} bytes is larger than the {limit} bytes allowed for a map")
     with open(path, "rb") as handle:
         try:
-            return next(ijson.items(handle, "", use_float=True))
-        except (ijson.JSONError, ijson.IncompleteJSONError, StopIteration) as exc:
-            raise DocumentError(f"invalid JSON: {exc}") from exc
+            return next(jsonstream.items(handle, "", max_depth=max_depth))
+        except jsonstream.JsonTooDeep as exc:
+            raise DocumentError(str(exc)) from exc
+        except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError) as exc:
+            raise DocumentError(f"invalid JSON: {one_line(exc)}") from exc
+        except StopIteration as exc:
+            raise DocumentError("invalid JSON: empty document") from exc
 
 
-def iter_json_array(path: Path) -> Iterator[Any]:
+def iter_json_array(path: Path, *, max_depth: int = jsonstream.DEFAULT_MAX_DEPTH) -> Iterator[Any]:
     """The items of a top-level array, streamed (library_files.json can be long)."""
     with open(path, "rb") as handle:
         try:
-            yield from ijson.items(handle, "item", use_float=True)
-        except (ijson.JSONError, ijson.IncompleteJSONError) as exc:
-            raise DocumentError(f"invalid JSON: {exc}") from exc
+            yield from jsonstream.items(handle, "item", max_depth=max_depth)
+        except jsonstream.JsonTooDeep as exc:
+            raise DocumentError(str(exc)) from exc
+        except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError) as exc:
+            raise DocumentError(f"invalid JSON: {one_line(exc)}") from exc
 
 
-def extract_assets_json(path: Path, *, window: int = 64 * 1024 * 1024) -> dict[str, str]:
+def extract_assets_json(
+    path: Path, *, window: int = 64 * 1024 * 1024, max_depth: int = jsonstream.DEFAULT_MAX_DEPTH
+) -> dict[str, str]:
     """`var assetsJson = {...}` from chat.html, which also embeds every conversation.
 
     The file is scanned in chunks for the marker, then the object after it is decoded
     from a bounded window, so a multi-gigabyte chat.html never sits in memory whole.
     """
-    import json
-
     marker = b"assetsJson"
     carry = b""
     offset = 0
@@ -172,9 +199,27 @@ def extract_assets_json(path: Path, *, window: int = 64 * 1024 * 1024) -> dict[s
         return {}
     text = blob[brace:].decode("utf-8", "replace")
     try:
-        value, _ = json.JSONDecoder().raw_decode(text)
+        value = _first_value(text, max_depth)
+    except jsonstream.JsonTooDeep as exc:
+        raise DocumentError(f"assetsJson: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise DocumentError(f"assetsJson is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise DocumentError("assetsJson is not an object")
     return {str(k): str(v) for k, v in value.items() if isinstance(v, str)}
+
+
+def _first_value(text: str, max_depth: int) -> Any:
+    """The JSON value at the start of `text` (what follows it is page script)."""
+    decoder = json.JSONDecoder()
+    # Past the limit the decoder's recursion would fail (or, just under Python's limit,
+    # succeed with a value nothing else can walk): measure the nesting of the object first.
+    guard = jsonstream.DepthGuard(max_depth, multiple_values=True)
+    try:
+        guard.feed(text.encode("utf-8", "surrogatepass"))
+    except jsonstream.JsonTooDeep:
+        raise
+    except ijson.JSONError:
+        pass  # the script after the object; the decoder stops before it
+    value, _ = decoder.raw_decode(text)
+    return value

@@ -1,6 +1,7 @@
 """The durable work queue: one row per settled drop in the index's `jobs` table.
 
-States: queued -> running -> done | failed. A job is written when its drop has settled,
+States: queued -> running -> done | partial | failed. A job is written when its drop has
+settled,
 so a crash or restart loses nothing: `recover()` puts jobs that were running back in the
 queue, and the reconcile scan finds drops that were seen but not yet settled.
 
@@ -8,7 +9,8 @@ Loop guards:
 - a drop that failed is not queued again until its fingerprint changes (`latest()` keeps
   the fingerprint of every attempt);
 - a job that was running each time the daemon died `MAX_ATTEMPTS` times (a drop that
-  crashes or OOM-kills the process) is marked failed instead of crash-looping;
+  crashes or OOM-kills the process) is marked failed instead of crash-looping, and so is
+  its source, with the reason (not left "pending");
 - a shutdown that interrupts an ingest puts the job back without counting the attempt.
 """
 
@@ -18,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from mediasyncd.index import Index
+from mediasyncd.index import Index, records
 from mediasyncd.timeutil import utc_now_iso
 
 MAX_ATTEMPTS = 3
@@ -107,9 +109,10 @@ def claim(index: Index) -> Job | None:
     )
 
 
-def finish(index: Index, job_id: int, error: str | None = None) -> None:
-    """The drop was processed (`error` may note something, e.g. it vanished first)."""
-    _close(index, job_id, "done", error)
+def finish(index: Index, job_id: int, error: str | None = None, *, state: str = "done") -> None:
+    """The drop was processed (`error` may note something, e.g. it vanished first);
+    `state` is "partial" when it landed with problems."""
+    _close(index, job_id, state, error)
 
 
 def fail(index: Index, job_id: int, error: str) -> None:
@@ -150,21 +153,28 @@ def recover(index: Index, max_attempts: int = MAX_ATTEMPTS) -> tuple[int, list[s
     running every time the daemon died `max_attempts` times. Returns (resumed, given up)."""
     with index.write():
         given_up = [
-            str(row[0])
+            (str(row[0]), int(row[1]))
             for row in index.execute(
-                "SELECT path FROM jobs WHERE state = 'running' AND attempts >= ?",
+                "SELECT path, attempts FROM jobs WHERE state = 'running' AND attempts >= ?",
                 (max_attempts,),
             )
         ]
-        index.execute(
-            """UPDATE jobs SET state = 'failed', finished = ?,
-                   error = 'the daemon stopped ' || attempts || ' times while ingesting this '
-                           || 'drop; it is not retried until it changes'
-               WHERE state = 'running' AND attempts >= ?""",
-            (utc_now_iso(), max_attempts),
-        )
+        now = utc_now_iso()
+        for path, attempts in given_up:
+            reason = (
+                f"the daemon stopped {attempts} times while ingesting this drop; "
+                "it is not retried until it changes"
+            )
+            index.execute(
+                """UPDATE jobs SET state = 'failed', finished = ?, error = ?
+                   WHERE state = 'running' AND path = ?""",
+                (now, reason, path),
+            )
+            # The source row was left pending by the run that died: it failed, and says
+            # why (`status` counts it failed and shows the reason).
+            records.fail_pending_source(index, path, reason)
         cursor = index.execute("UPDATE jobs SET state = 'queued' WHERE state = 'running'")
-    return cursor.rowcount, given_up
+    return cursor.rowcount, [path for path, _ in given_up]
 
 
 def latest(index: Index, path: str) -> JobRecord | None:
@@ -183,7 +193,7 @@ def last_finished(index: Index) -> JobRecord | None:
 
 
 def counts(index: Index) -> dict[str, int]:
-    result = {"queued": 0, "running": 0, "done": 0, "failed": 0}
+    result = {"queued": 0, "running": 0, "done": 0, "partial": 0, "failed": 0}
     for state, count in index.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
         result[str(state)] = int(count)
     return result

@@ -60,8 +60,8 @@ def needs_ingest(index: Index, path: Path, fingerprint: str) -> bool:
     """Whether a drop in this state still has to be queued.
 
     Not when: it is already waiting in the queue; it is being ingested now in this very
-    version; this version was ingested (ok) or failed; or its last job failed in this
-    version (a failure is not retried in a loop: a changed file is a new attempt).
+    version; this version was ingested (ok or partial) or failed; or its last job failed
+    in this version (a failure is not retried in a loop: a changed file is a new attempt).
     """
     text = path_text(path)
     last = jobs.latest(index, text)
@@ -76,7 +76,7 @@ def needs_ingest(index: Index, path: Path, fingerprint: str) -> bool:
     return not (
         source is not None
         and source.fingerprint == fingerprint
-        and source.state in {"ok", "failed"}
+        and source.state in {"ok", "partial", "failed"}
     )
 
 

@@ -240,7 +240,10 @@ class Daemon:
             since = state.started(index, "starting")
             resumed, given_up = jobs.recover(index)
             for path in given_up:
-                log.error("job.given_up", source=path, error="the daemon died while ingesting")
+                record = jobs.latest(index, path)
+                reason = record.error if record and record.error else "the daemon kept dying"
+                log.error("job.given_up", source=path, error=reason)
+                self._report_error(f"{path}: failed: {reason}")
             self.folders = drop_folders(self.config, self.app.state_dir)
             log.info(
                 "daemon.started",
@@ -368,14 +371,15 @@ class Daemon:
             self._retries[outcome.path] = tries
             delay = min(self.config.watch.settle_seconds * 2**tries, MAX_BACKOFF_SECONDS)
             self.settler.defer(outcome.path, delay)
-            self._report_error(f"{outcome.error}; retrying in {delay:.0f} s")
+            self._report_error(f"{outcome.path}: {outcome.error}; retrying in {delay:.0f} s")
             return
         if outcome.result == "changed":
             self.settler.touch(outcome.path)
             return
         self._retries.pop(outcome.path, None)
-        if outcome.result == "failed" and outcome.error:
-            self._report_error(outcome.error)
+        if outcome.result in ("failed", "partial") and outcome.error:
+            # `status` shows the last problem, a partial drop's too; the path once.
+            self._report_error(f"{outcome.path}: {outcome.result}: {outcome.error}")
 
     def _reconcile(self) -> None:
         started = time.monotonic()

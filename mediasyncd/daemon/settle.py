@@ -9,8 +9,12 @@ half-way would store a truncated zip and mark it failed. A drop is settled when:
   be seen in `/proc/*/fd` (other users' processes are invisible without privileges, and
   under the unit's `ProtectProc=invisible`);
 - a zip's central directory is readable (the end record is written last), unless the zip
-  has been stable and unreadable for `watch.incomplete_zip_seconds`: then it is passed on
-  so the ingest reports it as a damaged zip instead of waiting forever;
+  has been stable and unreadable for `watch.incomplete_zip_seconds` (counted from its
+  mtime too, so a daemon restart does not start the wait again): then it is passed on
+  so the ingest reports it as a damaged zip instead of waiting forever. A `.zip` that is
+  empty or does not start like a zip at all is no zip being written: once it has been
+  still for the settle time with no writer, it is passed on at once and the ingest says
+  what it is;
 - a folder holds no file with an in-progress name (`*.part`, `.syncthing.*`, ...).
 Temp names at the top level are never drops at all; they become one when renamed.
 
@@ -64,7 +68,16 @@ def in_progress_member(folder: Path, patterns: Iterable[str]) -> Path | None:
 
 
 def looks_like_zip(path: Path) -> bool:
-    return path.suffix.lower() == ".zip" or read_head(path, 2) == b"PK"
+    if path.suffix.lower() == ".zip":
+        return True
+    return starts_like_zip(path)
+
+
+def starts_like_zip(path: Path) -> bool:
+    """Whether the first bytes are a zip's (a local header, or an empty zip's end record);
+    an empty file or an HTML error page saved as `.zip` is not a zip still being written.
+    Never follows a symlink or blocks on a FIFO (see fsguard)."""
+    return read_head(path, 4) in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 
 
 _ENOUGH_RECORDS = 1000
@@ -164,12 +177,14 @@ class Settler:
         clock: Callable[[], float] = time.monotonic,
         writers: Callable[[Iterable[Path]], dict[Path, int]] = open_writers,
         check_interval: float | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ):
         self.settle_seconds = settle_seconds
         self._check_interval = check_interval
         self.ignore = list(ignore)
         self.incomplete_zip_seconds = incomplete_zip_seconds
         self.clock = clock
+        self.wall_clock = wall_clock
         self.writers = writers
         self._entries: dict[Path, _Entry] = {}
         # Paths refused at lstat and the reason logged, so an event storm on a FIFO
@@ -296,8 +311,20 @@ class Settler:
             if member is not None:
                 return f"{member.relative_to(path)} is still being written"
             return None
-        if looks_like_zip(path):
+        if looks_like_zip(path) and starts_like_zip(path):
             problem = zip_problem(path)
-            if problem is not None and now - entry.last_change < self.incomplete_zip_seconds:
+            if problem is not None and self._may_still_grow(entry, now):
                 return f"zip not complete yet ({problem})"
         return None
+
+    def _may_still_grow(self, entry: _Entry, now: float) -> bool:
+        """A zip without its central directory may be written by a process we cannot
+        see: wait, but only until it has been still for incomplete_zip_seconds, by our
+        own watch or by its mtime (which survives a restart of the daemon)."""
+        if now - entry.last_change >= self.incomplete_zip_seconds:
+            return False
+        try:
+            age = self.wall_clock() - entry.path.stat().st_mtime
+        except OSError:
+            return False
+        return age < self.incomplete_zip_seconds

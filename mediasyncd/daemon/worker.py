@@ -29,7 +29,7 @@ from mediasyncd.export.archive import configured_dir, export_archive
 from mediasyncd.fingerprint import fingerprint_of
 from mediasyncd.fsguard import RefusedPath
 from mediasyncd.gc import ingest_lock
-from mediasyncd.index import Index
+from mediasyncd.index import Index, records
 from mediasyncd.ingest import Ingester, IngestSummary
 from mediasyncd.pathtext import path_from_text, path_text
 from mediasyncd.store import ObjectStore
@@ -46,7 +46,7 @@ class Outcome:
     """What the main loop needs to know about a finished job."""
 
     path: Path
-    result: str  # ok | failed | retry | changed | gone | interrupted
+    result: str  # ok | partial | failed | retry | changed | gone | interrupted
     error: str | None = None
 
 
@@ -162,9 +162,11 @@ class Worker(threading.Thread):
             crash = f"{type(exc).__name__}: {exc}"
             log.exception("job.failed", error=crash)
             jobs.fail(index, job.id, crash)
+            with index.write():
+                records.fail_pending_source(index, str(path.absolute()), crash)
             return Outcome(path, "failed", crash)
         error = _error_of(index, path, summary)
-        if state != "ok" and self.stop.is_set():
+        if state not in ("ok", "partial") and self.stop.is_set():
             jobs.requeue(index, job.id)
             log.info("job.interrupted", state=state)
             return Outcome(path, "interrupted")
@@ -176,8 +178,15 @@ class Worker(threading.Thread):
             return Outcome(path, "retry", error)
         if state == "failed":
             jobs.fail(index, job.id, error or "failed")
-            log.warning("job.failed", error=error)
+            log.error("job.failed", error=error, **_problems_of(summary))
             return Outcome(path, "failed", error)
+        if state == "partial":
+            # Stored, but not all of it: say what, and keep the drop (it is the only
+            # copy of what could not be read) whatever watch.after_ingest says.
+            jobs.finish(index, job.id, error=error, state="partial")
+            log.warning("job.partial", error=error, **_problems_of(summary))
+            self._refresh_export(index, config, summary)
+            return Outcome(path, "partial", error)
         note, changed = self._after_ingest(index, path, config)
         jobs.finish(index, job.id, error=note)
         self._refresh_export(index, config, summary)
@@ -289,14 +298,27 @@ def _rename_source(index: Index, old: Path, new: str) -> None:
         )
 
 
+# Problems named in a job.partial / job.failed event; the index keeps them all.
+LOGGED_PROBLEMS = 20
+
+
+def _problems_of(summary: IngestSummary) -> dict[str, object]:
+    """The event fields naming a drop's problems (from its `sources[]` record)."""
+    problems = [p for source in summary.sources for p in source.get("problems") or []]
+    return {"problem_count": len(problems), "problems": problems[:LOGGED_PROBLEMS]}
+
+
 def _error_of(index: Index, path: Path, summary: IngestSummary) -> str | None:
-    """The first failure of this attempt, else what the source row says (a drop skipped
-    because it failed before in this version carries no failure of its own)."""
-    if summary.failures:
-        failure = summary.failures[0]
-        where = failure.source + (f" [{failure.member}]" if failure.member else "")
-        return f"{where}: {failure.error}"
+    """What the source row says went wrong (its problems, or why it failed), else the
+    first failure of this attempt; never the path itself, which the job row names."""
     row = index.execute(
         "SELECT error FROM sources WHERE path = ?", (path_text(path.absolute()),)
     ).fetchone()
-    return str(row[0]) if row and row[0] else None
+    if row and row[0]:
+        # The source row's summary of its problems ("N problems; first: member: error");
+        # it never repeats the path, which the job row and the log name already.
+        return str(row[0])
+    if summary.failures:
+        failure = summary.failures[0]
+        return f"{failure.member}: {failure.error}" if failure.member else failure.error
+    return None

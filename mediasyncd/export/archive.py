@@ -28,7 +28,7 @@ from mediasyncd.config import Config
 from mediasyncd.export import html as html_pages
 from mediasyncd.export import markdown as md_pages
 from mediasyncd.export import traces as trace_pages
-from mediasyncd.export.media import MediaStats, ensure_real_dir, place_media
+from mediasyncd.export.media import MediaMode, MediaStats, ensure_real_dir, place_media
 from mediasyncd.export.model import (
     FORMATS,
     INDEX_NAMES,
@@ -79,6 +79,7 @@ class ExportSummary:
     users_written: int = 0
     users_removed: int = 0
     files_linked: int = 0
+    files_cloned: int = 0
     files_copied: int = 0
     bytes_copied: int = 0
     files_missing: int = 0
@@ -140,7 +141,7 @@ def export_archive(
     conversations: Sequence[str] = (),
     since: float | None = None,
     state_dir: Path | None = None,
-    allow_links: bool = True,
+    media: MediaMode | None = None,
     progress: Callable[[int, int], None] | None = None,
     replace_format: bool = True,
 ) -> ExportSummary:
@@ -148,7 +149,8 @@ def export_archive(
     rewritten, never what is removed: a conversation the index lost always goes.
 
     An export of the other format in `out_dir` is replaced page by page, unless
-    `replace_format` is False (the CLI without --force): then it is an error."""
+    `replace_format` is False (the CLI without --force): then it is an error. `media` is
+    how files get into the export (default: the config's export.media)."""
     started = time.monotonic()
     chosen: str = fmt or config.export.format
     if chosen not in FORMATS:
@@ -170,7 +172,9 @@ def export_archive(
             # Claim DIR before the first folder lands, so a run killed before its first
             # save leaves a DIR the next run recognises as its own.
             state.save(out_dir)
-        run = _Run(index, store, config, out_dir, chosen, state, summary, allow_links)
+        run = _Run(
+            index, store, config, out_dir, chosen, state, summary, media or config.export.media
+        )
         with index.read():
             run.conversations(conversations, since, progress)
             run.users()
@@ -193,7 +197,7 @@ class _Run:
         fmt: str,
         state: ExportState,
         summary: ExportSummary,
-        allow_links: bool,
+        media_mode: MediaMode,
     ):
         self.index = index
         self.store = store
@@ -202,11 +206,18 @@ class _Run:
         self.fmt = fmt
         self.state = state
         self.summary = summary
-        self.allow_links = allow_links
+        self.media_mode = media_mode
         self.salt = f"{RENDER_VERSION}:{html_pages.template_fingerprint()}:{fmt}"
         self.changed = state.format != fmt
         self.media = MediaStats()
         self.assigned: set[str] = set()
+        # Objects repaired since they were stored (few): their files are placed again.
+        self.repairs = {
+            str(digest): int(count)
+            for digest, count in index.execute(
+                "SELECT digest, repairs FROM blobs WHERE repairs > 0"
+            )
+        }
 
     # -- conversations ---------------------------------------------------------------------
 
@@ -241,6 +252,7 @@ class _Run:
                 and entry.get("fingerprint") == plan.fingerprint
                 and entry.get("folder") == plan.folder
                 and (self.out_dir / plan.folder / PAGE_NAMES[self.fmt]).is_file()
+                and self._media_current(entry)
             ):
                 self.summary.unchanged += 1
             else:
@@ -252,6 +264,21 @@ class _Run:
                 self.state.save(self.out_dir)
                 saved_at = self.summary.written
 
+    def origin(self, digest: str) -> str:
+        """Which version of an object an export file comes from: its repair count."""
+        return str(self.repairs.get(digest, 0))
+
+    def _media_current(self, entry: dict[str, Any]) -> bool:
+        """Whether every file the last run placed comes from the current version of its
+        object, placed the same way. A repaired object (quarantined by verify, then
+        re-dropped) has a new version: its conversation is written again, so no export
+        keeps the damaged bytes, nor a hard link to the damaged inode."""
+        if entry.get("media_mode") != self.media_mode:
+            return False
+        return all(
+            origin == self.origin(digest) for digest, (_d, origin) in _by_digest(entry).items()
+        )
+
     def _write_conversation(self, plan: ConversationPlan, entry: dict[str, Any] | None) -> None:
         folder = self.out_dir / plan.folder
         try:
@@ -259,13 +286,15 @@ class _Run:
             remove_stale_temp_files(folder)
             previous_media = {}
             if entry is not None and entry.get("folder") == plan.folder:
-                previous_media = {str(n): str(d) for d, n, *_ in entry.get("files", [])}
+                previous_media = _placed(entry)
+            for media in plan.files:
+                media.origin = self.origin(media.digest)
             stats = place_media(
                 self.store,
                 folder / MEDIA_DIR,
                 plan.files,
                 previous_media,
-                allow_links=self.allow_links,
+                mode=self.media_mode,
             )
             self.media.add(stats)
             page = self._render_conversation(plan)
@@ -292,7 +321,8 @@ class _Run:
             "updated": plan.summary.update_time,
             "messages": plan.summary.message_count,
             "missing": len(plan.missing),
-            "files": [[f.digest, f.name, f.kind, f.mime, f.size] for f in plan.files],
+            "files": [[f.digest, f.name, f.kind, f.mime, f.size, f.origin] for f in plan.files],
+            "media_mode": self.media_mode,
         }
         old_folder = entry.get("folder") if entry is not None else None
         if old_folder is not None and old_folder != plan.folder and old_folder not in self.assigned:
@@ -341,20 +371,22 @@ class _Run:
                 entry is not None
                 and entry.get("fingerprint") == plan.fingerprint
                 and (page_path.is_file())
+                and self._media_current(entry)
             ):
                 continue
             try:
                 ensure_real_dir(self.out_dir / USERS_DIR)
                 folder = self.out_dir / USERS_DIR / plan.folder
                 ensure_real_dir(folder)
-                previous = {str(n): str(d) for d, n, *_ in (entry or {}).get("files", [])}
+                for media in plan.files:
+                    media.origin = self.origin(media.digest)
                 self.media.add(
                     place_media(
                         self.store,
                         folder / MEDIA_DIR,
                         plan.files,
-                        previous,
-                        allow_links=self.allow_links,
+                        _placed(entry or {}),
+                        mode=self.media_mode,
                     )
                 )
                 context = trace_pages.page_context(plan, zone, zone_name)
@@ -373,7 +405,8 @@ class _Run:
                 "traces": len(plan.traces),
                 "photos": len(plan.files),
                 "paired": plan.paired,
-                "files": [[f.digest, f.name, f.kind, f.mime, f.size] for f in plan.files],
+                "files": [[f.digest, f.name, f.kind, f.mime, f.size, f.origin] for f in plan.files],
+                "media_mode": self.media_mode,
             }
             self.summary.users_written += 1
             self.changed = True
@@ -382,6 +415,7 @@ class _Run:
 
     def top_level(self) -> None:
         self.summary.files_linked = self.media.linked
+        self.summary.files_cloned = self.media.cloned
         self.summary.files_copied = self.media.copied
         self.summary.bytes_copied = self.media.bytes_copied
         self.summary.files_missing = self.media.missing
@@ -408,6 +442,20 @@ class _Run:
         write_json_atomic(media_index, _media_index(self.state, self.fmt), compact=True)
         # The state must name this DIR as an export even when no conversation was written.
         self.changed = True
+
+
+def _by_digest(entry: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """digest -> (name, origin) of the files the last run placed."""
+    return {digest: (name, origin) for name, (digest, origin) in _placed(entry).items()}
+
+
+def _placed(entry: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """name -> (digest, object identity) of the files the last run placed."""
+    placed: dict[str, tuple[str, str]] = {}
+    for row in entry.get("files", []):
+        origin = str(row[5]) if len(row) > 5 else ""
+        placed[str(row[1])] = (str(row[0]), origin)
+    return placed
 
 
 def _select(
@@ -494,7 +542,7 @@ def _media_index(state: ExportState, fmt: str) -> dict[str, Any]:
         ("users", state.users, f"{USERS_DIR}/"),
     ):
         for ident, entry in sorted(entries.items()):
-            for digest, name, file_kind, mime, size in entry.get("files", []):
+            for digest, name, file_kind, mime, size, *_origin in entry.get("files", []):
                 record = digests.setdefault(
                     str(digest),
                     {

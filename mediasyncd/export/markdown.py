@@ -3,20 +3,27 @@
 Message text keeps its Markdown (ChatGPT writes Markdown: lists, code fences) but nothing
 in it may become markup that acts: `<` and `&` become entities outside code (so HTML,
 HTML comments and `<javascript:…>` autolinks show as text), a link whose target is not
-http(s) or mailto loses its link syntax, wiki links and embeds (`[[…]]`, `![[…]]`, which
-could pull other notes of the vault in) and Obsidian comments (`%%`) are escaped, and an
-unclosed code fence is closed at the end of the message so it cannot swallow the rest of
-the page. Titles, names and prompts are escaped as plain text.
+http(s) or relative loses its link syntax, wiki links and embeds (`[[…]]`, `![[…]]`,
+which could pull other notes of the vault in) and Obsidian comments (`%%`) are escaped,
+and an unclosed code fence is closed at the end of the message so it cannot swallow the
+rest of the page. Titles, names and prompts are escaped as plain text.
+
+Those rules read Markdown line by line, which its grammar can outwit (a reference
+definition inside a quote or list item, an unbalanced code span), so each finished page
+is checked by a CommonMark parser (mediasyncd.export.linkcheck); a page that would still
+link elsewhere is rendered again with every bracket of message text escaped, and one
+that fails even then is not written.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from mediasyncd import __version__
+from mediasyncd.export import linkcheck
 from mediasyncd.export.html import (
     association_label,
     display_title,
@@ -40,7 +47,7 @@ _FENCE: Final = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _CODE_SPAN: Final = re.compile(r"(`+)(.+?)\1")
 _LINK_TARGET: Final = re.compile(r"\]\(\s*<?\s*([A-Za-z][A-Za-z0-9+.-]*):", re.ASCII)
 _REF_DEFINITION: Final = re.compile(r"^( {0,3})\[")
-_SAFE_SCHEMES: Final = frozenset({"http", "https", "mailto"})
+_SAFE_SCHEMES: Final = linkcheck.SAFE_SCHEMES
 # Characters that start Markdown (or Obsidian: `$` math, `%%` comments, `==` highlight)
 # syntax anywhere in a line. `-`, `+` and `.` matter only at a line start, and a one-line
 # text here never starts a line.
@@ -81,8 +88,25 @@ def _escape_line(line: str) -> str:
     return "".join(out)
 
 
-def escape_block(text: str) -> str:
+class UnsafeLinkError(ValueError):
+    """A page would link to a non-http(s) destination even with every bracket escaped."""
+
+
+def escape_strict(text: str) -> str:
+    """Message text with no Markdown structure that could link or hide: backslashes,
+    brackets, `<`, `&`, backticks and tildes escaped everywhere, so no code span or fence
+    remains inside which an escape would not count (only messages of a page that failed
+    the link check get this; their code shows as plain text)."""
+    text = text.replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;")
+    for char in "[]`~":
+        text = text.replace(char, "\\" + char)
+    return "\n".join(text.replace("%%", r"\%\%").splitlines())
+
+
+def escape_block(text: str, *, strict: bool = False) -> str:
     """Message text: its Markdown kept, anything that would act neutralised."""
+    if strict:
+        return escape_strict(text)
     lines: list[str] = []
     fence: str | None = None
     for line in text.splitlines():
@@ -165,7 +189,7 @@ def missing_line(ref: MissingRef) -> str:
     return text
 
 
-def _message_block(message: Message) -> list[str]:
+def _message_block(message: Message, strict: bool = False) -> list[str]:
     who = role_label(message.role)
     if message.author_name:
         who += f" ({escape_inline(message.author_name)})"
@@ -173,7 +197,7 @@ def _message_block(message: Message) -> list[str]:
         who += f" · {when(message.create_time)}"
     lines = [f"### {who}", ""]
     if message.text.strip():
-        lines.extend([escape_block(message.text), ""])
+        lines.extend([escape_block(message.text, strict=strict), ""])
     for media in message.files:
         lines.extend([*media_lines(media), ""])
     if message.repeated:
@@ -201,6 +225,45 @@ def render_conversation(
     *,
     files_count: int,
     missing_count: int,
+) -> str:
+    """The conversation's page, proven to link only to http(s) and relative targets."""
+
+    def render(strict: bool) -> str:
+        return _render_conversation(
+            summary,
+            items,
+            loose_files,
+            loose_missing,
+            files_count=files_count,
+            missing_count=missing_count,
+            strict=strict,
+        )
+
+    return checked_page(render)
+
+
+def checked_page(render: Callable[[bool], str]) -> str:
+    """render(False), or render(True) (brackets escaped) when the first would link to a
+    non-http(s) destination; UnsafeLinkError when even that would."""
+    page = render(False)
+    if not linkcheck.unsafe_destinations(page):
+        return page
+    page = render(True)
+    unsafe = linkcheck.unsafe_destinations(page)
+    if unsafe:
+        raise UnsafeLinkError(f"the page would link to {unsafe[0][:80]!r}; not written")
+    return page
+
+
+def _render_conversation(
+    summary: ConversationSummary,
+    items: Sequence[Item],
+    loose_files: Sequence[MediaFile],
+    loose_missing: Sequence[MissingRef],
+    *,
+    files_count: int,
+    missing_count: int,
+    strict: bool,
 ) -> str:
     out = [
         front_matter(
@@ -232,7 +295,7 @@ def render_conversation(
             # An empty line at the outer level: a blank line would end the outer callout.
             out.extend(_quoted([""], item.depth - 1))
         elif item.message is not None and item.message.visible:
-            out.extend(_quoted(_message_block(item.message), item.depth))
+            out.extend(_quoted(_message_block(item.message, strict), item.depth))
     if loose_files or loose_missing:
         out.extend(["", "## Files of the whole conversation", ""])
         for media in loose_files:
@@ -243,6 +306,11 @@ def render_conversation(
 
 
 def render_index(rows: Sequence[dict[str, Any]], users: Sequence[dict[str, Any]]) -> str:
+    """The index page; titles and ids are escaped as plain text, and checked like any page."""
+    return checked_page(lambda _strict: _render_index(rows, users))
+
+
+def _render_index(rows: Sequence[dict[str, Any]], users: Sequence[dict[str, Any]]) -> str:
     media_total = sum(int(r["media"]) for r in rows)
     out = [
         front_matter(
@@ -278,6 +346,11 @@ def render_index(rows: Sequence[dict[str, Any]], users: Sequence[dict[str, Any]]
 
 
 def render_traces(context: dict[str, Any]) -> str:
+    """A user's trace page (inputs and outputs inside fences), checked like any page."""
+    return checked_page(lambda _strict: _render_traces(context))
+
+
+def _render_traces(context: dict[str, Any]) -> str:
     user_id = str(context["user_id"])
     out = [
         front_matter(

@@ -1,40 +1,61 @@
-"""Putting stored objects into an export's `media/` folders.
+"""Putting stored objects into an export's `media/` folders, never sharing their damage.
 
-A file is hard-linked from the store when the export is on the same filesystem (no
-bytes copied, no space used; objects are read-only 0444 and the link shares that mode,
-which is what an archive wants) and copied otherwise. Either way it is first created
-under a temporary name and renamed into place, so an interrupted export never leaves a
-half-copied file under a real name. A file already in place is kept when it is the same
-object (same inode) or, for a copy, when the last export recorded that name for that digest
-with the same size.
+How a file gets there (`export.media`, `--copy`, `--hardlink`):
+- `clone` (the default): a reflink (`FICLONE`) where the filesystem has them (XFS,
+  Btrfs, bcachefs, ...): no bytes copied and no space used, yet a file of its own, so
+  damage to the store object later (a bad sector, a stray write) does not reach the
+  export; elsewhere (ext4, another filesystem) a copy;
+- `copy`: always a byte copy;
+- `hardlink`: the store object itself under a second name. No space and no time, but
+  the export then *is* the store: damage to an object shows in the export at once, and
+  after `verify` quarantines it the export keeps the damaged inode until it is exported
+  again. Only on request.
+Either way a file is first created under a temporary name and renamed into place, so an
+interrupted export never leaves a half-copied file under a real name.
+
+A file already in place is kept only when it still comes from the same object: the
+state records each file's digest and how many times that object had been repaired
+(`blobs.repairs`: written again by a re-drop after `verify` quarantined it). A repaired
+object's files are placed again by the next export, copies and hard links alike.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import secrets
 import shutil
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from mediasyncd.errors import StoreError
 from mediasyncd.export.model import MediaFile
 from mediasyncd.store import ObjectStore
 
+MediaMode = Literal["clone", "copy", "hardlink"]
+MEDIA_MODES: Final = ("clone", "copy", "hardlink")
 TEMP_MARK: Final = ".mediasyncd-tmp"
+# linux/fs.h: _IOW(0x94, 9, int), clone the whole file.
+FICLONE: Final = 0x40049409
 # link() errors that mean "cannot link here", not "something is broken".
 _CANNOT_LINK: Final = frozenset(
     {errno.EXDEV, errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
+)
+# FICLONE errors that mean "no reflinks here" (ext4, tmpfs, another filesystem).
+_CANNOT_CLONE: Final = frozenset(
+    {errno.EXDEV, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.ENOTTY, errno.EPERM}
 )
 
 
 @dataclass
 class MediaStats:
     linked: int = 0
+    cloned: int = 0
     copied: int = 0
     kept: int = 0
     bytes_copied: int = 0
@@ -43,6 +64,7 @@ class MediaStats:
 
     def add(self, other: MediaStats) -> None:
         self.linked += other.linked
+        self.cloned += other.cloned
         self.copied += other.copied
         self.kept += other.kept
         self.bytes_copied += other.bytes_copied
@@ -70,12 +92,13 @@ def place_media(
     store: ObjectStore,
     folder: Path,
     files: list[MediaFile],
-    previous: Mapping[str, str],
+    previous: Mapping[str, tuple[str, str]],
     *,
-    allow_links: bool = True,
+    mode: MediaMode = "clone",
 ) -> MediaStats:
-    """Make `folder` hold exactly `files` under their names; `previous` is name -> digest
-    as the last export left it. Files whose object is missing are marked unavailable."""
+    """Make `folder` hold exactly `files` under their names; `previous` is name ->
+    (digest, origin) as the last export left it (a file's `origin` says which version of
+    its object it comes from). Files whose object is missing are marked unavailable."""
     stats = MediaStats()
     wanted = {media.name for media in files}
     if files:
@@ -106,33 +129,47 @@ def place_media(
             existing = target.lstat()
         except FileNotFoundError:
             existing = None
-        if existing is not None:
-            same_inode = (existing.st_ino, existing.st_dev) == (
-                source_stat.st_ino,
-                source_stat.st_dev,
-            )
-            same_copy = (
-                previous.get(media.name) == media.digest
-                and existing.st_size == source_stat.st_size
-                and not target.is_symlink()
-            )
-            if same_inode or same_copy:
-                stats.kept += 1
-                continue
-        linked = _put(source, target, allow_links=allow_links)
-        if linked:
+        if existing is not None and _still_good(
+            existing, source_stat, previous.get(media.name), media, mode
+        ):
+            stats.kept += 1
+            continue
+        how = _put(source, target, mode=mode)
+        if how == "linked":
             stats.linked += 1
+        elif how == "cloned":
+            stats.cloned += 1
         else:
             stats.copied += 1
             stats.bytes_copied += source_stat.st_size
     return stats
 
 
-def _put(source: Path, target: Path, *, allow_links: bool) -> bool:
-    """Link (True) or copy (False) `source` to `target` through a temp name."""
+def _still_good(
+    existing: os.stat_result,
+    source_stat: os.stat_result,
+    previous: tuple[str, str] | None,
+    media: MediaFile,
+    mode: MediaMode,
+) -> bool:
+    """Whether the file in place may stay: for a hard link, it is the object's inode;
+    otherwise it is a file of its own, made from this very object file."""
+    shares_inode = (existing.st_ino, existing.st_dev) == (source_stat.st_ino, source_stat.st_dev)
+    if mode == "hardlink":
+        return shares_inode
+    return (
+        not shares_inode  # a hard link left by an older export carries the store's damage
+        and previous == (media.digest, media.origin)
+        and existing.st_size == source_stat.st_size
+        and not stat.S_ISLNK(existing.st_mode)
+    )
+
+
+def _put(source: Path, target: Path, *, mode: MediaMode) -> str:
+    """Link, clone or copy `source` to `target` through a temp name; returns which."""
     temp = temp_name(target)
     try:
-        if allow_links:
+        if mode == "hardlink":
             try:
                 os.link(source, temp)
             except OSError as exc:
@@ -140,15 +177,30 @@ def _put(source: Path, target: Path, *, allow_links: bool) -> bool:
                     raise
             else:
                 temp.replace(target)
-                return True
-        # A copy: same bytes, owner-writable so the user can tidy the export by hand.
+                return "linked"
+        # A file of its own, owner-writable so the user can tidy the export by hand.
+        how = "copied"
         with open(source, "rb") as src, open(temp, "xb") as dst:
-            shutil.copyfileobj(src, dst, 1024 * 1024)
+            if mode == "clone" and _clone(src.fileno(), dst.fileno()):
+                how = "cloned"
+            else:
+                shutil.copyfileobj(src, dst, 1024 * 1024)
         temp.replace(target)
-        return False
+        return how
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
+
+
+def _clone(source_fd: int, target_fd: int) -> bool:
+    """Reflink the whole file; False where the filesystem cannot."""
+    try:
+        fcntl.ioctl(target_fd, FICLONE, source_fd)
+    except OSError as exc:
+        if exc.errno in _CANNOT_CLONE:
+            return False
+        raise
+    return True
 
 
 def _remove(path: Path) -> None:

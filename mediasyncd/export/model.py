@@ -98,6 +98,8 @@ class MediaFile:
     links: list[Link] = field(default_factory=list)
     # False when the store no longer has the object (gc, damage): shown, not linked.
     available: bool = True
+    # The identity of the store object file it was placed from (export.media).
+    origin: str = ""
 
     @property
     def href(self) -> str:

@@ -83,7 +83,23 @@ def finish_source(
     )
 
 
-def record_blob(index: Index, digest: str, size: int, mime: str, sha256: str | None) -> None:
+def fail_pending_source(index: Index, path: str, error: str) -> None:
+    """A run that never finished (a crash in a reader, a daemon that kept dying) leaves
+    its source pending; it failed, and the row says why."""
+    index.execute(
+        """UPDATE sources SET state = 'failed', error = ?, last_ingested = ?
+           WHERE path = ? AND state = 'pending'""",
+        (error, utc_now_iso(), path),
+    )
+
+
+def record_blob(
+    index: Index, digest: str, size: int, mime: str, sha256: str | None, *, rewritten: bool = False
+) -> None:
+    """Upsert a blob row. `rewritten`: this ingest wrote the object file; for a blob the
+    index already knew, that is a repair (the object had gone: quarantined, deleted)."""
+    if rewritten:
+        index.execute("UPDATE blobs SET repairs = repairs + 1 WHERE digest = ?", (digest,))
     index.execute(
         """
         INSERT INTO blobs (digest, size, mime, kind, sha256, first_seen) VALUES (?, ?, ?, ?, ?, ?)
@@ -162,13 +178,20 @@ def remove_stale_occurrences(index: Index, source_id: int, run: int) -> int:
 
 
 def replace_member_failures(
-    index: Index, source_id: int, failures: Iterable[tuple[str | None, str]]
+    index: Index,
+    source_id: int,
+    failures: Iterable[tuple[str | None, str]],
+    notes: Iterable[tuple[str | None, str]] = (),
 ) -> None:
+    """What went wrong in a source: problems (it is partial) and notes (it is not)."""
     index.execute("DELETE FROM member_failures WHERE source_id = ?", (source_id,))
     now = utc_now_iso()
+    rows = [(source_id, member, error, now, "problem") for member, error in failures]
+    rows += [(source_id, member, error, now, "note") for member, error in notes]
     index.conn.executemany(
-        "INSERT INTO member_failures (source_id, member, error, recorded) VALUES (?, ?, ?, ?)",
-        [(source_id, member, error, now) for member, error in failures],
+        """INSERT INTO member_failures (source_id, member, error, recorded, kind)
+           VALUES (?, ?, ?, ?, ?)""",
+        rows,
     )
 
 

@@ -387,3 +387,83 @@ def _trace_matches_partial_index(db: sqlite_utils.Database) -> None:
         CREATE INDEX matches_trace ON matches(strategy) WHERE subject = 'trace';
         """,
     )
+
+
+# (table, CHECK as created, CHECK with the states added) for 0006.
+_STATE_CHECKS = (
+    (
+        "sources",
+        "CHECK (state IN ('pending', 'ok', 'failed'))",
+        "CHECK (state IN ('pending', 'ok', 'partial', 'failed'))",
+    ),
+    (
+        "jobs",
+        "CHECK (state IN ('queued', 'running', 'done', 'failed'))",
+        "CHECK (state IN ('queued', 'running', 'done', 'partial', 'failed'))",
+    ),
+)
+
+
+@MIGRATIONS(name="0006_partial_outcomes")
+def _partial_outcomes(db: sqlite_utils.Database) -> None:
+    """Sources (and the daemon's jobs) can end `partial`: stored and indexed, but
+    something in them could not be read, or their export manifest names files no drop
+    has brought yet (`export_expected`, one row per named file). Blobs count their
+    repairs (`repairs`); member failures are problems or notes (`kind`).
+
+    SQLite cannot alter a CHECK constraint. Widening one, which every stored row already
+    satisfies, is the case SQLite's ALTER TABLE documentation allows editing the table's
+    SQL in sqlite_schema for (with the schema version bumped); copying `sources` into a
+    new table instead would cascade-delete every occurrence, since foreign keys are on
+    and cannot be turned off inside this migration's transaction."""
+    conn = db.conn
+    version = int(conn.execute("PRAGMA schema_version").fetchone()[0])
+    conn.execute("PRAGMA writable_schema = ON")
+    try:
+        for table, old, new in _STATE_CHECKS:
+            row = conn.execute(
+                "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?", (table,)
+            ).fetchone()
+            sql = str(row[0])
+            if new in sql:
+                continue
+            if old not in sql:
+                raise ValueError(f"0006: unexpected schema of {table}: {sql[:200]}")
+            conn.execute(
+                "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = ?",
+                (sql.replace(old, new), table),
+            )
+        conn.execute(f"PRAGMA schema_version = {version + 1}")
+    finally:
+        conn.execute("PRAGMA writable_schema = OFF")
+    run_statements(
+        db,
+        """
+        CREATE TABLE IF NOT EXISTS export_expected (
+            source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            -- A file the source's export_manifest.json names, relative to the export.
+            path TEXT NOT NULL,
+            -- Its last component, to find it among the occurrences (occurrences_name).
+            name TEXT NOT NULL,
+            size INTEGER,
+            -- 1 once some drop holds a file at this path (and of this size, when known).
+            present INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (source_id, path)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS export_expected_open ON export_expected(name)
+            WHERE present = 0;
+        """,
+    )
+    # How many times an object was written again after it had gone (verify quarantined
+    # it, a re-drop repaired it): an export places the files of a repaired object anew.
+    columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(blobs)")}
+    if "repairs" not in columns:
+        conn.execute("ALTER TABLE blobs ADD COLUMN repairs INTEGER NOT NULL DEFAULT 0")
+    # A problem makes its source partial; a note (read and stored, but worth saying)
+    # does not.
+    columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(member_failures)")}
+    if "kind" not in columns:
+        conn.execute(
+            "ALTER TABLE member_failures ADD COLUMN kind TEXT NOT NULL DEFAULT 'problem' "
+            "CHECK (kind IN ('problem', 'note'))"
+        )

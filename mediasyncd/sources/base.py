@@ -71,8 +71,12 @@ class InterpretContext:
     source_id: int
     source: Path
     occurrences: list[StoredOccurrence]
-    # (member, message) problems found while interpreting: recorded, never fatal to the source.
+    # (member, message) problems found while interpreting: what could not be read or used
+    # (the source ends partial); recorded, never fatal to the source.
     failures: list[tuple[str | None, str]] = field(default_factory=list)
+    # (member, message) notes: read and stored, but worth saying (a photo linked to no
+    # user, one with no usable time); recorded and reported, the source stays ok.
+    notes: list[tuple[str | None, str]] = field(default_factory=list)
 
 
 @dataclass

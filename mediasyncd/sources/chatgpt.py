@@ -20,6 +20,7 @@ from typing import Final
 
 import structlog
 
+from mediasyncd import completeness
 from mediasyncd.conversations import record as conv_record
 from mediasyncd.conversations.extract import (
     ConversationData,
@@ -137,6 +138,7 @@ class _ChatGPTBase(SourceHandler):
         for occurrence in documents:
             if _basename(occurrence.member) == "library_files.json":
                 self._interpret_library(ctx, occurrence, result)
+        self._interpret_manifests(ctx, documents)
         return result
 
     # -- documents -------------------------------------------------------------------------
@@ -145,7 +147,11 @@ class _ChatGPTBase(SourceHandler):
         for occurrence in ctx.occurrences:
             if _basename(occurrence.member) == "user.json":
                 try:
-                    data = load_small_json(ctx.store.path_of(occurrence.digest), limit=1 << 20)
+                    data = load_small_json(
+                        ctx.store.path_of(occurrence.digest),
+                        limit=1 << 20,
+                        max_depth=ctx.config.limits.max_json_depth,
+                    )
                 except DocumentError:
                     continue
                 if isinstance(data, dict):
@@ -168,6 +174,7 @@ class _ChatGPTBase(SourceHandler):
         stream = ConversationStream(
             ctx.store.path_of(occurrence.digest),
             max_nodes=ctx.config.limits.max_conversation_nodes,
+            max_depth=ctx.config.limits.max_json_depth,
         )
         # Each conversation is extracted as it arrives, so a batch holds rows, never the
         # parsed JSON of 200 conversations; a batch also ends after MESSAGES_PER_BATCH.
@@ -225,7 +232,9 @@ class _ChatGPTBase(SourceHandler):
         self, ctx: InterpretContext, occurrence: StoredOccurrence, result: InterpretResult
     ) -> None:
         try:
-            data = load_small_json(ctx.store.path_of(occurrence.digest))
+            data = load_small_json(
+                ctx.store.path_of(occurrence.digest), max_depth=ctx.config.limits.max_json_depth
+            )
         except DocumentError as exc:
             ctx.failures.append((occurrence.member, str(exc)))
             return
@@ -253,7 +262,9 @@ class _ChatGPTBase(SourceHandler):
         self, ctx: InterpretContext, occurrence: StoredOccurrence, result: InterpretResult
     ) -> None:
         try:
-            assets = extract_assets_json(ctx.store.path_of(occurrence.digest))
+            assets = extract_assets_json(
+                ctx.store.path_of(occurrence.digest), max_depth=ctx.config.limits.max_json_depth
+            )
         except (DocumentError, OSError) as exc:
             ctx.failures.append((occurrence.member, str(exc)))
             return
@@ -277,7 +288,11 @@ class _ChatGPTBase(SourceHandler):
         origin = f"doc:{occurrence.digest}"
         try:
             with ctx.index.write():
-                for entry in iter_json_array(ctx.store.path_of(occurrence.digest)):
+                entries = iter_json_array(
+                    ctx.store.path_of(occurrence.digest),
+                    max_depth=ctx.config.limits.max_json_depth,
+                )
+                for entry in entries:
                     if not isinstance(entry, dict):
                         continue
                     thread = conv_record.record_library_entry(ctx.index, entry, origin=origin)
@@ -288,6 +303,29 @@ class _ChatGPTBase(SourceHandler):
                 conv_record.mark_document(ctx.index, occurrence.digest, interpreter)
         except DocumentError as exc:
             ctx.failures.append((occurrence.member, str(exc)))
+
+    def _interpret_manifests(
+        self, ctx: InterpretContext, documents: list[StoredOccurrence]
+    ) -> None:
+        """What the export's own manifest says it holds (mediasyncd.completeness); a
+        drop with several parts' manifests expects what any of them names."""
+        manifests = [o for o in documents if _basename(o.member) == completeness.MANIFEST_NAME]
+        if not manifests:
+            return
+        expected: list[completeness.Expected] = []
+        for occurrence in manifests:
+            try:
+                data = load_small_json(
+                    ctx.store.path_of(occurrence.digest),
+                    limit=64 << 20,
+                    max_depth=ctx.config.limits.max_json_depth,
+                )
+            except DocumentError as exc:
+                ctx.failures.append((occurrence.member, str(exc)))
+                continue
+            expected.extend(completeness.expected_files(data))
+        with ctx.index.write():
+            completeness.record_expected(ctx.index, ctx.source_id, expected)
 
 
 def _conversation_label(raw: object, position: int) -> str:

@@ -82,8 +82,8 @@ class Rejected:
 
     path: str
     reason: str
-    # True when the member's data is damaged (not merely unsafe or over a limit): the
-    # source is then marked failed so the user knows to re-drop it.
+    # True when the member's data is damaged, not merely unsafe or over a limit (either
+    # way the source ends partial, the member named among its problems).
     damaged: bool = False
 
 

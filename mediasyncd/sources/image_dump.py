@@ -27,6 +27,7 @@ from typing import Final
 
 import ijson
 
+from mediasyncd import jsonstream
 from mediasyncd.config import ImagesConfig
 from mediasyncd.digest import langfuse_media_id
 from mediasyncd.sources.base import (
@@ -189,7 +190,7 @@ class ImageDumpHandler(SourceHandler):
             placement = place(ctx.source, occurrence.member, images_config)
             if placement is None:
                 outside.append(occurrence.occurrence_id)
-                ctx.failures.append(
+                ctx.notes.append(
                     (
                         occurrence.member,
                         f"image is not under {images_config.prefix or '<drop>'}/<user_id>/ "
@@ -301,7 +302,7 @@ class ImageDumpHandler(SourceHandler):
         media_id = langfuse_media_id(bytes.fromhex(sha)) if sha else None
         moment, source = self._time(ctx, occurrence, placement, listed, existing, naive)
         if moment is None:
-            ctx.failures.append(
+            ctx.notes.append(
                 (
                     occurrence.member,
                     "no usable time (no listing entry, EXIF date, time in the name or "
@@ -331,7 +332,7 @@ class ImageDumpHandler(SourceHandler):
         if entry is not None:
             if entry[1] is None or entry[1] == occurrence.size:
                 return entry[0], "listing"
-            ctx.failures.append(
+            ctx.notes.append(
                 (
                     occurrence.member,
                     f"the listing says {entry[1]} bytes but the file has {occurrence.size}: "
@@ -371,12 +372,20 @@ def _listing_entries(
     count = 0
     with ctx.store.open(listing.digest) as stream:
         try:
-            for entry in ijson.items(stream, "Contents.item", multiple_values=True, use_float=True):
+            entries = jsonstream.items(
+                stream,
+                "Contents.item",
+                max_depth=ctx.config.limits.max_json_depth,
+                multiple_values=True,
+            )
+            for entry in entries:
                 count += 1
                 if isinstance(entry, dict):
                     yield f"entry {count}", entry
                 else:
                     yield f"entry {count}", "not an object"
+        except jsonstream.JsonTooDeep as exc:
+            yield f"after entry {count}", f"the listing's {exc}"
         except ijson.JSONError as exc:
             text = " ".join(str(exc).split())[:200]
             yield f"after entry {count}", f"the listing's JSON breaks off here: {text}"

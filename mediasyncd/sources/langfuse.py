@@ -144,7 +144,9 @@ def interpret_trace_documents(
 
 
 def _read(ctx: InterpretContext, occurrence: StoredOccurrence) -> Iterable[TraceRecord | Problem]:
-    return read_traces(lambda: ctx.store.open(occurrence.digest))
+    return read_traces(
+        lambda: ctx.store.open(occurrence.digest), max_depth=ctx.config.limits.max_json_depth
+    )
 
 
 def _already_read(ctx: InterpretContext, digest: str) -> bool:

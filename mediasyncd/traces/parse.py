@@ -9,7 +9,9 @@ Shapes (docs/formats.md §3), told apart by content, never by name:
 and cost come from the trace when it has them, else from its generations. A record that
 cannot be used (no id, no user id, a timestamp that does not parse, a CSV line with broken
 quoting) is yielded as a `Problem` naming it; the records around it still come through.
-Big files are never loaded whole: JSON goes through ijson, CSV line by line.
+Big files are never loaded whole: JSON goes through ijson, CSV line by line. Every JSON
+text (the file, a line, a cell, a JSON string inside a field) is read with the nesting
+limit of mediasyncd.jsonstream: a deeper document is a Problem, a deeper field stays text.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import IO, Any, BinaryIO, Final
 
 import ijson
 
+from mediasyncd import jsonstream
 from mediasyncd.jsonvalues import as_float
 
 MEDIA_REF: Final = re.compile(r"@@@langfuseMedia:type=([^|@]*)\|id=([^|@]+)\|source=([^|@]*)@@@")
@@ -108,29 +111,31 @@ def _header_name(cell: str) -> str:
 # -- reading -------------------------------------------------------------------------------
 
 
-def read_traces(opener: Opener) -> Iterator[TraceRecord | Problem]:
+def read_traces(
+    opener: Opener, *, max_depth: int = jsonstream.DEFAULT_MAX_DEPTH
+) -> Iterator[TraceRecord | Problem]:
     """Every trace in one export file (`opener` gives a fresh binary stream each call)."""
     with opener() as stream:
         head = stream.read(HEAD_BYTES)
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text[:1] in (b"{", b"["):
-        yield from _read_json(opener)
+        yield from _read_json(opener, max_depth)
     else:
-        yield from _read_csv(opener)
+        yield from _read_csv(opener, max_depth)
 
 
 def _first_events(opener: Opener) -> tuple[str | None, str | None]:
-    """The first JSON event and, for an object, its first key."""
+    """The first JSON event and, for an object, its first key. Read without prefixes:
+    ijson's prefixed events of a 64 KB `[[[[…` took gigabytes."""
     with opener() as stream:
-        events = ijson.parse(_skip_bom(stream), multiple_values=True)
-        try:
-            _, first, _ = next(events)
-            if first != "start_map":
-                return first, None
-            _, second, value = next(events)
-            return first, value if second == "map_key" else None
-        except (ijson.JSONError, StopIteration):
-            return None, None
+        events = jsonstream.first_events(_skip_bom(stream), 2, multiple_values=True)
+    if not events:
+        return None, None
+    first = str(events[0][0])
+    if first != "start_map" or len(events) < 2:
+        return first, None
+    second, value = events[1]
+    return first, str(value) if second == "map_key" else None
 
 
 def _skip_bom(stream: BinaryIO) -> BinaryIO:
@@ -139,95 +144,130 @@ def _skip_bom(stream: BinaryIO) -> BinaryIO:
     return stream
 
 
-def _read_json(opener: Opener) -> Iterator[TraceRecord | Problem]:
+Convert = Callable[[Any, str, int], Iterable[TraceRecord | Problem]]
+
+
+def _read_json(opener: Opener, max_depth: int) -> Iterator[TraceRecord | Problem]:
     first, key = _first_events(opener)
     if first == "start_array":
-        yield from _stream(opener, "item", _from_any)
+        yield from _stream(opener, "item", _from_any, max_depth)
     elif key in ("data", "meta"):
-        yield from _stream(opener, "data.item", _from_trace)
+        yield from _stream(opener, "data.item", _from_page_item, max_depth)
     elif key in ("trace", "observations"):
-        yield from _read_downloads(opener)
+        yield from _read_downloads(opener, max_depth)
     else:
-        yield from _read_json_lines(opener)
+        yield from _read_json_lines(opener, max_depth)
 
 
 def _stream(
-    opener: Opener, prefix: str, convert: Callable[[Any, str], Iterable[TraceRecord | Problem]]
+    opener: Opener, prefix: str, convert: Convert, max_depth: int
 ) -> Iterator[TraceRecord | Problem]:
     count = 0
     with opener() as stream:
-        items = ijson.items(_skip_bom(stream), prefix, multiple_values=True, use_float=True)
+        items = jsonstream.items(
+            _skip_bom(stream), prefix, max_depth=max_depth, multiple_values=True
+        )
         try:
             for item in items:
                 count += 1
-                yield from convert(item, f"item {count}")
+                yield from convert(item, f"item {count}", max_depth)
+        except jsonstream.JsonTooDeep as exc:
+            yield Problem(f"after item {count}", f"{exc}; the rest of the file is not read")
         except ijson.JSONError as exc:
             yield Problem(f"after item {count}", f"the JSON breaks off here: {_short(exc)}")
+        except UnicodeDecodeError as exc:
+            yield Problem(f"after item {count}", f"text that is not UTF-8: {_short(exc)}")
 
 
-def _read_downloads(opener: Opener) -> Iterator[TraceRecord | Problem]:
+def _from_page_item(value: Any, where: str, max_depth: int) -> Iterator[TraceRecord | Problem]:
+    return _from_trace(value, where, max_depth=max_depth)
+
+
+def _read_downloads(opener: Opener, max_depth: int) -> Iterator[TraceRecord | Problem]:
     """`{trace, observations}` downloads: observations first (model, cost, media refs)."""
     observations: dict[str, list[dict[str, Any]]] = {}
     with opener() as stream:
-        items = ijson.items(
-            _skip_bom(stream), "observations.item", multiple_values=True, use_float=True
+        items = jsonstream.items(
+            _skip_bom(stream), "observations.item", max_depth=max_depth, multiple_values=True
         )
         try:
             for obs in items:
                 if isinstance(obs, dict) and isinstance(obs.get("traceId"), str):
                     observations.setdefault(obs["traceId"], []).append(_slim(obs))
+        except jsonstream.JsonTooDeep as exc:
+            yield Problem("observations", str(exc))
         except ijson.JSONError as exc:
             yield Problem("observations", f"the JSON breaks off here: {_short(exc)}")
+        except UnicodeDecodeError as exc:
+            yield Problem("observations", f"text that is not UTF-8: {_short(exc)}")
 
-    def convert(trace: Any, where: str) -> Iterator[TraceRecord | Problem]:
+    def convert(trace: Any, where: str, depth: int) -> Iterator[TraceRecord | Problem]:
         if isinstance(trace, dict) and isinstance(trace.get("id"), str):
             extra = observations.get(trace["id"], [])
-            yield from _from_trace(trace, where, extra)
+            yield from _from_trace(trace, where, extra, max_depth=depth)
         else:
             yield Problem(where, "the 'trace' of a download is not an object with an id")
 
-    yield from _stream(opener, "trace", convert)
+    yield from _stream(opener, "trace", convert, max_depth)
 
 
-def _read_json_lines(opener: Opener) -> Iterator[TraceRecord | Problem]:
+def _read_json_lines(opener: Opener, max_depth: int) -> Iterator[TraceRecord | Problem]:
     """JSON lines; a file whose first line is not a whole object is one or more documents."""
     with opener() as stream:
         first_line = _skip_bom(stream).readline()
     try:
-        json.loads(first_line)
+        jsonstream.loads(first_line, max_depth)
     except ValueError:
-        yield from _stream(opener, "", _from_any)
+        yield from _stream(opener, "", _from_any, max_depth)
         return
     with opener() as stream:
         for number, line in enumerate(_skip_bom(stream), start=1):
             if not line.strip():
                 continue
             try:
-                value = json.loads(line)
+                value = jsonstream.loads(line, max_depth)
+            except jsonstream.JsonTooDeep as exc:
+                yield Problem(f"line {number}", str(exc))
+                continue
             except ValueError as exc:
                 yield Problem(f"line {number}", f"not valid JSON: {_short(exc)}")
                 continue
-            yield from _from_any(value, f"line {number}")
+            yield from _from_any(value, f"line {number}", max_depth)
 
 
-def _from_any(value: Any, where: str) -> Iterator[TraceRecord | Problem]:
+def _from_any(value: Any, where: str, max_depth: int) -> Iterator[TraceRecord | Problem]:
     """A value of any accepted shape: trace, page, download, or a list of those."""
     if isinstance(value, list):
         for position, item in enumerate(value, start=1):
-            yield from _from_any(item, f"{where}, item {position}")
+            yield from _from_any(item, f"{where}, item {position}", max_depth)
     elif isinstance(value, dict) and isinstance(value.get("data"), list):
-        yield from _from_any(value["data"], where)
+        yield from _from_any(value["data"], where, max_depth)
     elif isinstance(value, dict) and isinstance(value.get("trace"), dict):
-        extra = [_slim(o) for o in value.get("observations") or [] if isinstance(o, dict)]
-        yield from _from_trace(value["trace"], where, extra)
+        extra, problem = _observations_of(value)
+        if problem is not None:
+            yield Problem(where, problem)
+        yield from _from_trace(
+            value["trace"], where, [_slim(o) for o in extra], max_depth=max_depth
+        )
     else:
-        yield from _from_trace(value, where)
+        yield from _from_trace(value, where, max_depth=max_depth)
+
+
+def _observations_of(value: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """The observation objects of a trace or download, and a problem when the field is
+    there but not a list (found by fuzzing: `"observations": true` was iterated)."""
+    found = value.get("observations")
+    if found is None:
+        return [], None
+    if not isinstance(found, list):
+        return [], f"'observations' is {type(found).__name__}, not a list; ignored"
+    return [o for o in found if isinstance(o, dict)], None
 
 
 # -- CSV ---------------------------------------------------------------------------------
 
 
-def _read_csv(opener: Opener) -> Iterator[TraceRecord | Problem]:
+def _read_csv(opener: Opener, max_depth: int) -> Iterator[TraceRecord | Problem]:
     with opener() as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
         records = _csv_records(text)
@@ -253,8 +293,10 @@ def _read_csv(opener: Opener) -> Iterator[TraceRecord | Problem]:
                     f"{len(row)} fields where the header has {len(header)} (broken quoting?)",
                 )
                 continue
-            item = {name: _decode_cell(cell) for name, cell in zip(header, row, strict=True)}
-            yield from _from_trace(item, f"line {start}")
+            item = {
+                name: _decode_cell(cell, max_depth) for name, cell in zip(header, row, strict=True)
+            }
+            yield from _from_trace(item, f"line {start}", max_depth=max_depth)
 
 
 def _csv_records(text: IO[str]) -> Iterator[tuple[int, str | Problem]]:
@@ -287,12 +329,12 @@ def _csv_records(text: IO[str]) -> Iterator[tuple[int, str | Problem]]:
         yield start, "".join(chunk for _, chunk in lines)
 
 
-def _decode_cell(cell: str) -> Any:
-    """Cells are JSON-encoded; a cell that is not JSON is kept as the text it is."""
+def _decode_cell(cell: str, max_depth: int) -> Any:
+    """Cells are JSON-encoded; a cell that is not JSON (or nests too deep) stays text."""
     if cell == "":
         return None
     try:
-        return json.loads(cell)
+        return jsonstream.loads(cell, max_depth)
     except ValueError:
         return cell
 
@@ -301,7 +343,11 @@ def _decode_cell(cell: str) -> Any:
 
 
 def _from_trace(
-    raw: Any, where: str, observations: list[dict[str, Any]] | None = None
+    raw: Any,
+    where: str,
+    observations: list[dict[str, Any]] | None = None,
+    *,
+    max_depth: int = jsonstream.DEFAULT_MAX_DEPTH,
 ) -> Iterator[TraceRecord | Problem]:
     if not isinstance(raw, dict):
         yield Problem(where, f"expected a trace object, found {type(raw).__name__}")
@@ -320,7 +366,10 @@ def _from_trace(
     if not user:
         yield Problem(where, "trace has no userId, so it cannot be paired with a user's images")
         return
-    nested = [_slim(o) for o in raw.get("observations") or [] if isinstance(o, dict)]
+    own, problem = _observations_of(raw)
+    if problem is not None:
+        yield Problem(where, problem)
+    nested = [_slim(o) for o in own]
     seen = {o.get("id") for o in observations or []}
     obs = list(observations or []) + [o for o in nested if o.get("id") not in seen]
     record = TraceRecord(
@@ -330,9 +379,9 @@ def _from_trace(
         user_id=user,
         session_id=_text(raw.get("sessionId", raw.get("session_id"))),
         name=_text(raw.get("name")),
-        input=decode_json_text(raw.get("input")),
-        output=decode_json_text(raw.get("output")),
-        metadata=decode_json_text(raw.get("metadata")),
+        input=decode_json_text(raw.get("input"), max_depth),
+        output=decode_json_text(raw.get("output"), max_depth),
+        metadata=decode_json_text(raw.get("metadata"), max_depth),
         tags=_tags(raw.get("tags")),
     )
     record.model = _model(raw, record.metadata, obs)
@@ -359,13 +408,14 @@ def parse_time(value: Any) -> datetime | None:
     return None
 
 
-def decode_json_text(value: Any) -> Any:
-    """Decode a JSON string (objects, arrays, quoted strings, null); other text stays."""
+def decode_json_text(value: Any, max_depth: int = jsonstream.DEFAULT_MAX_DEPTH) -> Any:
+    """Decode a JSON string (objects, arrays, quoted strings, null); other text, and JSON
+    nested deeper than `max_depth`, stays as it is."""
     if isinstance(value, str):
         stripped = value.strip()
         if stripped[:1] in ("{", "[", '"') or stripped == "null":
             try:
-                return json.loads(stripped)
+                return jsonstream.loads(stripped, max_depth)
             except ValueError:
                 return value
     return value

@@ -22,6 +22,7 @@ KEYS = {
     "users_written",
     "users_removed",
     "files_linked",
+    "files_cloned",
     "files_copied",
     "bytes_copied",
     "files_missing",
@@ -38,7 +39,8 @@ def test_export_json_summary_and_incremental_rerun(run_cli: Run, tmp_path: Path)
     assert first.code == 0, first.stderr
     data = json.loads(first.stdout)
     assert set(data) == KEYS
-    assert (data["written"], data["files_linked"], data["format"]) == (7, 5, "html")
+    assert (data["written"], data["files_linked"], data["format"]) == (7, 0, "html")
+    assert data["files_cloned"] + data["files_copied"] == 5
     again = json.loads(run_cli("export", out, "--json").stdout)
     assert (again["written"], again["unchanged"]) == (0, 7)
 

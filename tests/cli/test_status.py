@@ -35,7 +35,7 @@ def test_status_json_on_a_fresh_state_dir(run_cli: Run, state_dir: Path) -> None
     data = json.loads(result.stdout)
     assert set(data) >= KEYS
     assert set(data["references"]) == {"resolved", "unresolved"}
-    assert set(data["sources"]) == {"ok", "failed", "pending"}
+    assert set(data["sources"]) == {"ok", "partial", "failed", "pending"}
     assert {"running", "pid", "since", "queue"} <= set(data["daemon"])
     assert data["state_dir"] == str(state_dir.resolve())
 
@@ -45,7 +45,7 @@ def test_status_text_after_an_ingest(tmp_path: Path, run_cli: Run) -> None:
     drop = write_files(tmp_path / "drop", {"a.png": media_bytes(3000, "a")})
     run_cli("ingest", drop)
     text = run_cli("status").stdout
-    assert "sources        1 ok, 0 failed, 0 pending" in text
+    assert "sources        1 ok, 0 partial, 0 failed, 0 pending" in text
     assert "daemon         not running" in text
     assert "last ingest" in text and str(drop.absolute()) in text
 

@@ -31,7 +31,7 @@ def test_fifo_claim_and_finish(index: Index) -> None:
     assert second is not None and second.id == b
     jobs.fail(index, b, "not a zip")
     assert jobs.claim(index) is None
-    assert jobs.counts(index) == {"queued": 0, "running": 0, "done": 1, "failed": 1}
+    assert jobs.counts(index) == {"queued": 0, "running": 0, "done": 1, "partial": 0, "failed": 1}
     last = jobs.latest(index, "/drop/b.zip")
     assert last is not None and last.state == "failed" and last.error == "not a zip"
     assert last.fingerprint == "fp-b"

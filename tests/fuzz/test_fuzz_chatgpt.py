@@ -124,7 +124,9 @@ def test_extract_raises_only_shape_errors(value: Any) -> None:
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(st.binary(max_size=300) | JSON.map(lambda v: json.dumps(v).encode()))
 def test_conversation_stream_never_raises(tmp_path: Path, payload: bytes) -> None:
@@ -146,7 +148,9 @@ def _zip_bytes(names: list[str], data: bytes) -> bytes:
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=4),

@@ -78,7 +78,8 @@ def test_reopening_does_not_migrate_twice(tmp_path: Path) -> None:
     """Opening an existing index keeps its rows and its migration records."""
     first = open_index(tmp_path / "index.db")
     first.execute(
-        "INSERT INTO blobs VALUES ('0' || hex(randomblob(15)) || '0', 1, 'x', 'data', NULL, 'now')"
+        "INSERT INTO blobs (digest, size, mime, kind, sha256, first_seen) "
+        "VALUES ('0' || hex(randomblob(15)) || '0', 1, 'x', 'data', NULL, 'now')"
     )
     count = first.scalar("SELECT COUNT(*) FROM _sqlite_migrations")
     first.close()
@@ -217,3 +218,41 @@ def test_index_usable_from_another_thread(index: Index) -> None:
     worker.start()
     worker.join(timeout=10)
     assert seen == [1]
+
+
+def test_migration_0006_keeps_every_row_and_allows_partial(tmp_path: Path) -> None:
+    """An index made before 0006 (states ok/failed/pending only): migrated in place, its
+    sources, occurrences and jobs are kept, `partial` is accepted and nothing else is."""
+    import sqlite_utils
+    from sqlite_utils.migrations import Migrations
+
+    path = tmp_path / "index.db"
+    old = Migrations(MIGRATIONS.name)
+    for step in MIGRATIONS._migrations:
+        old(name=step.name)(step.func)
+    db = sqlite_utils.Database(path)
+    db.conn.execute("PRAGMA foreign_keys = ON")
+    old.apply(db, stop_before="0006_partial_outcomes")
+    db.conn.execute("INSERT INTO sources (path, state, first_seen) VALUES ('/d', 'ok', 'now')")
+    db.conn.execute(
+        "INSERT INTO blobs (digest, size, mime, kind, first_seen) VALUES ('x', 1, 'm', 'data', 'n')"
+    )
+    db.conn.execute(
+        "INSERT INTO occurrences (source_id, member, digest, size) VALUES (1, 'a.png', 'x', 1)"
+    )
+    db.conn.execute("INSERT INTO jobs (path, state, enqueued) VALUES ('/d', 'done', 'now')")
+    db.conn.commit()
+    db.conn.close()
+
+    index = open_index(path)
+    try:
+        with index.write():
+            index.execute("UPDATE sources SET state = 'partial'")
+            index.execute("UPDATE jobs SET state = 'partial'")
+        assert index.scalar("SELECT COUNT(*) FROM occurrences") == 1
+        assert index.scalar("SELECT repairs FROM blobs") == 0
+        assert index.scalar("PRAGMA integrity_check") == "ok"
+        with pytest.raises(sqlite3.IntegrityError), index.write():
+            index.execute("UPDATE sources SET state = 'half'")
+    finally:
+        index.close()

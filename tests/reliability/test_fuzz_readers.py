@@ -85,7 +85,9 @@ JSON = st.recursive(
     max_leaves=25,
 )
 FUZZ = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
 
@@ -125,6 +127,9 @@ def _as_layout(traces: list[Any], layout: str) -> bytes:
 @example(b'[{"id": "t", "timestamp": "2025-01-31T12:00:00Z", "userId": "u", "input": [')
 @example(b"\xef\xbb\xbf" + b'id,timestamp,userId\n"t",\x00,\xff\n')
 @example(b'{"trace": {"id": "t"}, "observations": [{"traceId": "t", "input": {"x": ')
+# Found by this test on a random run of main: TypeError: 'bool' object is not iterable.
+@example(b'[{"id": "t", "timestamp": "2025-01-31T12:00:00Z", "userId": "u", "observations": true}]')
+@example(b'{"trace": {"id": "t", "timestamp": 1738324800, "userId": "u", "observations": 1}}')
 def test_trace_reader_on_any_bytes(data: bytes) -> None:
     """Arbitrary bytes (and cut-off JSON, NULs, bad UTF-8): records and Problems only."""
     looks_like_trace_export(data)
@@ -214,7 +219,9 @@ def test_placement_of_any_member(label: str, member: str, prefix: str, position:
 
 
 _ENDTOEND = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
 
@@ -222,7 +229,7 @@ def _ingest(tmp_path: Path, drop: Path) -> None:
     app = App(Config(), tmp_path / "state")
     try:
         summary = Ingester(app.index, app.store, app.config, app.state_dir).ingest_paths([drop])
-        assert [s["state"] for s in summary.sources] in (["ok"], ["failed"])
+        assert [s["state"] for s in summary.sources] in (["ok"], ["partial"], ["failed"])
     finally:
         app.close()
 
