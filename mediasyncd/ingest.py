@@ -198,6 +198,7 @@ class Ingester:
 
         def waiting(holder: int | None) -> None:
             bound.warning("source.waiting", reason="another ingest of this source runs", pid=holder)
+            self.progress.waiting(path, holder)
 
         try:
             with source_lock(

@@ -45,6 +45,9 @@ class Progress:
     def phase(self, name: str) -> None:
         """The source moves on: hashing (the first), reading ..., matching."""
 
+    def waiting(self, path: Path, holder: int | None) -> None:
+        """Another writer (pid `holder`, when known) ingests this source; this one waits."""
+
     def source_finished(self, path: Path) -> None:
         """The source is done (ok or failed)."""
 

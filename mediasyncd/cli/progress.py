@@ -66,6 +66,9 @@ class RichIngestProgress(TrackingProgress):
             # Drawn now, not at the next tick: a quick phase would never be seen.
             self._bar.refresh()
 
+    def waiting(self, path: Path, holder: int | None) -> None:
+        self._bar.console.print(waiting_line(path, holder), highlight=False)
+
     def finished(self) -> None:
         if self._task is not None:
             self._bar.remove_task(self._task)
@@ -93,6 +96,11 @@ class LineProgress(TrackingProgress):
         self._throttle.reset()
         super().source_started(path, total_bytes)
 
+    def waiting(self, path: Path, holder: int | None) -> None:
+        # At once, not throttled: a command that sits silent looks hung.
+        self._stream.write(waiting_line(path, holder) + "\n")
+        self._stream.flush()
+
     def changed(self, *, phase_changed: bool) -> None:
         if not self._throttle.due():
             return
@@ -102,6 +110,11 @@ class LineProgress(TrackingProgress):
         name = Path(snapshot.path).name
         self._stream.write(f"ingesting {name}: {describe_progress(snapshot.to_json())}\n")
         self._stream.flush()
+
+
+def waiting_line(path: Path, holder: int | None) -> str:
+    who = f" (pid {holder})" if holder else ""
+    return f"waiting: another ingest of {path.name}{who} is running; this one goes on after it"
 
 
 def wants_progress() -> bool:
