@@ -262,6 +262,22 @@ def check_install_step(_sandbox: Sandbox, command: str) -> None:
             assert writable and folder.startswith(writable[1]), folder
 
 
+def check_pytest_selection(_sandbox: Sandbox, command: str) -> None:
+    """`pytest -m fuzz` and `pytest --hypothesis-profile=explore`: not run here (they
+    explore at random for minutes); pytest must accept the options and select tests."""
+    words = shlex.split(command.split("#", 1)[0])[1:]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *words],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    selected = re.search(r"^(\d+)(?:/\d+)? tests? collected", result.stdout, re.MULTILINE)
+    assert selected and int(selected[1]) > 0, result.stdout
+
+
 MEAL_BLOCK = [
     "mediasyncd ingest meal-images/ traces.csv",
     "mediasyncd matches --subject trace --format csv --since 7d > pairs.csv",
@@ -279,6 +295,11 @@ COVERAGE: dict[str, Check] = {
     ".venv/bin/pip install -e '.[dev]'": check_install_step,
     # The test suite itself (this test is part of it).
     ".venv/bin/pytest": check_install_step,
+    # Exploration on demand: the options must work (README comments are part of the line).
+    ".venv/bin/pytest -m fuzz                          "
+    "# atheris; MEDIASYNCD_FUZZ_RUNS=N to change the runs": check_pytest_selection,
+    ".venv/bin/pytest --hypothesis-profile=explore     "
+    "# Hypothesis with random examples": check_pytest_selection,
     ".venv/bin/python bench/reliability_report.py": check_bench_entry,
     ".venv/bin/python -m bench.run_all --size full": check_bench_entry,
     **dict.fromkeys(MEAL_BLOCK, run_meal_images_block),

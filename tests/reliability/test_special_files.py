@@ -76,7 +76,7 @@ def test_cli_ingest_of_special_files_fails_fast_and_names_them(
 ) -> None:
     """`mediasyncd ingest FIFO SOCKET /dev/null FOLDER`: each special file fails with its
     kind named (a FIFO named like a trace export used to hang the probe), a FIFO inside
-    the folder is skipped with a reason, the rest lands."""
+    the folder is skipped with a reason and makes the folder partial, the rest lands."""
     fifo = tmp_path / "traces.json"
     os.mkfifo(fifo)
     server = socket.socket(socket.AF_UNIX)
@@ -94,7 +94,7 @@ def test_cli_ingest_of_special_files_fails_fast_and_names_them(
         str(fifo): "failed",
         str(tmp_path / "sock"): "failed",
         "/dev/null": "failed",
-        str(folder): "ok",
+        str(folder): "partial",
     }
     errors = {(f["source"], f["member"]): f["error"] for f in summary["failures"]}
     assert "FIFO" in errors[(str(fifo), None)]
@@ -137,7 +137,15 @@ def test_cli_ingest_of_a_symlink_to_a_folder_is_refused_at_once(
     done = run_cli_child("ingest", "--json", link)
     assert done.returncode == 1, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["sources"] == [{"path": str(link), "kind": None, "state": "failed"}]
+    assert summary["sources"] == [
+        {
+            "path": str(link),
+            "kind": None,
+            "state": "failed",
+            "problems": [{"member": None, "error": "is a symbolic link; not followed"}],
+            "notes": [],
+        }
+    ]
     assert "symbolic link" in summary["failures"][0]["error"]
     assert not watch.opened(), "the folder behind the link was walked"
 
