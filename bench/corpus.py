@@ -543,16 +543,16 @@ def main(argv: list[str] | None = None) -> int:
     spec = ChatGPTSpec(
         era=args.era,
         conversations=args.conversations,
-        media_bytes=int(args.media_mb * 1e6) if args.media_mb else None,
+        media_bytes=round(args.media_mb * 1e6) if args.media_mb else None,
         media_count=args.media_count,
-        json_bytes=int(args.json_mb * 1e6) if args.json_mb else None,
+        json_bytes=round(args.json_mb * 1e6) if args.json_mb else None,
         grow=args.grow,
         seed=args.seed,
         chat_html=not args.no_chat_html,
         zipped=not args.folder,
         both_ids=args.both_ids,
         privacy_touch=None if args.privacy_touch == "all" else int(args.privacy_touch),
-        assistant_bytes=int(args.assistant_kb * 1000) if args.assistant_kb else None,
+        assistant_bytes=round(args.assistant_kb * 1000) if args.assistant_kb else None,
         newest_first=args.newest_first,
     )
     stats = write_chatgpt(args.out, spec, args.privacy_out, args.truth_out)
