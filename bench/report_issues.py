@@ -29,12 +29,10 @@ def _yes(ok: bool) -> str:
 def timing(row: dict[str, Any]) -> str:
     """Median wall seconds, the minimum, and median CPU seconds of a combined step."""
     runs = row.get("runs", 1)
+    cpu = f" (CPU {_s(row['cpu'])})" if "cpu" in row else ""  # results from before CPU times
     if runs == 1:
-        return f"{_s(row['seconds'])} (CPU {_s(row['cpu'])})"
-    return (
-        f"{_s(row['seconds'])} median, {_s(row['seconds_min'])} min of {runs} "
-        f"(CPU {_s(row['cpu'])})"
-    )
+        return f"{_s(row['seconds'])}{cpu}"
+    return f"{_s(row['seconds'])} median, {_s(row['seconds_min'])} min of {runs}{cpu}"
 
 
 def _ratio_text(r: dict[str, Any], percent: bool) -> str:
