@@ -10,6 +10,10 @@ Bytes written come from two kernel counters, both per process: `write_bytes` of
 /proc/<pid>/io (read after the child exits but before it is reaped, so the zombie still
 has it; the child itself, not its children) and `ru_oublock` of the rusage wait4 returns
 (512-byte blocks, the child and every child it waited for).
+
+CPU seconds (user + system, the child and its waited-for children) come from the same
+rusage: on a machine shared with other work they drift far less than wall time. A step
+repeated (`combine`) reports the median, the minimum and every run.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
+import statistics
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 MEDIASYNCD = str(REPO / ".venv" / "bin" / "mediasyncd")
@@ -37,6 +44,7 @@ class Run:
     returncode: int
     stdout: str = field(repr=False)
     stderr: str = field(repr=False)
+    cpu: float = 0.0  # user + system seconds, the child and its waited-for children
 
     @property
     def written(self) -> int:
@@ -109,6 +117,7 @@ def run(
             returncode=child.returncode,
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),
+            cpu=usage.ru_utime + usage.ru_stime,
         )
     if check and result.returncode != 0:
         raise RuntimeError(f"{result.command} exited {result.returncode}: {result.stderr[-3000:]}")
@@ -131,3 +140,59 @@ def tree_bytes(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+MEASURES = ("seconds", "cpu", "written", "max_rss")
+
+
+def combine(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One step measured several times: the first run's details (command, summary, new
+    objects), and for each measure the median, the minimum and every run."""
+    out = dict(rows[0])
+    for key in MEASURES:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        if values:
+            out[key] = statistics.median(values)
+            out[f"{key}_min"] = min(values)
+            out[f"{key}_all"] = values
+    out["runs"] = len(rows)
+    return out
+
+
+def disk_usage(path: Path) -> dict[str, int]:
+    """Apparent bytes (the files' sizes) and allocated bytes (their blocks) under path."""
+    apparent = allocated = files = 0
+    if path.is_file():
+        st = path.stat()
+        return {"bytes": st.st_size, "allocated": st.st_blocks * 512, "files": 1}
+    for root, _dirs, names in os.walk(path):
+        for name in names:
+            try:
+                st = os.lstat(Path(root, name))
+            except FileNotFoundError:
+                continue
+            apparent += st.st_size
+            allocated += st.st_blocks * 512
+            files += 1
+    return {"bytes": apparent, "allocated": allocated, "files": files}
+
+
+def snapshot(state: Path, snap: Path) -> None:
+    """A copy of a state dir to restore later: objects hard-linked (they are read-only
+    and never rewritten), everything else copied."""
+    if snap.exists():
+        shutil.rmtree(snap)
+    snap.mkdir(parents=True)
+    for entry in state.iterdir():
+        if entry.name == "objects":
+            subprocess.run(["cp", "-al", str(entry), str(snap / "objects")], check=True)  # noqa: S603, S607
+        elif entry.is_dir():
+            shutil.copytree(entry, snap / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, snap / entry.name)
+
+
+def restore(snap: Path, state: Path) -> None:
+    if state.exists():
+        shutil.rmtree(state)
+    snapshot(snap, state)

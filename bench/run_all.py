@@ -17,7 +17,15 @@ measured in this same run (absolute times on shared machines drift; ratios hold)
 4. peak RSS ingesting an export whose conversations.json is very large vs that size;
 5. `mediasyncd status` and `matches --conversation ID` latency on the index of step 3;
 6. hashing throughput vs `xxhsum -H2` on the big export's unzipped media;
-7. convoviz (PyPI) on the big export: wall time, peak RSS, media linked to its conversation.
+7. convoviz (PyPI) on the big export: wall time, peak RSS, media linked to its conversation;
+8. (issue 14) chat-heavy exports (many conversations, small media): first ingest vs
+   `unzip` + `sync`; a byte-identical copy at another path and next month's export
+   (bench/monthly.py) vs the first ingest (bench/bench_chat.py);
+9. (issue 18) the footprint of a text-heavy account's first export and twelve monthly
+   exports after it: the state dir against each zip, its growth, where the bytes are
+   (bench/bench_footprint.py).
+Timed steps run `--repeat` times (default 3), each round side by side with its baseline;
+figures are medians, with minima and CPU seconds (user + system) beside them.
 Writes BENCHMARKS.md at the repository root (keeping the hand-written notes after its
 `<!-- notes -->` line), bench/cost_vs_size.png, and results.json in the workdir.
 """
@@ -41,10 +49,18 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import bench_convoviz, bench_hash, bench_index, bench_ingest, bench_memory  # noqa: E402
+from bench import (  # noqa: E402
+    bench_chat,
+    bench_convoviz,
+    bench_footprint,
+    bench_hash,
+    bench_index,
+    bench_ingest,
+    bench_memory,
+)
 from bench.bench_proc import COMMANDS  # noqa: E402
 from bench.bench_report import write_report  # noqa: E402
-from bench.corpus import ChatGPTSpec, write_chatgpt  # noqa: E402
+from bench.corpus import ChatGPTSpec  # noqa: E402
 
 SIZES: dict[str, dict[str, Any]] = {
     "small": {
@@ -56,6 +72,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "sweep": [0.25, 0.5],
         "hash_repeat": 3,
         "latency_repeat": 5,
+        "chat": [(400, 12), (1000, 30)],  # (conversations, media MB)
+        "footprint": {"conversations": 300, "media_mb": 5, "assistant_kb": 50, "months": 3},
     },
     "full": {
         "big_conversations": 3000,
@@ -66,9 +84,12 @@ SIZES: dict[str, dict[str, Any]] = {
         "sweep": [0.125, 0.25, 0.5],
         "hash_repeat": 3,
         "latency_repeat": 7,
+        "chat": [(4000, 120), (10_000, 300)],
+        "footprint": {"conversations": 3000, "media_mb": 50, "assistant_kb": 50, "months": 12},
     },
 }
 TOUCH = 10
+ALL = "123456789"
 GROW = 0.05 / 0.95  # the newer export: 95 % of its media shared with the first
 
 
@@ -85,35 +106,77 @@ def corpus(
             return dict(saved["stats"])
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    started = time.monotonic()
-    stats = write_chatgpt(
-        folder / "export.zip",
-        spec,
-        folder / "privacy.zip" if privacy else None,
-        folder / "truth.jsonl" if truth else None,
-    )
-    stats["generate_seconds"] = time.monotonic() - started
-    stats["truth"] = str(folder / "truth.jsonl") if truth else None
     argv = ["python", "-m", "bench.corpus", "chatgpt", str(folder / "export.zip")]
     argv += ["--era", spec.era, "--conversations", str(spec.conversations)]
     if spec.media_bytes:
-        argv += ["--media-mb", f"{spec.media_bytes / 1e6:g}"]
+        argv += ["--media-mb", f"{spec.media_bytes / 1e6!r}"]
     if spec.json_bytes:
-        argv += ["--json-mb", f"{spec.json_bytes / 1e6:g}"]
+        argv += ["--json-mb", f"{spec.json_bytes / 1e6!r}"]
     if spec.grow:
-        argv += ["--grow", f"{spec.grow:.6g}"]
+        argv += ["--grow", repr(spec.grow)]
     if spec.both_ids:
         argv += ["--both-ids"]
+    if spec.assistant_bytes:
+        argv += ["--assistant-kb", f"{spec.assistant_bytes / 1000:g}"]
+    if spec.newest_first:
+        argv += ["--newest-first"]
     if privacy:
         argv += ["--privacy-touch", str(spec.privacy_touch)]
         argv += ["--privacy-out", str(folder / "privacy.zip")]
     if truth:
         argv += ["--truth-out", str(folder / "truth.jsonl")]
     argv += ["--seed", str(spec.seed)]
+    started = time.monotonic()
+    stats = generate(argv)
+    stats["generate_seconds"] = time.monotonic() - started
+    stats["truth"] = str(folder / "truth.jsonl") if truth else None
     stats["command"] = shlex.join(argv)
     stats["touched_conversations"] = stats["touched_conversations"][:TOUCH]
     stamp.write_text(json.dumps({"spec": wanted, "stats": stats}))
     return stats
+
+
+def generate(argv: list[str]) -> dict[str, Any]:
+    """Run `python -m bench.corpus ...` in a child process; its summary line.
+
+    In a child, so this process stays small: a child's peak RSS as wait4 reports it
+    starts from its parent's at fork (Linux carries the pre-exec high-water mark over
+    exec), so a suite that built a 50,000-conversation corpus in-process reported that
+    size as the peak of every later `unzip`."""
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, *argv[1:]], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{shlex.join(argv)} exited {done.returncode}: {done.stderr[-3000:]}")
+    stats: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return stats
+
+
+def next_months(work: Path, name: str, first: dict[str, Any], months: int) -> list[dict[str, Any]]:
+    """The exports after `first`, each derived from the one before (bench/monthly.py),
+    reused like corpora when made from the same export."""
+    chain = [first]
+    for month in range(1, months + 1):
+        folder = work / "corpora" / f"{name}-month-{month:02d}"
+        stamp = folder / "spec.json"
+        previous = chain[-1]
+        wanted = {"previous": previous["path"], "previous_bytes": previous["size_bytes"]}
+        if stamp.exists():
+            saved = json.loads(stamp.read_text())
+            if saved["spec"] == wanted and Path(saved["stats"]["path"]).exists():
+                chain.append(saved["stats"])
+                continue
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        started = time.monotonic()
+        argv = ["python", "-m", "bench.corpus", "next-month", previous["path"]]
+        argv.append(str(folder / "export.zip"))
+        stats = generate(argv)
+        stats["generate_seconds"] = time.monotonic() - started
+        stats["command"] = shlex.join(argv)
+        stamp.write_text(json.dumps({"spec": wanted, "stats": stats}))
+        chain.append(stats)
+    return chain[1:]
 
 
 def machine(work: Path) -> dict[str, str]:
@@ -156,9 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/mediasyncd-bench"))  # noqa: S108
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--no-drop-caches", action="store_true")
-    parser.add_argument(
-        "--only", default="1234567", help="Benchmarks to run, e.g. 126 (default: all)."
-    )
+    parser.add_argument("--only", default=ALL, help="Benchmarks to run, e.g. 126 (default: all).")
+    parser.add_argument("--repeat", type=int, default=3, help="Rounds of each timed step.")
     parser.add_argument(
         "--report-only", action="store_true", help="Rewrite the report from results.json."
     )
@@ -181,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
     }
     previous = work / "results.json"
-    if previous.exists() and args.only != "1234567":
+    if previous.exists() and args.only != ALL:
         # A partial rerun keeps the other benchmarks' figures from the last run.
         old = json.loads(previous.read_text())
         results = old | {k: v for k, v in results.items() if k != "invocation"}
@@ -207,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     if "1" in args.only or "2" in args.only:
         say("1-2: ingest vs unzip+sync, re-ingest, newer export")
         figures, unzipped = bench_ingest.full_and_reingest(
-            work, Path(corpora["big"]["path"]), Path(corpora["newer"]["path"]), drop
+            work, Path(corpora["big"]["path"]), Path(corpora["newer"]["path"]), drop, args.repeat
         )
         results["ingest"] = figures
         sweep = []
@@ -262,7 +324,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         corpora["index"] = corpus(work, "index", spec, privacy=True)
         figures, state = bench_index.privacy_vs_rematch(
-            work, Path(corpora["index"]["path"]), Path(corpora["index"]["privacy_path"]), drop
+            work,
+            Path(corpora["index"]["path"]),
+            Path(corpora["index"]["privacy_path"]),
+            drop,
+            args.repeat,
         )
         results["privacy"] = figures
         say("5: status / matches latency")
@@ -283,6 +349,47 @@ def main(argv: list[str] | None = None) -> int:
         results["memory"] = bench_memory.peak_rss(
             work, Path(corpora["json"]["path"]), corpora["json"]["json_bytes"], drop
         )
+    if "8" in args.only:
+        results["chat"] = {}
+        for conversations, media_mb in size["chat"]:
+            name = f"chat-{conversations}"
+            say(f"8: chat-heavy export, {conversations} conversations")
+            spec = ChatGPTSpec(
+                era="A",
+                conversations=conversations,
+                media_bytes=int(media_mb * 1e6),
+                seed=seed,
+                newest_first=True,
+            )
+            corpora[name] = corpus(work, name, spec)
+            (month,) = next_months(work, name, corpora[name], 1)
+            corpora[f"{name}-next-month"] = month
+            figures = bench_chat.chat_heavy(
+                work, name, Path(corpora[name]["path"]), Path(month["path"]), drop, args.repeat
+            )
+            figures["conversations"] = conversations
+            results["chat"][str(conversations)] = figures
+            save(results, previous)
+    if "9" in args.only:
+        plan = size["footprint"]
+        say(f"9: footprint of a text-heavy account over {plan['months']} monthly exports")
+        spec = ChatGPTSpec(
+            era="A",
+            conversations=plan["conversations"],
+            media_bytes=int(plan["media_mb"] * 1e6),
+            assistant_bytes=int(plan["assistant_kb"] * 1000),
+            seed=seed,
+            newest_first=True,
+        )
+        corpora["text"] = corpus(work, "text", spec)
+        chain = [corpora["text"], *next_months(work, "text", corpora["text"], plan["months"])]
+        corpora["text-month-last"] = chain[-1]
+        results["footprint"] = bench_footprint.footprint(
+            work, [Path(c["path"]) for c in chain], drop
+        )
+        results["footprint"]["exports"] = [
+            {k: c[k] for k in ("path", "size_bytes", "json_bytes", "conversations")} for c in chain
+        ]
     save(results, previous)
     write_report(results, args.output, args.plot)
     say(f"wrote {args.output} and {args.plot}")
