@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from mediasyncd.index import Index
+from mediasyncd.index import Index, expected
 
 MANIFEST_NAME: Final = "export_manifest.json"
 # Missing names listed one by one; beyond this, one problem gives the count.
@@ -122,74 +122,19 @@ def _add(found: dict[str, Expected], path: str | None, size: int | None) -> None
 
 # -- the index ---------------------------------------------------------------------------
 
-# A stored member satisfies an entry: same last component and size, and its path is the
-# entry's path or ends with "/" + it (inside a folder, or after a nested zip's "!/").
-_SATISFIED: Final = """
-    EXISTS (SELECT 1 FROM occurrences o
-            WHERE o.name = export_expected.name
-              AND (export_expected.size IS NULL OR o.size = export_expected.size)
-              AND (o.member = export_expected.path
-                   OR substr(o.member, -length(export_expected.path) - 1)
-                      = '/' || export_expected.path))
-"""
-
 
 def record_expected(index: Index, source_id: int, entries: Iterable[Expected]) -> None:
     """Replace what this source's manifest names, and mark what is already stored."""
-    index.execute("DELETE FROM export_expected WHERE source_id = ?", (source_id,))
-    index.conn.executemany(
-        "INSERT OR IGNORE INTO export_expected (source_id, path, name, size) VALUES (?, ?, ?, ?)",
-        [(source_id, e.path, e.name, e.size) for e in entries],
-    )
-    index.execute(
-        f"UPDATE export_expected SET present = 1 WHERE source_id = ? AND {_SATISFIED}",
-        (source_id,),
-    )
-
-
-def mark_arrivals(index: Index, source_id: int) -> list[int]:
-    """Entries of other sources that this source's members satisfy become present;
-    returns the sources that gained files (their state may change)."""
-    rows = index.execute(
-        f"""SELECT DISTINCT source_id FROM export_expected
-            WHERE present = 0 AND source_id != ?
-              AND name IN (SELECT name FROM occurrences WHERE source_id = ?)
-              AND {_SATISFIED}""",
-        (source_id, source_id),
-    ).fetchall()
-    touched = [int(r[0]) for r in rows]
-    if touched:
-        index.execute(
-            f"""UPDATE export_expected SET present = 1
-                WHERE present = 0 AND source_id != ?
-                  AND name IN (SELECT name FROM occurrences WHERE source_id = ?)
-                  AND {_SATISFIED}""",
-            (source_id, source_id),
-        )
-    return touched
-
-
-def missing_count(index: Index, source_id: int) -> int:
-    return int(
-        index.scalar(
-            "SELECT COUNT(*) FROM export_expected WHERE source_id = ? AND present = 0",
-            (source_id,),
-        )
-        or 0
-    )
+    expected.record_expected(index, source_id, ((e.path, e.name, e.size) for e in entries))
 
 
 def missing_problems(index: Index, source_id: int) -> list[tuple[str | None, str]]:
     """(member, error) for each missing file (the first LISTED, then a count)."""
-    rows = index.execute(
-        """SELECT path FROM export_expected WHERE source_id = ? AND present = 0
-           ORDER BY path LIMIT ?""",
-        (source_id, LISTED + 1),
-    ).fetchall()
+    paths = expected.missing_paths(index, source_id, LISTED + 1)
     problems: list[tuple[str | None, str]] = [
-        (str(r[0]), f"named by {MANIFEST_NAME} but in no drop yet") for r in rows[:LISTED]
+        (path, f"named by {MANIFEST_NAME} but in no drop yet") for path in paths[:LISTED]
     ]
-    if len(rows) > LISTED:
-        rest = missing_count(index, source_id) - LISTED
+    if len(paths) > LISTED:
+        rest = expected.missing_count(index, source_id) - LISTED
         problems.append((None, f"and {rest} more files named by {MANIFEST_NAME} are missing"))
     return problems

@@ -32,7 +32,7 @@ import structlog
 
 from mediasyncd.digest import is_digest
 from mediasyncd.errors import MediasyncdError
-from mediasyncd.index import Index
+from mediasyncd.index import Index, objects
 from mediasyncd.store import ObjectStore
 
 log = structlog.get_logger("mediasyncd.gc")
@@ -98,16 +98,6 @@ class GcReport:
         return asdict(self)
 
 
-_UNREFERENCED_BLOBS = """
-    SELECT b.digest, b.size FROM blobs b
-    WHERE b.digest > ?
-      AND NOT EXISTS (SELECT 1 FROM occurrences o WHERE o.digest = b.digest)
-      AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.digest = b.digest)
-      AND NOT EXISTS (SELECT 1 FROM sources s WHERE s.manifest_digest = b.digest)
-    ORDER BY b.digest LIMIT ?
-"""
-
-
 def collect_garbage(
     index: Index,
     store: ObjectStore,
@@ -163,22 +153,20 @@ def _collect_blob_rows(
     after = ""
     while not stopping():
         with index.write():
-            rows = index.execute(_UNREFERENCED_BLOBS, (after, BATCH)).fetchall()
+            rows = objects.unreferenced_blobs(index, after, BATCH)
             if not rows:
                 return
-            after = str(rows[-1][0])
+            after = rows[-1][0]
             doomed: list[tuple[str, int]] = []
             for digest, size in rows:
                 old, _ = _age_ok(store, digest, cutoff)
                 if not old:
                     report.kept_in_grace += 1
                     continue
-                doomed.append((str(digest), int(size)))
+                doomed.append((digest, size))
             if not dry_run:
                 for digest, _size in doomed:
-                    index.execute("DELETE FROM documents WHERE digest = ?", (digest,))
-                    index.execute("DELETE FROM file_cache WHERE digest = ?", (digest,))
-                    index.execute("DELETE FROM blobs WHERE digest = ?", (digest,))
+                    objects.forget_blob(index, digest)
         # The rows are gone (committed) before the files: a crash in between leaves only
         # loose objects, which the next run removes as case 2.
         for digest, size in doomed:
@@ -207,13 +195,7 @@ def _collect_loose_objects(
         # One shard at a time keeps memory bounded (1/256 of the store's digests), and
         # the write transaction keeps ingests from committing a row in between.
         with index.write():
-            known = {
-                str(row[0])
-                for row in index.execute(
-                    "SELECT digest FROM blobs WHERE digest >= ? AND digest < ?",
-                    (shard.name, shard.name + "g"),
-                )
-            }
+            known = set(objects.blob_digests(index, shard.name, shard.name + "g"))
             for entry in sorted(shard.iterdir()):
                 digest = shard.name + entry.name
                 if digest in known or not is_digest(digest):

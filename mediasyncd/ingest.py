@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from mediasyncd import completeness, faults, outcome
+from mediasyncd import faults, outcome
 from mediasyncd.config import Config
 from mediasyncd.errors import (
     CollisionError,
@@ -39,7 +39,7 @@ from mediasyncd.errors import (
 # fingerprint_of lived here; re-exported for code that still imports it from ingest.
 from mediasyncd.fingerprint import fingerprint_of as fingerprint_of
 from mediasyncd.fsguard import RefusedPath, check
-from mediasyncd.index import Index, records
+from mediasyncd.index import Index, expected, objects, sources
 from mediasyncd.manifest import (
     MANIFEST_MEMBER,
     Manifest,
@@ -161,7 +161,7 @@ class Ingester:
         for entry in summary.sources:
             if entry["state"] != outcome.PARTIAL:
                 continue
-            row = records.get_source(self.index, entry["path"])
+            row = sources.get_source(self.index, entry["path"])
             if row is not None and row.state != entry["state"]:
                 entry["state"] = row.state
                 entry["problems"] = outcome.as_json(outcome.problems_of(self.index, row.id))
@@ -228,7 +228,7 @@ class Ingester:
             fingerprint, st = fingerprint_of(path)
         except OSError as exc:
             return self._unreadable(source_text, exc, summary), False
-        existing = records.get_source(self.index, source_text)
+        existing = sources.get_source(self.index, source_text)
         # An unchanged drop that landed is skipped; one that failed is retried only when
         # asked (the CLI retries, the daemon waits for a changed file).
         if (
@@ -251,7 +251,7 @@ class Ingester:
             bound.info("source.unchanged", state=existing.state)
             return existing.state, False
         with self.index.write():
-            row = records.begin_source_run(
+            row = sources.begin_source_run(
                 self.index,
                 source_text,
                 is_dir=stat.S_ISDIR(st.st_mode),
@@ -283,14 +283,12 @@ class Ingester:
             with self.index.write():
                 # The row names the source; its error names only the member, so the
                 # path is shown once (`status`, the daemon's last drop).
-                records.finish_source(
+                sources.finish_source(
                     self.index, row.id, state=state, error=outcome.describe([(member, reason)])
                 )
                 if state == "pending":
                     # A changed file is retried as a whole: keep no half-recorded run.
-                    self.index.execute(
-                        "UPDATE sources SET fingerprint = NULL WHERE id = ?", (row.id,)
-                    )
+                    sources.forget_fingerprint(self.index, row.id)
             summary.sources.append(_source_entry(source_text, None, state, [(member, reason)]))
             bound.warning("source.failed", error=reason, member=member)
             return state, isinstance(exc, FileChangedError)
@@ -312,7 +310,7 @@ class Ingester:
     def _ingest_source(
         self,
         path: Path,
-        row: records.SourceRow,
+        row: sources.SourceRow,
         summary: IngestSummary,
         fingerprint: str,
         *,
@@ -320,7 +318,7 @@ class Ingester:
     ) -> tuple[str, str]:
         handler = choose_handler(path, self.config)
         with self.index.write():
-            records.set_source_kind(self.index, row.id, handler.kind)
+            sources.set_source_kind(self.index, row.id, handler.kind)
         bound = log.bind(source=row.path, kind=handler.kind)
         bound.info("source.started")
         walker = ContainerWalker(
@@ -406,9 +404,9 @@ class Ingester:
         )
 
         with self.index.write():
-            changed_keys.update(records.stale_occurrence_keys(self.index, row.id, row.run))
-            records.remove_stale_occurrences(self.index, row.id, row.run)
-            records.replace_member_failures(self.index, row.id, failures)
+            changed_keys.update(objects.stale_occurrence_keys(self.index, row.id, row.run))
+            objects.remove_stale_occurrences(self.index, row.id, row.run)
+            sources.replace_member_failures(self.index, row.id, failures)
 
         ctx = InterpretContext(
             index=self.index,
@@ -423,7 +421,7 @@ class Ingester:
             summary.failures.append(Failure(row.path, failed_member, message))
         if ctx.failures or ctx.notes:
             with self.index.write():
-                records.replace_member_failures(
+                sources.replace_member_failures(
                     self.index, row.id, failures + ctx.failures, ctx.notes
                 )
         self.progress.phase(MATCHING)
@@ -434,7 +432,7 @@ class Ingester:
         summary.conversations_changed += interpreted.conversations_changed
         return handler.kind, state
 
-    def conclude(self, row: records.SourceRow, stored: int, bound: Any = log) -> str:
+    def conclude(self, row: sources.SourceRow, stored: int, bound: Any = log) -> str:
         """Decide the source's state from its problems, and reassess the sources whose
         export manifest named files this drop brought (they may be complete now).
         Also used by reindex."""
@@ -442,7 +440,7 @@ class Ingester:
             total = outcome.problem_count(self.index, row.id)
             problems = outcome.problems_of(self.index, row.id)[:20] if total else []
             state = outcome.decide(stored, total)
-            records.finish_source(
+            sources.finish_source(
                 self.index,
                 row.id,
                 state=state,
@@ -450,23 +448,23 @@ class Ingester:
                 members=stored,
             )
             completed = []
-            for other in completeness.mark_arrivals(self.index, row.id):
+            for other in expected.mark_arrivals(self.index, row.id):
                 if outcome.reassess(self.index, other) == outcome.OK:
                     completed.append(other)
         for other in completed:
-            path = self.index.scalar("SELECT path FROM sources WHERE id = ?", (other,))
+            path = sources.path_of(self.index, other)
             log.info("source.complete", source=path, completed_by=row.path)
         # The daemon warns about a partial or failed drop (job.partial, job.failed); the
         # CLI prints the problems itself.
         bound.info("source.done", members=stored, state=state, problem_count=total)
         return state
 
-    def _record_manifest(self, row: records.SourceRow, manifest: Manifest) -> None:
+    def _record_manifest(self, row: sources.SourceRow, manifest: Manifest) -> None:
         """Store what this drop held, so the index can be rebuilt from the store alone."""
         result = write_manifest(self.store, manifest, self.state_dir / "tmp")
         with self.index.write():
-            records.record_blob(self.index, result.digest, result.size, result.mime, None)
-            records.record_occurrence(
+            objects.record_blob(self.index, result.digest, result.size, result.mime, None)
+            objects.record_occurrence(
                 self.index,
                 row.id,
                 MANIFEST_MEMBER,
@@ -476,9 +474,7 @@ class Ingester:
                 None,
                 row.run,
             )
-            self.index.execute(
-                "UPDATE sources SET manifest_digest = ? WHERE id = ?", (result.digest, row.id)
-            )
+            sources.set_manifest(self.index, row.id, result.digest)
 
     def _store_member(self, source: str, member: Member, want_sha256: bool) -> PutResult:
         limit = SizeLimit(
@@ -498,7 +494,7 @@ class Ingester:
             )
             return self._store_disk_member(source, member, want_sha256, disk_limit)
         if member.crc32 is not None:
-            hint = records.digest_for_crc(self.index, member.crc32, member.size)
+            hint = objects.digest_for_crc(self.index, member.crc32, member.size)
             if hint is not None and self.store.has(hint):
                 # Probably stored already (a re-drop): hash without writing first. Only an
                 # object the index knows is trusted without writing (see ObjectStore).
@@ -516,15 +512,15 @@ class Ingester:
         assert member.disk_path is not None and member.inode is not None
         assert member.device is not None and member.mtime_ns is not None
         key = path_text(member.disk_path.absolute())
-        cached = records.cached_digest(
+        cached = objects.cached_digest(
             self.index, key, member.device, member.inode, member.size, member.mtime_ns
         )
         if cached is not None and self.store.has(cached):
-            info = records.blob_info(self.index, cached)
-            if info is not None and (info[2] is not None or not want_sha256):
-                sha = bytes.fromhex(info[2]) if info[2] else None
+            info = objects.blob_info(self.index, cached)
+            if info is not None and (info.sha256 is not None or not want_sha256):
+                sha = bytes.fromhex(info.sha256) if info.sha256 else None
                 self.store.touch(cached)
-                return PutResult(cached, info[0], False, info[1], sha)
+                return PutResult(cached, info.size, False, info.mime, sha)
         with self._open(source, member) as stream:
             result = self._put(source, member, stream, limit, want_sha256)
         try:
@@ -544,7 +540,7 @@ class Ingester:
                 member=member.path,
             )
         with self.index.write():
-            records.remember_file(
+            objects.remember_file(
                 self.index,
                 key,
                 member.device,
@@ -565,7 +561,7 @@ class Ingester:
     def _known(self, digest: str) -> bool:
         """Whether the index has a row for this object (an object without one may have
         been left by a killed ingest, or planted: it is checked before it is trusted)."""
-        return records.blob_info(self.index, digest) is not None
+        return objects.blob_info(self.index, digest) is not None
 
     def _open(self, source: str, member: Member) -> Any:
         try:
@@ -589,7 +585,7 @@ class Ingester:
 
     def record_member(
         self,
-        row: records.SourceRow,
+        row: sources.SourceRow,
         handler: SourceHandler,
         member: Member,
         result: PutResult,
@@ -597,7 +593,7 @@ class Ingester:
     ) -> StoredOccurrence:
         """Record one stored member: blob, occurrence, keys (also used by reindex)."""
         role = handler.role(member) or "other"
-        records.record_blob(
+        objects.record_blob(
             self.index,
             result.digest,
             result.size,
@@ -605,7 +601,7 @@ class Ingester:
             result.sha256.hex() if result.sha256 else None,
             rewritten=result.new,
         )
-        occurrence_id, is_new = records.record_occurrence(
+        occurrence_id, is_new = objects.record_occurrence(
             self.index,
             row.id,
             member.path,
@@ -616,9 +612,9 @@ class Ingester:
             row.run,
         )
         keys = [(k.key_kind, k.key, k.extra) for k in handler.keys(member, result)]
-        keys += records.alias_keys(self.index, member.name, size=result.size)
+        keys += objects.alias_keys(self.index, member.name, size=result.size)
         if is_new and keys:
-            records.record_keys(self.index, occurrence_id, keys)
+            objects.record_keys(self.index, occurrence_id, keys)
             changed_keys.update((kind, key) for kind, key, _ in keys)
         return StoredOccurrence(
             occurrence_id, member.path, result.digest, role, result.mime, result.size

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from mediasyncd import completeness
-from mediasyncd.index import Index
+from mediasyncd.index import Index, expected, sources
 
 OK: Final = "ok"
 PARTIAL: Final = "partial"
@@ -67,34 +67,18 @@ def exit_code(states: Iterable[str]) -> int:
 
 def problems_of(index: Index, source_id: int) -> list[Problem]:
     """What makes a source partial: member problems, then missing export files."""
-    rows = index.execute(
-        """SELECT member, error FROM member_failures
-           WHERE source_id = ? AND kind = 'problem' ORDER BY id""",
-        (source_id,),
-    ).fetchall()
-    found: list[Problem] = [(r[0], str(r[1])) for r in rows]
+    found = sources.member_failures(index, source_id, sources.PROBLEM)
     return found + completeness.missing_problems(index, source_id)
 
 
 def notes_of(index: Index, source_id: int) -> list[Problem]:
     """What was read and stored but is worth saying (the source stays ok)."""
-    rows = index.execute(
-        """SELECT member, error FROM member_failures
-           WHERE source_id = ? AND kind = 'note' ORDER BY id""",
-        (source_id,),
-    ).fetchall()
-    return [(r[0], str(r[1])) for r in rows]
+    return sources.member_failures(index, source_id, sources.NOTE)
 
 
 def problem_count(index: Index, source_id: int) -> int:
-    failures = int(
-        index.scalar(
-            "SELECT COUNT(*) FROM member_failures WHERE source_id = ? AND kind = 'problem'",
-            (source_id,),
-        )
-        or 0
-    )
-    return failures + completeness.missing_count(index, source_id)
+    failures = sources.problem_count(index, source_id)
+    return failures + expected.missing_count(index, source_id)
 
 
 def as_json(problems: Iterable[Problem]) -> list[dict[str, Any]]:
@@ -104,11 +88,11 @@ def as_json(problems: Iterable[Problem]) -> list[dict[str, Any]]:
 def reassess(index: Index, source_id: int) -> str | None:
     """Recompute the state of a source that landed (ok or partial), e.g. once files its
     manifest named arrived in another drop; returns the new state when it changed."""
-    row = index.execute("SELECT state FROM sources WHERE id = ?", (source_id,)).fetchone()
-    if row is None or row[0] not in (OK, PARTIAL):
+    before = sources.state_of(index, source_id)
+    if before not in (OK, PARTIAL):
         return None
     total = problem_count(index, source_id)
     state = PARTIAL if total else OK
     error = describe(problems_of(index, source_id)[:1], total) if total else None
-    index.execute("UPDATE sources SET state = ?, error = ? WHERE id = ?", (state, error, source_id))
-    return state if state != row[0] else None
+    sources.set_state(index, source_id, state, error)
+    return state if state != before else None

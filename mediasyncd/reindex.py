@@ -25,7 +25,8 @@ from mediasyncd.config import Config
 from mediasyncd.digest import CHUNK_SIZE
 from mediasyncd.errors import MediasyncdError
 from mediasyncd.gc import LOCK_NAME
-from mediasyncd.index import Index, open_index, records
+from mediasyncd.index import Index, objects, open_index, sources, status
+from mediasyncd.index.sqlite import INDEX_NAME, move_aside
 from mediasyncd.ingest import Ingester
 from mediasyncd.manifest import MANIFEST_MEMBER, Manifest, find_manifests, read_manifest
 from mediasyncd.matching import all_matchers
@@ -46,18 +47,6 @@ class ReindexSummary:
     matches: int = 0
     previous_index: str | None = None
     seconds: float = 0.0
-
-
-def _move_aside(index_path: Path) -> Path | None:
-    if not index_path.exists():
-        return None
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    target = index_path.with_name(f"{index_path.name}.before-reindex-{stamp}")
-    for suffix in ("", "-wal", "-shm"):
-        part = index_path.with_name(index_path.name + suffix)
-        if part.exists():
-            part.replace(target.with_name(target.name + suffix))
-    return target
 
 
 def _handler_for(kind: str, config: Config) -> SourceHandler:
@@ -119,8 +108,8 @@ def _rebuild(state_dir: Path, config: Config, store: ObjectStore) -> ReindexSumm
         current = manifests.get(manifest.source)
         if current is None or (manifest.ingested, digest) > (current[0].ingested, current[1]):
             manifests[manifest.source] = (manifest, digest)
-    index_path = state_dir / "index.db"
-    previous = _move_aside(index_path)
+    index_path = state_dir / INDEX_NAME
+    previous = move_aside(index_path)
     summary.previous_index = str(previous) if previous else None
     index = open_index(
         index_path,
@@ -134,7 +123,7 @@ def _rebuild(state_dir: Path, config: Config, store: ObjectStore) -> ReindexSumm
             summary.sources += 1
         for matcher in all_matchers(config):
             matcher.rematch(index, None)
-        summary.matches = int(index.scalar("SELECT COUNT(*) FROM matches") or 0)
+        summary.matches = status.match_count(index)
     finally:
         index.close()
     summary.seconds = time.monotonic() - started
@@ -153,7 +142,7 @@ def _replay(
     handler = _handler_for(manifest.kind, config)
     ingester = Ingester(index, store, config, state_dir)
     with index.write():
-        row = records.begin_source_run(
+        row = sources.begin_source_run(
             index,
             manifest.source,
             is_dir=manifest.is_dir,
@@ -163,7 +152,7 @@ def _replay(
             device=None,
             fingerprint=manifest.fingerprint,
         )
-        records.set_source_kind(index, row.id, handler.kind)
+        sources.set_source_kind(index, row.id, handler.kind)
     stored: list[StoredOccurrence] = []
     failures = list(manifest.failures)
     changed: set[tuple[str, str]] = set()
@@ -184,19 +173,17 @@ def _replay(
             stored.append(ingester.record_member(row, handler, member, result, changed))
             summary.members += 1
         size = store.size_of(manifest_digest) or 0
-        records.record_blob(index, manifest_digest, size, "application/json", None)
-        records.record_occurrence(
+        objects.record_blob(index, manifest_digest, size, "application/json", None)
+        objects.record_occurrence(
             index, row.id, MANIFEST_MEMBER, manifest_digest, "other", size, None, row.run
         )
-        index.execute(
-            "UPDATE sources SET manifest_digest = ? WHERE id = ?", (manifest_digest, row.id)
-        )
-        records.replace_member_failures(index, row.id, failures)
+        sources.set_manifest(index, row.id, manifest_digest)
+        sources.replace_member_failures(index, row.id, failures)
     ctx = InterpretContext(index, store, config, row.id, Path(manifest.source), stored)
     handler.interpret(ctx)
     if ctx.failures or ctx.notes:
         with index.write():
-            records.replace_member_failures(index, row.id, failures + ctx.failures, ctx.notes)
+            sources.replace_member_failures(index, row.id, failures + ctx.failures, ctx.notes)
     state = ingester.conclude(row, len(stored))
     log.info("reindex.source", source=manifest.source, members=len(stored), state=state)
 

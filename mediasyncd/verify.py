@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mediasyncd.digest import digest_stream
-from mediasyncd.index import Index
+from mediasyncd.index import Index, objects, sources
 from mediasyncd.store import ObjectStore
 
 
@@ -55,14 +55,7 @@ class VerifyReport:
 
 
 def _sources_of(index: Index, digest: str) -> list[str]:
-    return [
-        str(row[0])
-        for row in index.execute(
-            """SELECT DISTINCT s.path FROM occurrences o JOIN sources s ON s.id = o.source_id
-               WHERE o.digest = ? ORDER BY s.path""",
-            (digest,),
-        )
-    ]
+    return sources.sources_holding(index, digest)
 
 
 def verify_store(
@@ -78,7 +71,7 @@ def verify_store(
     """Re-hash all objects (or a random `sample` fraction, or just `digests`)."""
     report = VerifyReport()
     rng = rng or random.Random()  # noqa: S311 - sampling, not security
-    known = {str(r[0]): int(r[1]) for r in index.execute("SELECT digest, size FROM blobs")}
+    known = objects.blob_sizes(index)
     present: set[str] = set()
     misplaced: list[tuple[Path, str | None]] = []
     selected = set(digests) if digests is not None else None
@@ -131,9 +124,7 @@ def _mark_for_reread(index: Index, report: VerifyReport) -> None:
     )
     if paths:
         with index.write():
-            index.conn.executemany(
-                "UPDATE sources SET fingerprint = NULL WHERE path = ?", [(p,) for p in paths]
-            )
+            sources.forget_fingerprints(index, paths)
 
 
 def _check_object(

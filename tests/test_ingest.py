@@ -17,7 +17,7 @@ import pytest
 from mediasyncd.app import App
 from mediasyncd.config import Config, IndexConfig
 from mediasyncd.digest import digest_bytes
-from mediasyncd.index.connection import open_readonly
+from mediasyncd.index import open_for_reading
 from mediasyncd.ingest import CHANGE_ATTEMPTS, Ingester, IngestSummary
 from mediasyncd.manifest import MANIFEST_MEMBER, is_manifest
 from mediasyncd.sources.plain import PlainMediaHandler
@@ -341,7 +341,7 @@ def test_reader_holding_a_transaction_does_not_block_ingest(
     locked' (WAL), and it keeps its snapshot until it ends."""
     app = make_app(Config(index=IndexConfig(busy_timeout_ms=200)))
     app.index  # noqa: B018 - create and migrate before the reader opens it
-    reader = open_readonly(app.index_path, busy_timeout_ms=200)
+    reader = open_for_reading(app.index_path, busy_timeout_ms=200)
     try:
         with reader.read():
             assert reader.scalar("SELECT COUNT(*) FROM blobs") == 0

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from mediasyncd.app import App
 from mediasyncd.config import Config
+from mediasyncd.index.reports import iter_matches, iter_unresolved
 from mediasyncd.ingest import Ingester
 from mediasyncd.manifest import MANIFEST_MEMBER, find_manifests, read_manifest
 from mediasyncd.reindex import reindex
-from mediasyncd.reports import iter_matches, iter_unresolved
 
 CID = "684a1df7-302c-8005-bf41-d26c56ecdc7f"
 

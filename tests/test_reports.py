@@ -7,8 +7,13 @@ from collections.abc import Iterator
 import pytest
 
 from mediasyncd.digest import digest_bytes
-from mediasyncd.index import Index, open_index, records
-from mediasyncd.reports import MATCH_COLUMNS, UNRESOLVED_COLUMNS, iter_matches, iter_unresolved
+from mediasyncd.index import Index, objects, open_index, sources
+from mediasyncd.index.reports import (
+    MATCH_COLUMNS,
+    UNRESOLVED_COLUMNS,
+    iter_matches,
+    iter_unresolved,
+)
 
 D1 = digest_bytes(b"first")
 D2 = digest_bytes(b"second")
@@ -19,11 +24,11 @@ def index() -> Iterator[Index]:
     """An in-memory index with two sources, two conversations, refs and matches."""
     idx = open_index(None)
     for path, digest in (("/drop/one.zip", D1), ("/drop/two.zip", D1), ("/drop/two.zip", D2)):
-        row = records.get_source(idx, path) or records.begin_source_run(
+        row = sources.get_source(idx, path) or sources.begin_source_run(
             idx, path, is_dir=False, size=1, mtime_ns=1, inode=1, device=1, fingerprint="f"
         )
-        records.record_blob(idx, digest, 5, "image/png", None)
-        records.record_occurrence(
+        objects.record_blob(idx, digest, 5, "image/png", None)
+        objects.record_occurrence(
             idx, row.id, f"files/{digest[:4]}.png", digest, "media", 5, None, 1
         )
     for cid in ("c1", "c2"):

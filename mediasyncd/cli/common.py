@@ -12,8 +12,7 @@ from typing import Any
 import click
 
 from mediasyncd.app import App
-from mediasyncd.index import Index
-from mediasyncd.index.connection import open_for_reading
+from mediasyncd.index import Index, open_for_reading
 
 
 class CliError(click.ClickException):

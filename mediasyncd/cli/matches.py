@@ -12,7 +12,12 @@ import click
 from mediasyncd.cli import tables
 from mediasyncd.cli.common import FORMAT_OPTION, CliState, pass_state, write_records
 from mediasyncd.cli.known import check_known
-from mediasyncd.reports import MATCH_COLUMNS, UNRESOLVED_COLUMNS, iter_matches, iter_unresolved
+from mediasyncd.index.reports import (
+    MATCH_COLUMNS,
+    UNRESOLVED_COLUMNS,
+    iter_matches,
+    iter_unresolved,
+)
 from mediasyncd.timeutil import parse_timezone
 from mediasyncd.traces.report import (
     PAIR_COLUMNS,

@@ -29,7 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from mediasyncd.config import Config
 from mediasyncd.gc import GcBusy, collect_garbage, ingest_lock
-from mediasyncd.index import Index, open_index
+from mediasyncd.index import Index, objects, open_index
 from mediasyncd.store import ObjectStore
 from mediasyncd.verify import VerifyReport, verify_store
 
@@ -54,13 +54,7 @@ def slice_bounds(k: int, n: int) -> tuple[str, str | None]:
 
 def slice_digests(index: Index, k: int, n: int) -> list[str]:
     lo, hi = slice_bounds(k, n)
-    if hi is None:
-        rows = index.execute("SELECT digest FROM blobs WHERE digest >= ? ORDER BY digest", (lo,))
-    else:
-        rows = index.execute(
-            "SELECT digest FROM blobs WHERE digest >= ? AND digest < ? ORDER BY digest", (lo, hi)
-        )
-    return [str(row[0]) for row in rows]
+    return objects.blob_digests(index, lo, hi)
 
 
 class _Stopped(Exception):

@@ -32,7 +32,6 @@ import structlog
 
 from mediasyncd.app import App, default_umask
 from mediasyncd.config import Config, load_config, resolve_state_dir
-from mediasyncd.daemon import jobs, state
 from mediasyncd.daemon.notify import Notifier
 from mediasyncd.daemon.reconcile import DropFolder, needs_ingest, reconcile
 from mediasyncd.daemon.scheduler import Maintenance
@@ -41,7 +40,7 @@ from mediasyncd.daemon.watcher import Watcher, inotify_exhausted, limit_message
 from mediasyncd.daemon.worker import Outcome, Worker, resolve_done_folder
 from mediasyncd.errors import ConfigError, MediasyncdError
 from mediasyncd.fstree import first_too_deep
-from mediasyncd.index import open_index
+from mediasyncd.index import daemon_state, jobs, open_index
 from mediasyncd.logconfig import configure_logging
 from mediasyncd.pathtext import path_text
 
@@ -237,7 +236,7 @@ class Daemon:
         )
         exit_code = 0
         try:
-            since = state.started(index, "starting")
+            since = daemon_state.started(index, "starting")
             resumed, given_up = jobs.recover(index)
             for path in given_up:
                 record = jobs.latest(index, path)
@@ -269,7 +268,7 @@ class Daemon:
             if self.worker.is_alive():
                 self.worker.join()
             with contextlib.suppress(Exception):
-                state.stopped(index)
+                daemon_state.stopped(index)
             self.app.close()
             logging.getLogger().removeHandler(bridge)
             threading.excepthook = previous_hook
@@ -333,7 +332,7 @@ class Daemon:
             self._probe_inotify()
         if now >= self._next_beat:
             self._next_beat = now + HEARTBEAT_SECONDS
-            state.heartbeat(self.app.index, self._watch_text())
+            daemon_state.heartbeat(self.app.index, self._watch_text())
             self.notifier.status(self._status_text())
 
     # -- the pieces of a tick -----------------------------------------------------------
@@ -533,8 +532,7 @@ class Daemon:
     def _status_text(self) -> str:
         """systemd's STATUS= line: the activity, the queue (the drop being ingested
         included, as `status` counts it) and the current or last drop."""
-        counts = jobs.counts(self.app.index)
-        parts = [self._watch_text(), f"queue {counts['queued'] + counts['running']}"]
+        parts = [self._watch_text(), f"queue {jobs.queue_length(self.app.index)}"]
         current = self.worker.current
         if current:
             parts.append(f"ingesting {Path(current).name}")
@@ -544,14 +542,14 @@ class Daemon:
 
     def _report_error(self, message: str) -> None:
         with contextlib.suppress(Exception):
-            state.record_error(self.app.index, message)
+            daemon_state.record_error(self.app.index, message)
 
     def _report_error_threadsafe(self, message: str) -> None:
         # Called from the scheduler thread: use its own short-lived connection.
         with contextlib.suppress(Exception):
             index = open_index(self.app.index_path, migrate=False)
             try:
-                state.record_error(index, message)
+                daemon_state.record_error(index, message)
             finally:
                 index.close()
 

@@ -13,7 +13,6 @@ the queue, so the next start resumes it.
 from __future__ import annotations
 
 import queue
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,14 +21,13 @@ from pathlib import Path
 import structlog
 
 from mediasyncd.config import Config
-from mediasyncd.daemon import jobs
 from mediasyncd.daemon.afteringest import DropChanged, move_what_was_read, remove_what_was_read
 from mediasyncd.daemon.progress import DaemonProgress
 from mediasyncd.export.archive import configured_dir, export_archive
 from mediasyncd.fingerprint import fingerprint_of
 from mediasyncd.fsguard import RefusedPath
 from mediasyncd.gc import ingest_lock
-from mediasyncd.index import Index, records
+from mediasyncd.index import Index, engine, jobs, sources
 from mediasyncd.ingest import Ingester, IngestSummary
 from mediasyncd.pathtext import path_from_text, path_text
 from mediasyncd.store import ObjectStore
@@ -150,7 +148,7 @@ class Worker(threading.Thread):
                     should_stop=self.stop.is_set,
                 )
                 state = ingester.ingest_one(path, summary, retry_failed=job.resumed)
-        except sqlite3.OperationalError as exc:
+        except engine.OPERATIONAL_ERRORS as exc:
             # The index was locked too long or could not be written: not the drop's fault.
             locked = f"index error: {exc}"
             log.warning("job.retry", error=locked)
@@ -163,7 +161,7 @@ class Worker(threading.Thread):
             log.exception("job.failed", error=crash)
             jobs.fail(index, job.id, crash)
             with index.write():
-                records.fail_pending_source(index, str(path.absolute()), crash)
+                sources.fail_pending_source(index, str(path.absolute()), crash)
             return Outcome(path, "failed", crash)
         error = _error_of(index, path, summary)
         if state not in ("ok", "partial") and self.stop.is_set():
@@ -283,19 +281,13 @@ def resolve_done_folder(drop_folder: Path, done_folder: str) -> Path:
 
 def _read_fingerprint(index: Index, path: Path) -> str | None:
     """The fingerprint of the version of the drop the ingest read (its source row)."""
-    row = index.execute(
-        "SELECT fingerprint FROM sources WHERE path = ?", (path_text(path.absolute()),)
-    ).fetchone()
-    return str(row[0]) if row and row[0] else None
+    return sources.fingerprint_at(index, path_text(path.absolute()))
 
 
 def _rename_source(index: Index, old: Path, new: str) -> None:
     with index.write():
-        # OR IGNORE: if a source already has the new name, the old row keeps its name.
-        index.execute(
-            "UPDATE OR IGNORE sources SET path = ? WHERE path = ?",
-            (new, path_text(old.absolute())),
-        )
+        # If a source already has the new name, the old row keeps its name.
+        sources.rename_source(index, path_text(old.absolute()), new)
 
 
 # Problems named in a job.partial / job.failed event; the index keeps them all.
@@ -311,13 +303,11 @@ def _problems_of(summary: IngestSummary) -> dict[str, object]:
 def _error_of(index: Index, path: Path, summary: IngestSummary) -> str | None:
     """What the source row says went wrong (its problems, or why it failed), else the
     first failure of this attempt; never the path itself, which the job row names."""
-    row = index.execute(
-        "SELECT error FROM sources WHERE path = ?", (path_text(path.absolute()),)
-    ).fetchone()
-    if row and row[0]:
+    error = sources.error_at(index, path_text(path.absolute()))
+    if error:
         # The source row's summary of its problems ("N problems; first: member: error");
         # it never repeats the path, which the job row and the log name already.
-        return str(row[0])
+        return error
     if summary.failures:
         failure = summary.failures[0]
         return f"{failure.member}: {failure.error}" if failure.member else failure.error

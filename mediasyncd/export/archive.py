@@ -56,7 +56,7 @@ from mediasyncd.export.state import (
     write_text_atomic,
 )
 from mediasyncd.export.thread import attach_media, dedupe_adjacent, layout, load_messages
-from mediasyncd.index import Index
+from mediasyncd.index import Index, objects
 from mediasyncd.store import ObjectStore
 from mediasyncd.timeutil import epoch_to_iso, parse_timezone
 
@@ -212,12 +212,7 @@ class _Run:
         self.media = MediaStats()
         self.assigned: set[str] = set()
         # Objects repaired since they were stored (few): their files are placed again.
-        self.repairs = {
-            str(digest): int(count)
-            for digest, count in index.execute(
-                "SELECT digest, repairs FROM blobs WHERE repairs > 0"
-            )
-        }
+        self.repairs = objects.repaired_blobs(index)
 
     # -- conversations ---------------------------------------------------------------------
 

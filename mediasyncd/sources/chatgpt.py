@@ -41,7 +41,7 @@ from mediasyncd.conversations.parse import (
     iter_json_array,
     load_small_json,
 )
-from mediasyncd.index import records
+from mediasyncd.index import objects
 from mediasyncd.mediatype import kind_of
 from mediasyncd.sources.base import (
     InterpretContext,
@@ -169,7 +169,7 @@ class _ChatGPTBase(SourceHandler):
         account: str | None,
     ) -> None:
         interpreter = "conversations"
-        if conv_record.document_seen(ctx.index, occurrence.digest, interpreter):
+        if objects.document_seen(ctx.index, occurrence.digest, interpreter):
             return
         stream = ConversationStream(
             ctx.store.path_of(occurrence.digest),
@@ -200,7 +200,7 @@ class _ChatGPTBase(SourceHandler):
             )
             return
         with ctx.index.write():
-            conv_record.mark_document(ctx.index, occurrence.digest, interpreter)
+            objects.mark_document(ctx.index, occurrence.digest, interpreter)
 
     def _record_batch(
         self,
@@ -255,7 +255,7 @@ class _ChatGPTBase(SourceHandler):
                         continue
                     alias_key = "" if kind == "size" else key
                     result.changed_keys.update(
-                        records.add_alias(ctx.index, str(dat_name), kind, alias_key, extra, origin)
+                        objects.add_alias(ctx.index, str(dat_name), kind, alias_key, extra, origin)
                     )
 
     def _interpret_assets_json(
@@ -276,14 +276,14 @@ class _ChatGPTBase(SourceHandler):
                     continue
                 name = PurePosixPath(relative).name
                 result.changed_keys.update(
-                    records.add_alias(ctx.index, name, "file_id", ident, "assets_json", origin)
+                    objects.add_alias(ctx.index, name, "file_id", ident, "assets_json", origin)
                 )
 
     def _interpret_library(
         self, ctx: InterpretContext, occurrence: StoredOccurrence, result: InterpretResult
     ) -> None:
         interpreter = "library_files"
-        if conv_record.document_seen(ctx.index, occurrence.digest, interpreter):
+        if objects.document_seen(ctx.index, occurrence.digest, interpreter):
             return
         origin = f"doc:{occurrence.digest}"
         try:
@@ -300,7 +300,7 @@ class _ChatGPTBase(SourceHandler):
                         result.touched_conversations.add(thread)
                         # The entry claims its file against text mentions elsewhere.
                         result.changed_keys.add(("file_id", str(entry["file_id"])))
-                conv_record.mark_document(ctx.index, occurrence.digest, interpreter)
+                objects.mark_document(ctx.index, occurrence.digest, interpreter)
         except DocumentError as exc:
             ctx.failures.append((occurrence.member, str(exc)))
 

@@ -30,6 +30,7 @@ import ijson
 from mediasyncd import jsonstream
 from mediasyncd.config import ImagesConfig
 from mediasyncd.digest import langfuse_media_id
+from mediasyncd.index import objects
 from mediasyncd.sources.base import (
     InterpretContext,
     InterpretResult,
@@ -206,7 +207,7 @@ class ImageDumpHandler(SourceHandler):
             (listings if is_listing_head(self._head(ctx, document)) else others).append(document)
         result = interpret_trace_documents(ctx, others)
         listed = self._read_listings(ctx, listings, placed)
-        shas = self._sha256s(ctx, {o.digest for o, _ in placed})
+        shas = objects.sha256_of(ctx.index, {o.digest for o, _ in placed})
         existing = existing_dump_images(ctx.index, ctx.source_id)
         changed: set[tuple[str, str]] = set()
         touched: set[str] = set()
@@ -227,19 +228,6 @@ class ImageDumpHandler(SourceHandler):
     def _head(self, ctx: InterpretContext, occurrence: StoredOccurrence) -> bytes:
         with ctx.store.open(occurrence.digest) as stream:
             return stream.read(LISTING_HEAD)
-
-    def _sha256s(self, ctx: InterpretContext, digests: set[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        ordered = sorted(digests)
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start : start + 500]
-            marks = ", ".join("?" for _ in chunk)
-            for digest, sha in ctx.index.execute(
-                f"SELECT digest, sha256 FROM blobs WHERE digest IN ({marks})", chunk
-            ):
-                if sha:
-                    found[str(digest)] = str(sha)
-        return found
 
     def _read_listings(
         self,

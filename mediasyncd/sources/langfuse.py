@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+from mediasyncd.index import objects
 from mediasyncd.sources.base import (
     InterpretContext,
     InterpretResult,
@@ -135,11 +136,7 @@ def interpret_trace_documents(
                 result.touched_users |= _flush(ctx, pending)
         result.touched_users |= _flush(ctx, pending)
         with ctx.index.write():
-            ctx.index.execute(
-                """INSERT OR REPLACE INTO documents (digest, interpreter, interpreted)
-                   VALUES (?, ?, datetime('now'))""",
-                (occurrence.digest, INTERPRETER),
-            )
+            objects.mark_document(ctx.index, occurrence.digest, INTERPRETER)
     return result
 
 
@@ -150,10 +147,7 @@ def _read(ctx: InterpretContext, occurrence: StoredOccurrence) -> Iterable[Trace
 
 
 def _already_read(ctx: InterpretContext, digest: str) -> bool:
-    row = ctx.index.execute(
-        "SELECT 1 FROM documents WHERE digest = ? AND interpreter = ?", (digest, INTERPRETER)
-    ).fetchone()
-    return row is not None
+    return objects.document_seen(ctx.index, digest, INTERPRETER)
 
 
 def _flush(ctx: InterpretContext, pending: list[TraceRecord]) -> set[str]:

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mediasyncd.app import App
-from mediasyncd.daemon import jobs
 from mediasyncd.daemon.reconcile import DropFolder, list_drops, needs_ingest, reconcile
+from mediasyncd.index import jobs
 from mediasyncd.ingest import Ingester, IngestSummary, fingerprint_of
 from tests.helpers import make_zip, media_bytes, write_files
 

@@ -14,8 +14,8 @@ import pytest
 from mediasyncd.app import App
 from mediasyncd.digest import digest_stream
 from mediasyncd.export import export_archive
+from mediasyncd.index.reports import iter_unresolved
 from mediasyncd.ingest import IngestSummary
-from mediasyncd.reports import iter_unresolved
 from tests.chatgpt_corpus import (
     build_corpus,
     write_export,

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from mediasyncd.errors import IndexDatabaseError
-from mediasyncd.index import Index, open_index
-from mediasyncd.index.connection import open_readonly
+from mediasyncd.index import Index, open_for_reading, open_index
 from mediasyncd.index.schema import MIGRATIONS
 
 EXPECTED_TABLES = {
@@ -141,7 +140,7 @@ def test_reader_sees_snapshot_while_writer_commits(tmp_path: Path) -> None:
     block writers and writers do not block readers)."""
     path = tmp_path / "index.db"
     writer = open_index(path, busy_timeout_ms=1000)
-    reader = open_readonly(path, busy_timeout_ms=1000)
+    reader = open_for_reading(path, busy_timeout_ms=1000)
     try:
         with reader.read():
             assert reader.scalar("SELECT COUNT(*) FROM jobs") == 0
@@ -161,7 +160,7 @@ def test_reader_during_open_write_transaction(tmp_path: Path) -> None:
     locked')."""
     path = tmp_path / "index.db"
     writer = open_index(path, busy_timeout_ms=100)
-    reader = open_readonly(path, busy_timeout_ms=100)
+    reader = open_for_reading(path, busy_timeout_ms=100)
     try:
         with writer.write():
             writer.execute("INSERT INTO jobs (path, state, enqueued) VALUES ('/d', 'queued', 'x')")
@@ -174,7 +173,7 @@ def test_reader_during_open_write_transaction(tmp_path: Path) -> None:
 def test_readonly_handle_cannot_write(tmp_path: Path) -> None:
     """open_readonly never writes."""
     open_index(tmp_path / "index.db").close()
-    reader = open_readonly(tmp_path / "index.db")
+    reader = open_for_reading(tmp_path / "index.db")
     try:
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             reader.execute("INSERT INTO jobs (path, state, enqueued) VALUES ('/', 'queued', 'x')")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mediasyncd.index import Index
-from mediasyncd.reports import iter_matches, iter_unresolved
+from mediasyncd.index.reports import iter_matches, iter_unresolved
 from mediasyncd.traces.report import iter_trace_pairs
 from tests.chatgpt_corpus import build_corpus, write_export, write_privacy_archive
 from tests.traces.generate import generate_users, write_dump, write_traces

@@ -1,4 +1,4 @@
-"""The durable work queue: one row per settled drop in the index's `jobs` table.
+"""The daemon's durable work queue: one row per settled drop in the `jobs` table.
 
 States: queued -> running -> done | partial | failed. A job is written when its drop has
 settled,
@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from mediasyncd.index import Index, records
+from mediasyncd.index import sources
+from mediasyncd.index.engine import Index
 from mediasyncd.timeutil import utc_now_iso
 
 MAX_ATTEMPTS = 3
@@ -72,11 +73,11 @@ def enqueue(index: Index, path: str, fingerprint: str | None) -> int:
         if row is not None:
             index.execute("UPDATE jobs SET fingerprint = ? WHERE id = ?", (fingerprint, row[0]))
             return int(row[0])
-        cursor = index.execute(
-            "INSERT INTO jobs (path, state, fingerprint, enqueued) VALUES (?, 'queued', ?, ?)",
+        return index.inserted_id(
+            """INSERT INTO jobs (path, state, fingerprint, enqueued) VALUES (?, 'queued', ?, ?)
+               RETURNING id""",
             (path, fingerprint, utc_now_iso()),
         )
-        return int(cursor.lastrowid or 0)
 
 
 def enqueue_many(index: Index, items: Iterable[tuple[str, str | None]]) -> list[int]:
@@ -142,7 +143,8 @@ def requeue(index: Index, job_id: int, error: str = INTERRUPTED) -> None:
     """Put an interrupted job back at its place in the queue without counting the attempt."""
     with index.write():
         index.execute(
-            """UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), error = ?
+            """UPDATE jobs SET state = 'queued',
+                   attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, error = ?
                WHERE id = ?""",
             (error, job_id),
         )
@@ -172,7 +174,7 @@ def recover(index: Index, max_attempts: int = MAX_ATTEMPTS) -> tuple[int, list[s
             )
             # The source row was left pending by the run that died: it failed, and says
             # why (`status` counts it failed and shows the reason).
-            records.fail_pending_source(index, path, reason)
+            sources.fail_pending_source(index, path, reason)
         cursor = index.execute("UPDATE jobs SET state = 'queued' WHERE state = 'running'")
     return cursor.rowcount, [path for path, _ in given_up]
 
@@ -184,16 +186,21 @@ def latest(index: Index, path: str) -> JobRecord | None:
     return JobRecord(*row) if row else None
 
 
+def queue_length(index: Index) -> int:
+    """Jobs waiting or being ingested."""
+    return int(index.scalar("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')") or 0)
+
+
+def running_path(index: Index) -> str | None:
+    """The drop being ingested, if any."""
+    value = index.scalar("SELECT path FROM jobs WHERE state = 'running' ORDER BY id LIMIT 1")
+    return None if value is None else str(value)
+
+
 def last_finished(index: Index) -> JobRecord | None:
+    """The job the daemon finished last (done, partial or failed)."""
     row = index.execute(
         f"""SELECT {_COLUMNS} FROM jobs WHERE finished IS NOT NULL
             ORDER BY finished DESC, id DESC LIMIT 1"""
     ).fetchone()
     return JobRecord(*row) if row else None
-
-
-def counts(index: Index) -> dict[str, int]:
-    result = {"queued": 0, "running": 0, "done": 0, "partial": 0, "failed": 0}
-    for state, count in index.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
-        result[str(state)] = int(count)
-    return result

@@ -3,13 +3,29 @@ is doing and the last error, kept whether the daemon runs or not."""
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
-from mediasyncd.index import Index
+from mediasyncd.index.engine import Index
 from mediasyncd.timeutil import utc_now_iso
+
+
+@dataclass(frozen=True)
+class DaemonRow:
+    pid: int | None
+    since: str | None
+    heartbeat: str | None
+    status: str | None
+    last_error: str | None
+
+
+def read(index: Index) -> DaemonRow | None:
+    row = index.execute(
+        "SELECT pid, since, heartbeat, status, last_error FROM daemon_state WHERE id = 1"
+    ).fetchone()
+    if row is None:
+        return None
+    return DaemonRow(int(row[0]) if row[0] else None, row[1], row[2], row[3], row[4])
 
 
 def started(index: Index, status: str) -> str:
@@ -47,28 +63,3 @@ def stopped(index: Index) -> None:
             "UPDATE daemon_state SET pid = NULL, heartbeat = ?, status = 'stopped' WHERE id = 1",
             (utc_now_iso(),),
         )
-
-
-# The ingest in progress, for `status` (`daemon.progress`): a small file the worker
-# replaces about once a second, so progress costs no write transaction in the index.
-PROGRESS_FILE = "daemon-progress.json"
-
-
-def publish_progress(state_dir: Path, data: dict[str, Any]) -> None:
-    target = state_dir / PROGRESS_FILE
-    temp = target.with_name(f".{PROGRESS_FILE}.{os.getpid()}")
-    temp.write_text(json.dumps(data), encoding="utf-8")
-    temp.replace(target)
-
-
-def clear_progress(state_dir: Path) -> None:
-    (state_dir / PROGRESS_FILE).unlink(missing_ok=True)
-
-
-def read_progress(state_dir: Path) -> dict[str, Any] | None:
-    """The published progress, or None (no ingest running, or a file being replaced)."""
-    try:
-        data = json.loads((state_dir / PROGRESS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None

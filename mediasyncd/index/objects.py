@@ -1,96 +1,26 @@
-"""Writing rows about sources, blobs and occurrences. No file I/O here, only SQL."""
+"""Blobs (one row per stored object), their occurrences in sources, the keys each
+occurrence can satisfy, and the caches beside them (file cache, name aliases, documents
+already interpreted)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from mediasyncd.index.connection import Index
+from mediasyncd.index.engine import Index, marks
+from mediasyncd.index.sources import int64
 from mediasyncd.mediatype import kind_of
 from mediasyncd.timeutil import utc_now_iso
 
+# Digests per `IN (...)` of a bulk lookup.
+CHUNK = 500
+
 
 @dataclass(frozen=True)
-class SourceRow:
-    id: int
-    path: str
-    kind: str | None
-    fingerprint: str | None
-    state: str
-    run: int
-
-
-def get_source(index: Index, path: str) -> SourceRow | None:
-    row = index.execute(
-        "SELECT id, path, kind, fingerprint, state, run FROM sources WHERE path = ?", (path,)
-    ).fetchone()
-    return SourceRow(*row) if row else None
-
-
-_INT64_MAX = (1 << 63) - 1
-
-
-def int64(value: int | None) -> int | None:
-    """`value` clamped to SQLite's 64-bit integers. Found by fuzzing: a file dated after
-    2262 (`touch -d 2300-01-01`; ext4 goes to 2446) has an st_mtime_ns SQLite cannot
-    store, and the ingest died on it. Clamped, it still tells versions apart for caching."""
-    return None if value is None else max(-_INT64_MAX - 1, min(_INT64_MAX, value))
-
-
-def begin_source_run(
-    index: Index,
-    path: str,
-    *,
-    is_dir: bool,
-    size: int | None,
-    mtime_ns: int | None,
-    inode: int | None,
-    device: int | None,
-    fingerprint: str,
-) -> SourceRow:
-    """Create or update the source row, state pending, with a new run number."""
-    now = utc_now_iso()
-    index.execute(
-        """
-        INSERT INTO sources (path, is_dir, size, mtime_ns, inode, device, fingerprint, state,
-                             run, first_seen)
-        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 1, ?)
-        ON CONFLICT(path) DO UPDATE SET
-            is_dir = excluded.is_dir, size = excluded.size, mtime_ns = excluded.mtime_ns,
-            inode = excluded.inode, device = excluded.device,
-            fingerprint = excluded.fingerprint, state = 'pending', error = NULL,
-            run = sources.run + 1
-        """,
-        (path, int(is_dir), size, int64(mtime_ns), inode, device, fingerprint, now),
-    )
-    row = get_source(index, path)
-    if row is None:  # pragma: no cover - the upsert above always leaves a row
-        raise RuntimeError(path)
-    return row
-
-
-def set_source_kind(index: Index, source_id: int, kind: str) -> None:
-    index.execute("UPDATE sources SET kind = ? WHERE id = ?", (kind, source_id))
-
-
-def finish_source(
-    index: Index, source_id: int, *, state: str, error: str | None, members: int | None = None
-) -> None:
-    index.execute(
-        """UPDATE sources SET state = ?, error = ?, last_ingested = ?,
-               members = COALESCE(?, members) WHERE id = ?""",
-        (state, error, utc_now_iso(), members, source_id),
-    )
-
-
-def fail_pending_source(index: Index, path: str, error: str) -> None:
-    """A run that never finished (a crash in a reader, a daemon that kept dying) leaves
-    its source pending; it failed, and the row says why."""
-    index.execute(
-        """UPDATE sources SET state = 'failed', error = ?, last_ingested = ?
-           WHERE path = ? AND state = 'pending'""",
-        (error, utc_now_iso(), path),
-    )
+class BlobInfo:
+    size: int
+    mime: str
+    sha256: str | None
 
 
 def record_blob(
@@ -107,6 +37,79 @@ def record_blob(
         """,
         (digest, size, mime, kind_of(mime), sha256, utc_now_iso()),
     )
+
+
+def blob_info(index: Index, digest: str) -> BlobInfo | None:
+    row = index.execute(
+        "SELECT size, mime, sha256 FROM blobs WHERE digest = ?", (digest,)
+    ).fetchone()
+    return BlobInfo(int(row[0]), str(row[1]), row[2]) if row else None
+
+
+def blob_sizes(index: Index) -> dict[str, int]:
+    """Every known digest with its size (verify compares the store against it)."""
+    return {str(r[0]): int(r[1]) for r in index.execute("SELECT digest, size FROM blobs")}
+
+
+def blob_digests(index: Index, low: str, high: str | None) -> list[str]:
+    """Known digests in [low, high) (high None: to the end), in order."""
+    if high is None:
+        rows = index.execute("SELECT digest FROM blobs WHERE digest >= ? ORDER BY digest", (low,))
+    else:
+        rows = index.execute(
+            "SELECT digest FROM blobs WHERE digest >= ? AND digest < ? ORDER BY digest",
+            (low, high),
+        )
+    return [str(row[0]) for row in rows]
+
+
+def sha256_of(index: Index, digests: Iterable[str]) -> dict[str, str]:
+    """digest -> SHA-256 (hex) of the objects that have one recorded."""
+    found: dict[str, str] = {}
+    ordered = sorted(set(digests))
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        for digest, sha in index.execute(
+            f"SELECT digest, sha256 FROM blobs WHERE digest IN ({marks(chunk)})", chunk
+        ):
+            if sha:
+                found[str(digest)] = str(sha)
+    return found
+
+
+def repaired_blobs(index: Index) -> dict[str, int]:
+    """digest -> how many times the object was written again after it had gone."""
+    return {
+        str(digest): int(count)
+        for digest, count in index.execute("SELECT digest, repairs FROM blobs WHERE repairs > 0")
+    }
+
+
+def unreferenced_blobs(index: Index, after: str, limit: int) -> list[tuple[str, int]]:
+    """(digest, size) of blobs no occurrence, match or source manifest names, after
+    `after` in digest order."""
+    rows = index.execute(
+        """
+        SELECT b.digest, b.size FROM blobs b
+        WHERE b.digest > ?
+          AND NOT EXISTS (SELECT 1 FROM occurrences o WHERE o.digest = b.digest)
+          AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.digest = b.digest)
+          AND NOT EXISTS (SELECT 1 FROM sources s WHERE s.manifest_digest = b.digest)
+        ORDER BY b.digest LIMIT ?
+        """,
+        (after, limit),
+    ).fetchall()
+    return [(str(digest), int(size)) for digest, size in rows]
+
+
+def forget_blob(index: Index, digest: str) -> None:
+    """Remove a blob row and the caches that name it (its object is being removed)."""
+    index.execute("DELETE FROM documents WHERE digest = ?", (digest,))
+    index.execute("DELETE FROM file_cache WHERE digest = ?", (digest,))
+    index.execute("DELETE FROM blobs WHERE digest = ?", (digest,))
+
+
+# -- occurrences and their keys ----------------------------------------------------------
 
 
 def record_occurrence(
@@ -133,21 +136,52 @@ def record_occurrence(
         # Same member, new bytes: drop the old row (and its keys) so keys are recomputed.
         index.execute("DELETE FROM occurrences WHERE id = ?", (previous[0],))
     name = member.rsplit("/", 1)[-1]
-    cursor = index.execute(
+    occurrence_id = index.inserted_id(
         """INSERT INTO occurrences (source_id, member, name, digest, role, size, crc32, run)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
         (source_id, member, name, digest, role, size, crc32, run),
     )
-    return int(cursor.lastrowid or 0), True
+    return occurrence_id, True
 
 
 def record_keys(
     index: Index, occurrence_id: int, keys: Iterable[tuple[str, str, str | None]]
 ) -> None:
-    index.conn.executemany(
+    index.executemany(
         """INSERT INTO occurrence_keys (occurrence_id, key_kind, key, extra) VALUES (?, ?, ?, ?)
-           ON CONFLICT DO UPDATE SET extra = excluded.extra""",
+           ON CONFLICT (occurrence_id, key_kind, key) DO UPDATE SET extra = excluded.extra""",
         [(occurrence_id, kind, key, extra) for kind, key, extra in keys],
+    )
+
+
+def keys_of(
+    index: Index, occurrence_id: int, kinds: Sequence[str]
+) -> list[tuple[str, str, str | None]]:
+    """An occurrence's keys of these kinds, by kind and key."""
+    return [
+        (str(r[0]), str(r[1]), r[2])
+        for r in index.execute(
+            f"""SELECT key_kind, key, extra FROM occurrence_keys
+                WHERE occurrence_id = ? AND key_kind IN ({marks(kinds)}) ORDER BY key_kind, key""",
+            (occurrence_id, *kinds),
+        )
+    ]
+
+
+def replace_keys(
+    index: Index,
+    occurrence_id: int,
+    kinds: Sequence[str],
+    keys: Iterable[tuple[str, str, str | None]],
+) -> None:
+    """The occurrence's keys of these kinds become `keys`."""
+    index.execute(
+        f"DELETE FROM occurrence_keys WHERE occurrence_id = ? AND key_kind IN ({marks(kinds)})",
+        (occurrence_id, *kinds),
+    )
+    index.executemany(
+        "INSERT INTO occurrence_keys (occurrence_id, key_kind, key, extra) VALUES (?, ?, ?, ?)",
+        [(occurrence_id, *key) for key in keys],
     )
 
 
@@ -177,22 +211,15 @@ def remove_stale_occurrences(index: Index, source_id: int, run: int) -> int:
     return cursor.rowcount
 
 
-def replace_member_failures(
-    index: Index,
-    source_id: int,
-    failures: Iterable[tuple[str | None, str]],
-    notes: Iterable[tuple[str | None, str]] = (),
-) -> None:
-    """What went wrong in a source: problems (it is partial) and notes (it is not)."""
-    index.execute("DELETE FROM member_failures WHERE source_id = ?", (source_id,))
-    now = utc_now_iso()
-    rows = [(source_id, member, error, now, "problem") for member, error in failures]
-    rows += [(source_id, member, error, now, "note") for member, error in notes]
-    index.conn.executemany(
-        """INSERT INTO member_failures (source_id, member, error, recorded, kind)
-           VALUES (?, ?, ?, ?, ?)""",
-        rows,
-    )
+def digest_for_crc(index: Index, crc32: int, size: int) -> str | None:
+    """A digest already seen for a zip member with this CRC-32 and size (a hint, re-checked)."""
+    row = index.execute(
+        "SELECT digest FROM occurrences WHERE crc32 = ? AND size = ? LIMIT 1", (crc32, size)
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+# -- the file cache ---------------------------------------------------------------------
 
 
 def cached_digest(
@@ -216,6 +243,9 @@ def remember_file(
                size = excluded.size, mtime_ns = excluded.mtime_ns, digest = excluded.digest""",
         (path, device, inode, size, int64(mtime_ns), digest),
     )
+
+
+# -- name aliases -----------------------------------------------------------------------
 
 
 def alias_keys(index: Index, name: str, *, size: int) -> list[tuple[str, str, str | None]]:
@@ -260,16 +290,21 @@ def add_alias(
     return gained
 
 
-def digest_for_crc(index: Index, crc32: int, size: int) -> str | None:
-    """A digest already seen for a zip member with this CRC-32 and size (a hint, re-checked)."""
-    row = index.execute(
-        "SELECT digest FROM occurrences WHERE crc32 = ? AND size = ? LIMIT 1", (crc32, size)
-    ).fetchone()
-    return str(row[0]) if row else None
+# -- documents already interpreted --------------------------------------------------------
 
 
-def blob_info(index: Index, digest: str) -> tuple[int, str, str | None] | None:
-    row = index.execute(
-        "SELECT size, mime, sha256 FROM blobs WHERE digest = ?", (digest,)
-    ).fetchone()
-    return (int(row[0]), str(row[1]), row[2]) if row else None
+def document_seen(index: Index, digest: str, interpreter: str) -> bool:
+    return (
+        index.execute(
+            "SELECT 1 FROM documents WHERE digest = ? AND interpreter = ?", (digest, interpreter)
+        ).fetchone()
+        is not None
+    )
+
+
+def mark_document(index: Index, digest: str, interpreter: str) -> None:
+    index.execute(
+        """INSERT INTO documents (digest, interpreter, interpreted) VALUES (?, ?, ?)
+           ON CONFLICT (digest, interpreter) DO UPDATE SET interpreted = excluded.interpreted""",
+        (digest, interpreter, utc_now_iso()),
+    )

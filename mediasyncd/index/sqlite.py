@@ -1,31 +1,63 @@
-"""Opening the index: WAL, a busy timeout, migrations, and write transactions.
+"""The SQLite engine: `index.db` in WAL mode, a busy timeout, migrations, transactions.
 
 SQLite allows one writer and many readers in WAL mode. Writes start with
 `BEGIN IMMEDIATE`: a deferred transaction that later upgrades to a write ignores the busy
 timeout and fails at once with "database is locked" when the daemon is writing.
 The connection runs in autocommit mode (`isolation_level=None`) so that Python's sqlite3
-never opens a transaction behind our back; sqlite-utils nests its own work in savepoints.
+never opens a transaction behind our back; nested writes are savepoints.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from mediasyncd.errors import IndexDatabaseError
 from mediasyncd.fsguard import protect_files
+from mediasyncd.index import engine
+from mediasyncd.index.engine import Cursor, Dialect, Index
 from mediasyncd.index.schema import MIGRATIONS
 
 if TYPE_CHECKING:
     import sqlite_utils
 
+# A locked or full index: the daemon retries the job, the CLI says so in one line.
+engine.OPERATIONAL_ERRORS += (sqlite3.OperationalError,)
+INDEX_NAME: Final = "index.db"
 
-class Index:
-    """A handle on `index.db`; pass it in, never open a path at import time."""
+
+class SqliteDialect(Dialect):
+    name = "sqlite"
+    # SQLite never reorders the tables of a CROSS JOIN: the plan hint that keeps a
+    # query starting from its few rows.
+    ordered_join = "CROSS JOIN"
+
+    def json_text(self, column: str, key: str) -> str:
+        return f"json_extract({column}, '$.{key}')"
+
+    def json_real(self, column: str, key: str) -> str:
+        return f"json_extract({column}, '$.{key}')"
+
+    def json_integer(self, column: str, key: str) -> str:
+        return f"json_extract({column}, '$.{key}')"
+
+    def no_index(self, expression: str) -> str:
+        # A unary + makes the term unusable for an index: SQLite then picks the index of
+        # a more selective term (see the queries that use it).
+        return f"+{expression}"
+
+
+SQLITE: Final = SqliteDialect()
+
+
+class SqliteIndex(Index):
+    """A handle on `index.db` (or an in-memory index)."""
+
+    dialect = SQLITE
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None):
         self._conn = conn
@@ -34,9 +66,9 @@ class Index:
 
     @property
     def db(self) -> sqlite_utils.Database:
-        """sqlite-utils' view of the connection, made on first use (migrations, nested
-        writes): importing sqlite-utils costs about 80 ms that a read-only command like
-        `status` need not pay."""
+        """sqlite-utils' view of the connection, made on first use (migrations): importing
+        sqlite-utils costs about 80 ms that a read-only command like `status` need not
+        pay."""
         if self._db is None:
             import sqlite_utils
 
@@ -47,44 +79,20 @@ class Index:
     def conn(self) -> sqlite3.Connection:
         return self._conn
 
-    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         return self._conn.execute(sql, params)
 
-    def scalar(self, sql: str, params: Any = ()) -> Any:
-        row = self._conn.execute(sql, params).fetchone()
-        return None if row is None else row[0]
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, rows)
 
-    @contextlib.contextmanager
-    def write(self) -> Iterator[Index]:
-        """One write transaction; nested calls become savepoints of the outer one."""
-        conn = self._conn
-        if _in_transaction(conn):
-            with self.db.atomic():
-                yield self
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self
-        except BaseException:
-            if _in_transaction(conn):
-                conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
 
-    @contextlib.contextmanager
-    def read(self) -> Iterator[Index]:
-        """A consistent snapshot for multi-query reports."""
-        conn = self._conn
-        if _in_transaction(conn):
-            yield self
-            return
-        conn.execute("BEGIN")
-        try:
-            yield self
-        finally:
-            if _in_transaction(conn):
-                conn.execute("ROLLBACK")
+    def _begin_write(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def _begin_read(self) -> None:
+        self._conn.execute("BEGIN")
 
     def checkpoint(self, mode: str = "PASSIVE") -> tuple[int, int, int]:
         if mode not in {"PASSIVE", "FULL", "RESTART", "TRUNCATE"}:
@@ -94,11 +102,6 @@ class Index:
 
     def close(self) -> None:
         self._conn.close()
-
-
-def _in_transaction(conn: sqlite3.Connection) -> bool:
-    # A function, so the type checker does not carry a narrowed value past an execute().
-    return conn.in_transaction
 
 
 def _connect(target: str, *, busy_timeout_ms: int, uri: bool = False) -> sqlite3.Connection:
@@ -120,7 +123,7 @@ def open_index(
     synchronous: str = "FULL",
     busy_timeout_ms: int = 60_000,
     migrate: bool = True,
-) -> Index:
+) -> SqliteIndex:
     """Open (creating if needed) and migrate the index; `path=None` gives an in-memory one."""
     if synchronous not in {"FULL", "NORMAL"}:
         raise ValueError(synchronous)
@@ -133,9 +136,10 @@ def open_index(
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise IndexDatabaseError(f"{path}: cannot switch the index to WAL (got {mode})")
-        # FULL: an ingest acknowledged to the user survives power loss (reliability.md).
+        # FULL: an ingest acknowledged to the user survives power loss
+        # (docs/reliability.md, scenario 1).
         conn.execute(f"PRAGMA synchronous = {synchronous}")
-        index = Index(conn, path)
+        index = SqliteIndex(conn, path)
         if migrate and MIGRATIONS.pending(conn):
             MIGRATIONS.apply(index.db)
         if path is not None:
@@ -152,7 +156,9 @@ def _protect(path: Path) -> None:
     protect_files(path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
 
 
-def open_readonly(path: Path, *, busy_timeout_ms: int = 60_000, immutable: bool = False) -> Index:
+def _open_readonly(
+    path: Path, *, busy_timeout_ms: int = 60_000, immutable: bool = False
+) -> SqliteIndex:
     """A read-only handle for reports: never migrates, never writes.
 
     `immutable` reads the file with no locks and no `-wal`/`-shm` files: for an index
@@ -164,10 +170,10 @@ def open_readonly(path: Path, *, busy_timeout_ms: int = 60_000, immutable: bool 
         conn = _connect(f"file:{path}?{flags}", busy_timeout_ms=busy_timeout_ms, uri=True)
     except sqlite3.DatabaseError as exc:
         raise IndexDatabaseError(f"{path}: cannot open the index: {exc}") from exc
-    return Index(conn, path)
+    return SqliteIndex(conn, path)
 
 
-def open_for_reading(path: Path, *, busy_timeout_ms: int = 60_000) -> Index:
+def open_for_reading(path: Path, *, busy_timeout_ms: int = 60_000) -> SqliteIndex:
     """The index for a command that only reads (status, matches, unresolved, export).
 
     It creates nothing in the state dir, so `sudo mediasyncd status` leaves no root-owned
@@ -183,13 +189,13 @@ def open_for_reading(path: Path, *, busy_timeout_ms: int = 60_000) -> Index:
     may_add_files = owner and os.access(path.parent, os.W_OK)
     immutable = not (beside_a_writer or may_add_files)
     try:
-        index = open_readonly(path, busy_timeout_ms=busy_timeout_ms, immutable=immutable)
+        index = _open_readonly(path, busy_timeout_ms=busy_timeout_ms, immutable=immutable)
         pending = MIGRATIONS.pending(index.conn)
     except (IndexDatabaseError, sqlite3.OperationalError):
         if immutable:
             raise
         # A read-only mount: the WAL files cannot be made; the file itself can be read.
-        index = open_readonly(path, busy_timeout_ms=busy_timeout_ms, immutable=True)
+        index = _open_readonly(path, busy_timeout_ms=busy_timeout_ms, immutable=True)
         pending = MIGRATIONS.pending(index.conn)
     if pending and may_add_files:
         index.close()
@@ -201,3 +207,17 @@ def open_for_reading(path: Path, *, busy_timeout_ms: int = 60_000) -> Index:
             "its owner can do: restart the daemon, or run any writing command as its user"
         )
     return index
+
+
+def move_aside(path: Path) -> Path | None:
+    """Rename the index (and its -wal and -shm) to `<name>.before-reindex-<time>`, so a
+    rebuild starts from an empty one; the old one is kept, never deleted."""
+    if not path.exists():
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    target = path.with_name(f"{path.name}.before-reindex-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        part = path.with_name(path.name + suffix)
+        if part.exists():
+            part.replace(target.with_name(target.name + suffix))
+    return target
