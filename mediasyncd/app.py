@@ -12,7 +12,7 @@ from pathlib import Path
 from mediasyncd.config import Config, load_config, resolve_state_dir
 from mediasyncd.errors import ConfigError
 from mediasyncd.fsguard import protect_folder
-from mediasyncd.index import Index, open_index
+from mediasyncd.index import Index, open_for_reading, open_index
 from mediasyncd.store import ObjectStore
 
 
@@ -47,14 +47,25 @@ class App:
 
     @property
     def index(self) -> Index:
+        """This invocation's connection to the index, opened (and migrated) on first use."""
         if self._index is None:
             self.ensure_state_dir()
-            self._index = open_index(
-                self.index_path,
-                synchronous=self.config.index.synchronous,
-                busy_timeout_ms=self.config.index.busy_timeout_ms,
-            )
+            self._index = self.connect(migrate=True)
         return self._index
+
+    def connect(self, *, migrate: bool = False, busy_timeout_ms: int | None = None) -> Index:
+        """A connection of its own (one per thread: the daemon's worker and maintenance
+        jobs each open one). The one place that chooses the index's engine."""
+        return open_index(
+            self.index_path,
+            synchronous=self.config.index.synchronous,
+            busy_timeout_ms=busy_timeout_ms or self.config.index.busy_timeout_ms,
+            migrate=migrate,
+        )
+
+    def connect_for_reading(self) -> Index:
+        """A connection that only reads and creates nothing in the state dir."""
+        return open_for_reading(self.index_path, busy_timeout_ms=self.config.index.busy_timeout_ms)
 
     @property
     def store(self) -> ObjectStore:

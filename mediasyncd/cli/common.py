@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from mediasyncd.app import App
-from mediasyncd.index import Index, open_for_reading
+from mediasyncd.index import Index
 
 
 class CliError(click.ClickException):
@@ -104,9 +104,7 @@ class CliState:
         (not even in a state dir owned by the service's user, or on a read-only mount)."""
         if self._read_index is None:
             app = self.require_state_dir()
-            self._read_index = open_for_reading(
-                app.index_path, busy_timeout_ms=app.config.index.busy_timeout_ms
-            )
+            self._read_index = app.connect_for_reading()
         return self._read_index
 
     def close(self) -> None:

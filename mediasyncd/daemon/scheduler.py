@@ -29,7 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from mediasyncd.config import Config
 from mediasyncd.gc import GcBusy, collect_garbage, ingest_lock
-from mediasyncd.index import Index, objects, open_index
+from mediasyncd.index import Index, objects
 from mediasyncd.store import ObjectStore
 from mediasyncd.verify import VerifyReport, verify_store
 
@@ -67,14 +67,14 @@ class Maintenance:
     def __init__(
         self,
         *,
-        index_path: Path,
+        connect: Callable[..., Index],
         store: ObjectStore,
         config: Config,
         state_dir: Path,
         request_reconcile: Callable[[], None],
         report_error: Callable[[str], None],
     ):
-        self.index_path = index_path
+        self.connect = connect
         self.store = store
         self.config = config
         self.state_dir = state_dir
@@ -131,12 +131,7 @@ class Maintenance:
         return run
 
     def _open(self, busy_timeout_ms: int | None = None) -> Index:
-        return open_index(
-            self.index_path,
-            synchronous=self.config.index.synchronous,
-            busy_timeout_ms=busy_timeout_ms or self.config.index.busy_timeout_ms,
-            migrate=False,
-        )
+        return self.connect(busy_timeout_ms=busy_timeout_ms)
 
     # -- the jobs ---------------------------------------------------------------------
 

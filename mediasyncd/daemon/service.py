@@ -40,7 +40,7 @@ from mediasyncd.daemon.watcher import Watcher, inotify_exhausted, limit_message
 from mediasyncd.daemon.worker import Outcome, Worker, resolve_done_folder
 from mediasyncd.errors import ConfigError, MediasyncdError
 from mediasyncd.fstree import first_too_deep
-from mediasyncd.index import daemon_state, jobs, open_index
+from mediasyncd.index import daemon_state, jobs
 from mediasyncd.logconfig import configure_logging
 from mediasyncd.pathtext import path_text
 
@@ -213,12 +213,7 @@ class Daemon:
             max_depth=self.config.limits.max_folder_depth,
         )
         self.worker = Worker(
-            open_index=lambda: open_index(
-                self.app.index_path,
-                synchronous=self.config.index.synchronous,
-                busy_timeout_ms=self.config.index.busy_timeout_ms,
-                migrate=False,
-            ),
+            open_index=self.app.connect,
             store=store,
             state_dir=self.app.state_dir,
             config=lambda: self.config,
@@ -227,7 +222,7 @@ class Daemon:
             stop=self._stop,
         )
         self.maintenance = Maintenance(
-            index_path=self.app.index_path,
+            connect=self.app.connect,
             store=store,
             config=self.config,
             state_dir=self.app.state_dir,
@@ -547,7 +542,7 @@ class Daemon:
     def _report_error_threadsafe(self, message: str) -> None:
         # Called from the scheduler thread: use its own short-lived connection.
         with contextlib.suppress(Exception):
-            index = open_index(self.app.index_path, migrate=False)
+            index = self.app.connect()
             try:
                 daemon_state.record_error(index, message)
             finally:

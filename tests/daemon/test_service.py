@@ -296,8 +296,11 @@ def test_failed_drop_is_not_retried_until_it_changes(make_daemon: MakeDaemon, dr
     fixed = drop / ".broken.zip.tmp"
     fixed.write_bytes(good_zip)
     fixed.rename(bad)
-    wait_until(lambda: daemon.state_of(bad) == "ok", what="the fixed zip")
-    assert [s for s, _ in daemon.jobs_for(bad)] == ["failed", "done"]
+    # The job is marked done just after its source: wait for the job, not the source.
+    wait_until(
+        lambda: [s for s, _ in daemon.jobs_for(bad)] == ["failed", "done"], what="the fixed zip"
+    )
+    assert daemon.state_of(bad) == "ok"
     assert daemon.stop() == 0
 
 
@@ -507,6 +510,9 @@ def test_store_error_is_retried_until_it_clears(make_daemon: MakeDaemon, drop: P
         assert daemon.jobs_for(target) == []  # released, not failed
     finally:
         _chattr("-i", objects)
-    wait_until(lambda: daemon.state_of(target) == "ok", 30, what="the retry after the fix")
-    assert daemon.jobs_for(target) == [("done", None)]
+    # The job is marked done just after its source: wait for the job, not the source.
+    wait_until(
+        lambda: daemon.jobs_for(target) == [("done", None)], 30, what="the retry after the fix"
+    )
+    assert daemon.state_of(target) == "ok"
     assert daemon.stop() == 0
