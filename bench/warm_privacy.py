@@ -18,8 +18,7 @@ from pathlib import Path
 from mediasyncd.app import App
 from mediasyncd.config import Config
 from mediasyncd.ingest import Ingester
-from mediasyncd.matching import all_matchers
-from mediasyncd.sources.registry import all_handlers
+from mediasyncd.kinds import all_handlers, all_matchers
 
 
 def main() -> int:

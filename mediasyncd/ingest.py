@@ -18,13 +18,14 @@ from __future__ import annotations
 import stat
 import time
 from collections.abc import Callable, Iterable
+from copy import deepcopy
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from mediasyncd import faults, outcome
+from mediasyncd import faults, kinds, outcome
 from mediasyncd.config import Config
 from mediasyncd.errors import (
     CollisionError,
@@ -46,7 +47,7 @@ from mediasyncd.manifest import (
     ManifestMember,
     write_manifest,
 )
-from mediasyncd.matching import MatchDelta, all_matchers
+from mediasyncd.matching import MatchDelta
 from mediasyncd.pathtext import path_text
 from mediasyncd.progress import MATCHING, Progress, reading_phase
 from mediasyncd.sourcelock import Interrupted as LockInterrupted
@@ -58,7 +59,6 @@ from mediasyncd.sources.base import (
     StoredOccurrence,
 )
 from mediasyncd.sources.container import ContainerWalker, Member, Rejected, drop_size
-from mediasyncd.sources.registry import choose_handler
 from mediasyncd.store import ObjectStore, PutResult, SizeLimit
 from mediasyncd.timeutil import utc_now_iso
 
@@ -76,22 +76,31 @@ class Failure:
     error: str
 
 
+def _kind_counters() -> dict[str, int]:
+    return dict.fromkeys(kinds.counter_names(), 0)
+
+
 @dataclass
 class IngestSummary:
-    """The `ingest --json` contract (docs/architecture.md), plus per-source detail."""
+    """The `ingest --json` contract (docs/architecture.md, "Contract"), plus per-source
+    detail. The kinds' counters (`conversations_new`, `rematched_users`, ...) come from
+    mediasyncd.kinds and read as attributes too."""
 
     blobs_new: int = 0
     bytes_new: int = 0
     blobs_deduplicated: int = 0
-    conversations_new: int = 0
-    conversations_changed: int = 0
-    rematched_conversations: int = 0
-    rematched_users: int = 0
+    counts: dict[str, int] = field(default_factory=_kind_counters)
     matches_added: int = 0
     matches_removed: int = 0
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
     sources: list[dict[str, Any]] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> int:
+        counts = self.__dict__.get("counts")
+        if counts is not None and name in counts:
+            return int(counts[name])
+        raise AttributeError(name)
 
     @property
     def failed_sources(self) -> int:
@@ -103,26 +112,39 @@ class IngestSummary:
         """0 all ok, 3 some partial and none failed, 1 some failed (mediasyncd.outcome)."""
         return outcome.exit_code(s["state"] for s in self.sources)
 
+    @property
+    def changed(self) -> bool:
+        """Whether interpreting changed some subject or a link came or went."""
+        interpreted = {c for kind in kinds.all_kinds() for c in kind.counters}
+        return bool(
+            any(self.counts.get(c) for c in interpreted)
+            or self.matches_added
+            or self.matches_removed
+        )
+
     def merge(self, other: IngestSummary) -> None:
         """Add another summary's counts, failures and sources to this one."""
-        for name in (
-            "blobs_new",
-            "bytes_new",
-            "blobs_deduplicated",
-            "conversations_new",
-            "conversations_changed",
-            "rematched_conversations",
-            "rematched_users",
-            "matches_added",
-            "matches_removed",
-        ):
+        for name in ("blobs_new", "bytes_new", "blobs_deduplicated"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name, count in other.counts.items():
+            self.counts[name] = self.counts.get(name, 0) + count
+        self.matches_added += other.matches_added
+        self.matches_removed += other.matches_removed
         self.failures.extend(other.failures)
         self.sources.extend(other.sources)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["seconds"] = round(self.seconds, 3)
+        data: dict[str, Any] = {
+            "blobs_new": self.blobs_new,
+            "bytes_new": self.bytes_new,
+            "blobs_deduplicated": self.blobs_deduplicated,
+            **self.counts,
+            "matches_added": self.matches_added,
+            "matches_removed": self.matches_removed,
+            "failures": [asdict(failure) for failure in self.failures],
+            "seconds": round(self.seconds, 3),
+            "sources": deepcopy(self.sources),
+        }
         return data
 
 
@@ -316,7 +338,7 @@ class Ingester:
         *,
         resumed: bool = False,
     ) -> tuple[str, str]:
-        handler = choose_handler(path, self.config)
+        handler = kinds.choose_handler(path, self.config)
         with self.index.write():
             sources.set_source_kind(self.index, row.id, handler.kind)
         bound = log.bind(source=row.path, kind=handler.kind)
@@ -428,8 +450,8 @@ class Ingester:
         faults.point("ingest.before_rematch")
         self._rematch(changed_keys, interpreted, summary, everything=resumed)
         state = self.conclude(row, len(stored), bound)
-        summary.conversations_new += interpreted.conversations_new
-        summary.conversations_changed += interpreted.conversations_changed
+        for name, count in interpreted.counts.items():
+            summary.counts[name] = summary.counts.get(name, 0) + count
         return handler.kind, state
 
     def conclude(self, row: sources.SourceRow, stored: int, bound: Any = log) -> str:
@@ -629,21 +651,16 @@ class Ingester:
         everything: bool = False,
     ) -> None:
         changed_keys = changed_keys | interpreted.changed_keys
-        for matcher in all_matchers(self.config):
+        for kind in kinds.all_kinds():
+            matcher = kind.matcher(self.config)
             ids: set[str] | None = None  # None: every subject
             if not everything:
                 ids = matcher.affected(self.index, changed_keys)
-                if matcher.subject == "conversation":
-                    ids |= interpreted.touched_conversations
-                else:
-                    ids |= interpreted.touched_users
+                ids |= interpreted.touched.get(matcher.subject, set())
                 if not ids:
                     continue
             delta: MatchDelta = matcher.rematch(self.index, ids)
-            if matcher.subject == "conversation":
-                summary.rematched_conversations += delta.recomputed
-            else:
-                summary.rematched_users += delta.recomputed
+            summary.counts[kind.rematched] += delta.recomputed
             summary.matches_added += delta.added
             summary.matches_removed += delta.removed
 

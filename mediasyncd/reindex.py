@@ -21,6 +21,7 @@ from pathlib import Path
 
 import structlog
 
+from mediasyncd import kinds
 from mediasyncd.config import Config
 from mediasyncd.digest import CHUNK_SIZE
 from mediasyncd.errors import MediasyncdError
@@ -29,11 +30,9 @@ from mediasyncd.index import Index, objects, open_index, sources, status
 from mediasyncd.index.sqlite import INDEX_NAME, move_aside
 from mediasyncd.ingest import Ingester
 from mediasyncd.manifest import MANIFEST_MEMBER, Manifest, find_manifests, read_manifest
-from mediasyncd.matching import all_matchers
 from mediasyncd.mediatype import SNIFF_BYTES, sniff
-from mediasyncd.sources.base import InterpretContext, SourceHandler, StoredOccurrence
+from mediasyncd.sources.base import InterpretContext, StoredOccurrence
 from mediasyncd.sources.container import Member
-from mediasyncd.sources.registry import all_handlers
 from mediasyncd.store import ObjectStore, PutResult
 
 log = structlog.get_logger("mediasyncd.reindex")
@@ -47,13 +46,6 @@ class ReindexSummary:
     matches: int = 0
     previous_index: str | None = None
     seconds: float = 0.0
-
-
-def _handler_for(kind: str, config: Config) -> SourceHandler:
-    handlers = all_handlers()
-    chosen = next((h for h in handlers if h.kind == kind), handlers[-1])
-    chosen.config = config
-    return chosen
 
 
 class ReindexRefused(MediasyncdError):
@@ -121,7 +113,7 @@ def _rebuild(state_dir: Path, config: Config, store: ObjectStore) -> ReindexSumm
         for manifest, digest in ordered:
             _replay(index, store, config, state_dir, manifest, digest, summary)
             summary.sources += 1
-        for matcher in all_matchers(config):
+        for matcher in kinds.all_matchers(config):
             matcher.rematch(index, None)
         summary.matches = status.match_count(index)
     finally:
@@ -139,7 +131,7 @@ def _replay(
     manifest_digest: str,
     summary: ReindexSummary,
 ) -> None:
-    handler = _handler_for(manifest.kind, config)
+    handler = kinds.handler_of_kind(manifest.kind, config)
     ingester = Ingester(index, store, config, state_dir)
     with index.write():
         row = sources.begin_source_run(

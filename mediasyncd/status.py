@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mediasyncd import kinds
 from mediasyncd.daemon.progress_file import read_progress
 from mediasyncd.index import Index, daemon_state, jobs
 from mediasyncd.index import status as counts
 from mediasyncd.store import pid_alive
-from mediasyncd.traces.report import trace_pair_stats
 
 
 def daemon_status(index: Index) -> dict[str, Any]:
@@ -58,15 +58,11 @@ def collect_status(index: Index) -> dict[str, Any]:
     with index.read():
         blobs, size = counts.blob_totals(index)
         refs_total, resolved = counts.reference_counts(index)
-        conversations, messages = counts.conversation_counts(index)
         return {
             "blobs": blobs,
             "bytes": size,
-            "conversations": conversations,
-            "messages": messages,
-            "traces": counts.trace_count(index),
-            # Image dumps and traces (the meal-images case): photos, traces, pairs.
-            "trace_pairs": trace_pair_stats(index),
+            # Each kind's own counts (conversations and messages, traces and their pairs).
+            **kinds.status_counts(index),
             "references": {"resolved": resolved, "unresolved": refs_total - resolved},
             "matches": counts.matches_by_strategy(index),
             "orphans": counts.orphans(index),

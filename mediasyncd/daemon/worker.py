@@ -29,6 +29,7 @@ from mediasyncd.fsguard import RefusedPath
 from mediasyncd.gc import ingest_lock
 from mediasyncd.index import Index, engine, jobs, sources
 from mediasyncd.ingest import Ingester, IngestSummary
+from mediasyncd.kinds import all_kinds
 from mediasyncd.pathtext import path_from_text, path_text
 from mediasyncd.store import ObjectStore
 from mediasyncd.timeutil import utc_now_iso
@@ -196,7 +197,7 @@ class Worker(threading.Thread):
             blobs_new=summary.blobs_new,
             bytes_new=summary.bytes_new,
             blobs_deduplicated=summary.blobs_deduplicated,
-            conversations_new=summary.conversations_new,
+            **{name: summary.counts[name] for kind in all_kinds() for name in kind.counters},
             matches_added=summary.matches_added,
             skipped_members=len(summary.failures),
             after_ingest=config.watch.after_ingest,
@@ -210,12 +211,7 @@ class Worker(threading.Thread):
         out_dir = configured_dir(config)
         if out_dir is None:
             return
-        if not (
-            summary.conversations_new
-            or summary.conversations_changed
-            or summary.matches_added
-            or summary.matches_removed
-        ):
+        if not summary.changed:
             return
         try:
             result = export_archive(index, self.store, config, out_dir, state_dir=self.state_dir)

@@ -12,7 +12,7 @@ from mediasyncd.config import Config
 from mediasyncd.errors import IndexDatabaseError
 from mediasyncd.index import Index, open_index, sources
 from mediasyncd.index.schema import MIGRATIONS
-from mediasyncd.matching import all_matchers
+from mediasyncd.kinds import all_matchers
 from mediasyncd.status import collect_status
 
 DIGEST = "0123456789abcdef0123456789abcdef"

@@ -11,10 +11,11 @@ import pytest
 
 from mediasyncd.app import App
 from mediasyncd.ingest import IngestSummary
+from mediasyncd.kinds import choose_handler
 from mediasyncd.sources.base import SourceProbe
-from mediasyncd.sources.image_dump import ImageDumpHandler
-from mediasyncd.sources.langfuse import LangfuseHandler
-from mediasyncd.sources.registry import build_probe, choose_handler
+from mediasyncd.sources.detect import build_probe
+from mediasyncd.traces.image_dump import ImageDumpHandler
+from mediasyncd.traces.langfuse import LangfuseHandler
 from mediasyncd.traces.parse import MEDIA_REF, Problem, TraceRecord, read_traces
 from tests.traces.generate import write_traces
 

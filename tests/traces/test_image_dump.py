@@ -19,9 +19,10 @@ from mediasyncd.config import Config, ImagesConfig, parse_config
 from mediasyncd.digest import langfuse_media_id
 from mediasyncd.errors import ConfigError
 from mediasyncd.ingest import Ingester, IngestSummary
+from mediasyncd.kinds import choose_handler
 from mediasyncd.reindex import reindex
-from mediasyncd.sources.image_dump import ImageDumpHandler, listing_key, place
-from mediasyncd.sources.registry import build_probe, choose_handler
+from mediasyncd.sources.detect import build_probe
+from mediasyncd.traces.image_dump import ImageDumpHandler, listing_key, place
 from mediasyncd.traces.imagetime import filename_time
 from tests.helpers import run_mediasyncd
 from tests.traces.generate import generate_users, jpeg, media_id, write_dump, write_traces

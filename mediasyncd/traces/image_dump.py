@@ -41,12 +41,6 @@ from mediasyncd.sources.base import (
     StoredOccurrence,
 )
 from mediasyncd.sources.container import NESTED_SEPARATOR, Member
-from mediasyncd.sources.langfuse import (
-    interpret_trace_documents,
-    is_chatgpt_export,
-    is_document_name,
-    is_image_name,
-)
 from mediasyncd.store import PutResult
 from mediasyncd.timeutil import parse_timezone
 from mediasyncd.traces.imagetime import (
@@ -54,6 +48,13 @@ from mediasyncd.traces.imagetime import (
     filename_time,
     mtime_time,
     parse_listing_time,
+)
+from mediasyncd.traces.langfuse import (
+    SUBJECT,
+    interpret_trace_documents,
+    is_chatgpt_export,
+    is_document_name,
+    is_image_name,
 )
 from mediasyncd.traces.record import (
     DumpImage,
@@ -221,7 +222,7 @@ class ImageDumpHandler(SourceHandler):
         with ctx.index.write():
             touched |= record_dump_images(ctx.index, batch, existing, changed)
             touched |= forget_dump_images(ctx.index, outside)
-        result.touched_users |= touched
+        result.touch(SUBJECT, touched)
         result.changed_keys |= changed
         return result
 
@@ -396,6 +397,3 @@ def _user_folders_shape(images: list[str]) -> bool:
         return False
     grand, count = parents.most_common(1)[0]
     return len(users[grand]) >= 2 and count >= STRUCTURE_SHARE * len(images)
-
-
-HANDLERS = [ImageDumpHandler]

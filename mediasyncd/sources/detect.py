@@ -1,16 +1,17 @@
 """Choosing the handler for a drop by its content.
 
-Handlers register here; the one with the highest `detect` score wins, the plain media
-handler (score 1) being the fallback. Detection looks at member paths and, through
-`read_head`, the first bytes of a few small members, never the whole drop.
+Of the handlers given (mediasyncd.kinds registers them), the one with the highest
+`detect` score wins, the plain media handler (score 1) being the fallback. Detection
+looks at member paths and, through `read_head`, the first bytes of a few small members,
+never the whole drop.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import stat
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from mediasyncd.config import Config
@@ -20,30 +21,10 @@ from mediasyncd.fstree import TreeWalk
 from mediasyncd.pathtext import name_from_text, path_text
 from mediasyncd.sources.base import SourceHandler, SourceProbe
 from mediasyncd.sources.container import is_junk, is_zip_file
-from mediasyncd.sources.plain import PlainMediaHandler
 from mediasyncd.sources.safety import count_central_records
 from mediasyncd.sources.zipnames import open_zip
 
 PROBE_MAX_PATHS = 200_000
-
-
-# Modules that define handlers, each with a module-level `HANDLERS` list of classes.
-# Most specific first: the order breaks ties in detect scores.
-HANDLER_MODULES: tuple[str, ...] = (
-    "mediasyncd.sources.chatgpt",
-    "mediasyncd.sources.image_dump",
-    "mediasyncd.sources.langfuse",
-)
-
-
-def all_handlers() -> list[SourceHandler]:
-    """A fresh instance of every handler, the plain media fallback last."""
-    handlers: list[SourceHandler] = []
-    for name in HANDLER_MODULES:
-        module = importlib.import_module(name)
-        handlers.extend(factory() for factory in module.HANDLERS)
-    handlers.append(PlainMediaHandler())
-    return handlers
 
 
 def build_probe(source: Path, config: Config | None = None) -> SourceProbe:
@@ -115,15 +96,18 @@ def _over_member_limit(source: Path, st: os.stat_result, config: Config | None) 
         return count_central_records(handle, stop_after=limit) > limit
 
 
-def choose_handler(source: Path, config: Config | None = None) -> SourceHandler:
+def best_handler(
+    source: Path, handlers: Sequence[SourceHandler], config: Config | None = None
+) -> SourceHandler:
+    """The handler with the highest detect score; ties go to the one listed first."""
     probe = build_probe(source, config)
     best: SourceHandler | None = None
     best_score = 0
-    for handler in all_handlers():
+    for handler in handlers:
         handler.config = config
         score = handler.detect(probe)
         if score > best_score:
             best, best_score = handler, score
-    if best is None:  # unreachable: the plain handler always scores 1
+    if best is None:  # a list without the plain handler (it always scores 1)
         raise SourceError("no reader recognises this drop", source=source)
     return best

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-import textwrap
 import zipfile
 from pathlib import Path
 
-import pytest
-
-from mediasyncd.sources import registry
+from mediasyncd.kinds import choose_handler
+from mediasyncd.sources import detect
+from mediasyncd.sources.base import SourceHandler, SourceProbe
 from mediasyncd.sources.plain import PlainMediaHandler
 from tests.helpers import make_zip, media_bytes, write_files
-
-
-def test_plain_handler_is_the_last_fallback() -> None:
-    """Every registered handler is instantiated; the plain handler comes last."""
-    handlers = registry.all_handlers()
-    assert isinstance(handlers[-1], PlainMediaHandler)
-    assert len({h.kind for h in handlers}) == len(handlers)
 
 
 def test_folder_probe_lists_files_not_junk_or_links(tmp_path: Path) -> None:
@@ -26,7 +17,7 @@ def test_folder_probe_lists_files_not_junk_or_links(tmp_path: Path) -> None:
     symlinks, and can read a file's first bytes."""
     root = write_files(tmp_path / "d", {"b/x.png": b"\x89PNGabc", "a.txt": b"hi", ".DS_Store": b""})
     (root / "link.png").symlink_to(root / "a.txt")
-    probe = registry.build_probe(root)
+    probe = detect.build_probe(root)
     assert probe.is_dir and probe.paths == ["a.txt", "b/x.png"]
     assert probe.read_head("b/x.png", 4) == b"\x89PNG"
     assert probe.read_head("missing", 4) == b""
@@ -35,7 +26,7 @@ def test_folder_probe_lists_files_not_junk_or_links(tmp_path: Path) -> None:
 def test_zip_probe_lists_members_without_folders(tmp_path: Path) -> None:
     """A zip probe lists member names from the central directory and reads small heads."""
     path = make_zip(tmp_path / "d.zip", [("dir/", b""), ("dir/a.png", b"\x89PNGxyz")])
-    probe = registry.build_probe(path)
+    probe = detect.build_probe(path)
     assert not probe.is_dir and probe.paths == ["dir/a.png"]
     assert probe.read_head("dir/a.png", 4) == b"\x89PNG"
     assert probe.read_head("nope", 4) == b""
@@ -45,7 +36,7 @@ def test_single_file_probe(tmp_path: Path) -> None:
     """A single file is probed as itself."""
     photo = tmp_path / "p.jpg"
     photo.write_bytes(media_bytes(100, kind="jpeg"))
-    probe = registry.build_probe(photo)
+    probe = detect.build_probe(photo)
     assert probe.paths == ["p.jpg"] and probe.read_head("p.jpg", 3) == b"\xff\xd8\xff"
 
 
@@ -55,47 +46,35 @@ def test_broken_zip_probe_leaves_wording_to_the_walker(tmp_path: Path) -> None:
     full = make_zip(tmp_path / "full.zip", {"a.png": media_bytes(5000)}).read_bytes()
     cut = tmp_path / "cut.zip"
     cut.write_bytes(full[: len(full) // 2])
-    assert registry.build_probe(cut).paths == []
-    assert isinstance(registry.choose_handler(cut), PlainMediaHandler)
+    assert detect.build_probe(cut).paths == []
+    assert isinstance(choose_handler(cut), PlainMediaHandler)
 
 
 def test_folder_of_images_goes_to_the_plain_handler(tmp_path: Path) -> None:
     """Media nobody recognises is stored by the plain handler."""
     root = write_files(tmp_path / "d", {"IMG_0001.JPG": media_bytes(100, kind="jpeg")})
-    assert registry.choose_handler(root).kind == "plain"
+    assert choose_handler(root).kind == "plain"
 
 
-def test_highest_detect_score_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A module listed in HANDLER_MODULES is imported and its handlers scored; the best
-    score wins and order breaks ties."""
-    module_dir = tmp_path / "plugins"
-    module_dir.mkdir()
-    (module_dir / "msd_test_handlers.py").write_text(
-        textwrap.dedent(
-            """
-            from mediasyncd.sources.base import SourceHandler
+class _Likes(SourceHandler):
+    kind = "likes-magic"
 
-            class Likes(SourceHandler):
-                kind = "likes-magic"
-                def detect(self, probe):
-                    return 50 if "magic.txt" in probe.paths else 0
+    def detect(self, probe: SourceProbe) -> int:
+        return 50 if "magic.txt" in probe.paths else 0
 
-            class AlsoLikes(Likes):
-                kind = "also-likes-magic"
 
-            HANDLERS = [Likes, AlsoLikes]
-            """
-        )
-    )
-    monkeypatch.syspath_prepend(str(module_dir))
-    monkeypatch.setattr(registry, "HANDLER_MODULES", ("msd_test_handlers",))
-    try:
-        magic = write_files(tmp_path / "m", {"magic.txt": b"!"})
-        other = write_files(tmp_path / "o", {"plain.txt": b"!"})
-        assert registry.choose_handler(magic).kind == "likes-magic"
-        assert registry.choose_handler(other).kind == "plain"
-    finally:
-        sys.modules.pop("msd_test_handlers", None)
+class _AlsoLikes(_Likes):
+    kind = "also-likes-magic"
+
+
+def test_highest_detect_score_wins(tmp_path: Path) -> None:
+    """Every handler given is scored; the best score wins, the order breaks ties, and
+    the plain handler takes what nobody else wants."""
+    handlers = [_Likes(), _AlsoLikes(), PlainMediaHandler()]
+    magic = write_files(tmp_path / "m", {"magic.txt": b"!"})
+    other = write_files(tmp_path / "o", {"plain.txt": b"!"})
+    assert detect.best_handler(magic, handlers).kind == "likes-magic"
+    assert detect.best_handler(other, handlers).kind == "plain"
 
 
 def test_zip_detection_reads_only_the_central_directory(tmp_path: Path) -> None:
@@ -109,4 +88,4 @@ def test_zip_detection_reads_only_the_central_directory(tmp_path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[5000] ^= 0xFF
     path.write_bytes(bytes(data))
-    assert registry.build_probe(path).paths == ["a.bin", "b.png"]
+    assert detect.build_probe(path).paths == ["a.bin", "b.png"]

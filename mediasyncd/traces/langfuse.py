@@ -33,6 +33,8 @@ from mediasyncd.traces.parse import (
 )
 from mediasyncd.traces.record import record_traces
 
+# The subject of the trace matcher; the ids it rematches are user ids.
+SUBJECT: Final = "trace"
 INTERPRETER: Final = "langfuse"
 DOCUMENT_SUFFIXES: Final = (".json", ".jsonl", ".ndjson", ".csv")
 IMAGE_SUFFIXES: Final = (
@@ -133,8 +135,8 @@ def interpret_trace_documents(
                 continue
             pending.append(item)
             if len(pending) >= BATCH:
-                result.touched_users |= _flush(ctx, pending)
-        result.touched_users |= _flush(ctx, pending)
+                result.touch(SUBJECT, _flush(ctx, pending))
+        result.touch(SUBJECT, _flush(ctx, pending))
         with ctx.index.write():
             objects.mark_document(ctx.index, occurrence.digest, INTERPRETER)
     return result
@@ -157,6 +159,3 @@ def _flush(ctx: InterpretContext, pending: list[TraceRecord]) -> set[str]:
         touched = record_traces(ctx.index, pending, ctx.source_id)
     pending.clear()
     return touched
-
-
-HANDLERS = [LangfuseHandler]

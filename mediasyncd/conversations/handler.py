@@ -36,6 +36,7 @@ from mediasyncd.conversations.keys import (
 from mediasyncd.conversations.parse import (
     ConversationStream,
     DocumentError,
+    Opener,
     OversizedConversation,
     extract_assets_json,
     iter_json_array,
@@ -56,6 +57,12 @@ from mediasyncd.sources.container import Member
 from mediasyncd.store import PutResult
 
 log = structlog.get_logger("mediasyncd.chatgpt")
+
+# The subject of the links this kind's matcher makes, and the `ingest --json` counters
+# of what interpreting changed (mediasyncd.conversations.kind registers both).
+SUBJECT: Final = "conversation"
+_COUNTERS: Final = {"new": "conversations_new", "changed": "conversations_changed"}
+COUNTERS: Final = tuple(_COUNTERS.values())
 
 _CONVERSATION_DOC: Final = re.compile(r"^conversations(?:-\d+)?\.json$")
 _NESTED_ZIP: Final = re.compile(r"^(?:Conversations|Files|Dall-E)__.*\.zip$", re.IGNORECASE)
@@ -148,7 +155,8 @@ class _ChatGPTBase(SourceHandler):
             if _basename(occurrence.member) == "user.json":
                 try:
                     data = load_small_json(
-                        ctx.store.path_of(occurrence.digest),
+                        _opener(ctx, occurrence),
+                        occurrence.size,
                         limit=1 << 20,
                         max_depth=ctx.config.limits.max_json_depth,
                     )
@@ -172,7 +180,7 @@ class _ChatGPTBase(SourceHandler):
         if objects.document_seen(ctx.index, occurrence.digest, interpreter):
             return
         stream = ConversationStream(
-            ctx.store.path_of(occurrence.digest),
+            _opener(ctx, occurrence),
             max_nodes=ctx.config.limits.max_conversation_nodes,
             max_depth=ctx.config.limits.max_json_depth,
         )
@@ -221,19 +229,19 @@ class _ChatGPTBase(SourceHandler):
                     account=account,
                     changed_keys=result.changed_keys,
                 )
-                if outcome == "new":
-                    result.conversations_new += 1
-                    result.touched_conversations.add(data.id)
-                elif outcome == "changed":
-                    result.conversations_changed += 1
-                    result.touched_conversations.add(data.id)
+                counter = _COUNTERS.get(outcome)
+                if counter is not None:
+                    result.counts[counter] += 1
+                    result.touch(SUBJECT, [data.id])
 
     def _interpret_dat_map(
         self, ctx: InterpretContext, occurrence: StoredOccurrence, result: InterpretResult
     ) -> None:
         try:
             data = load_small_json(
-                ctx.store.path_of(occurrence.digest), max_depth=ctx.config.limits.max_json_depth
+                _opener(ctx, occurrence),
+                occurrence.size,
+                max_depth=ctx.config.limits.max_json_depth,
             )
         except DocumentError as exc:
             ctx.failures.append((occurrence.member, str(exc)))
@@ -263,7 +271,7 @@ class _ChatGPTBase(SourceHandler):
     ) -> None:
         try:
             assets = extract_assets_json(
-                ctx.store.path_of(occurrence.digest), max_depth=ctx.config.limits.max_json_depth
+                _opener(ctx, occurrence), max_depth=ctx.config.limits.max_json_depth
             )
         except (DocumentError, OSError) as exc:
             ctx.failures.append((occurrence.member, str(exc)))
@@ -289,7 +297,7 @@ class _ChatGPTBase(SourceHandler):
         try:
             with ctx.index.write():
                 entries = iter_json_array(
-                    ctx.store.path_of(occurrence.digest),
+                    _opener(ctx, occurrence),
                     max_depth=ctx.config.limits.max_json_depth,
                 )
                 for entry in entries:
@@ -297,7 +305,7 @@ class _ChatGPTBase(SourceHandler):
                         continue
                     thread = conv_record.record_library_entry(ctx.index, entry, origin=origin)
                     if thread:
-                        result.touched_conversations.add(thread)
+                        result.touch(SUBJECT, [thread])
                         # The entry claims its file against text mentions elsewhere.
                         result.changed_keys.add(("file_id", str(entry["file_id"])))
                 objects.mark_document(ctx.index, occurrence.digest, interpreter)
@@ -316,7 +324,8 @@ class _ChatGPTBase(SourceHandler):
         for occurrence in manifests:
             try:
                 data = load_small_json(
-                    ctx.store.path_of(occurrence.digest),
+                    _opener(ctx, occurrence),
+                    occurrence.size,
                     limit=64 << 20,
                     max_depth=ctx.config.limits.max_json_depth,
                 )
@@ -326,6 +335,11 @@ class _ChatGPTBase(SourceHandler):
             expected.extend(completeness.expected_files(data))
         with ctx.index.write():
             completeness.record_expected(ctx.index, ctx.source_id, expected)
+
+
+def _opener(ctx: InterpretContext, occurrence: StoredOccurrence) -> Opener:
+    """Opens the stored document afresh (readers stream it from the store)."""
+    return lambda: ctx.store.open(occurrence.digest)
 
 
 def _conversation_label(raw: object, position: int) -> str:
@@ -374,6 +388,3 @@ class PrivacyArchiveHandler(_ChatGPTBase):
             if path.startswith("personal/") and ("/dallelabs/" in path or "/files/" in path):
                 score = max(score, 75)
         return score
-
-
-HANDLERS = [PrivacyArchiveHandler, ChatGPTExportHandler]
