@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mediasyncd.app import App
 from mediasyncd.config import Config
-from mediasyncd.ingest import Ingester
+from mediasyncd.ingest.pipeline import Ingester
 from mediasyncd.kinds import all_handlers, all_matchers
 
 

@@ -12,7 +12,7 @@ from mediasyncd import kinds
 from mediasyncd.daemon.progress_file import read_progress
 from mediasyncd.index import Index, daemon_state, jobs
 from mediasyncd.index import status as counts
-from mediasyncd.store import pid_alive
+from mediasyncd.process import pid_alive
 
 
 def daemon_status(index: Index) -> dict[str, Any]:

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mediasyncd.digest import digest_stream
 from mediasyncd.index import Index
-from mediasyncd.manifest import MANIFEST_MEMBER, find_manifests
 from mediasyncd.store import ObjectStore
+from mediasyncd.store.digest import digest_stream
+from mediasyncd.store.manifest import MANIFEST_MEMBER, find_manifests
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -171,12 +171,12 @@ def tree_snapshot(root: Path, *, exclude: Sequence[Path] = ()) -> dict[str, tupl
 def manifest_digests(store: ObjectStore) -> set[str]:
     """Objects that are source manifests (they name when a drop was read, so every run of a
     changed source writes a new one; content comparisons leave them out)."""
-    return {digest for digest, _path in find_manifests(store)}
+    return set(find_manifests(store))
 
 
 def content_objects(store: ObjectStore) -> set[str]:
     """Digests of every stored object that is file content, not a source manifest."""
-    every = {named for _p, named in store.iter_object_files() if named is not None}
+    every = {entry.digest for entry in store.iterate() if entry.digest is not None}
     return every - manifest_digests(store)
 
 
@@ -216,7 +216,8 @@ def assert_store_consistent(index: Index, store: ObjectStore) -> None:
     names an object that exists; no temp file is left."""
     assert store.temp_files() == [], f"temp files left: {store.temp_files()}"
     on_disk = set()
-    for path, named in store.iter_object_files():
+    for entry in store.iterate():
+        path, named = Path(entry.location), entry.digest
         assert named is not None, f"a file that is no object: {path}"
         with open(path, "rb") as handle:
             actual, _size = digest_stream(handle)

@@ -1,5 +1,5 @@
 """A 2026 export's export_manifest.json against what the drops hold
-(mediasyncd.completeness), through the real CLI: a part dropped alone is partial with
+(mediasyncd.ingest.completeness), through the real CLI: a part dropped alone is partial with
 the missing names listed, and the source becomes ok when the other part arrives, in
 whatever order the parts come."""
 
@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from mediasyncd.completeness import Expected, expected_files
+from mediasyncd.ingest.completeness import Expected, expected_files
 from tests.drops import conversations_json
 from tests.helpers import make_zip, run_mediasyncd
 

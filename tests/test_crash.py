@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from mediasyncd.app import App
-from mediasyncd.digest import digest_stream
-from mediasyncd.ingest import Ingester
+from mediasyncd.ingest.pipeline import Ingester
+from mediasyncd.store.digest import digest_stream
 from tests.helpers import (
     assert_store_consistent,
     content_objects,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mediasyncd.digest import (
+from mediasyncd.store.digest import (
     digest_bytes,
     digest_stream,
     is_digest,

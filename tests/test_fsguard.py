@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mediasyncd import fsguard
-from mediasyncd.fsguard import RefusedPath, check, open_file, protect_files, protect_folder
+from mediasyncd.fs import guard as fsguard
+from mediasyncd.fs.guard import RefusedPath, check, open_file, protect_files, protect_folder
 
 
 def test_refusals_name_the_kind(tmp_path: Path) -> None:

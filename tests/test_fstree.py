@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mediasyncd.fstree import TreeWalk, first_too_deep
+from mediasyncd.fs.tree import TreeWalk, first_too_deep
 from tests.helpers import remove_tree, write_files
 
 

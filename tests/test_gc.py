@@ -13,8 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mediasyncd.app import App
-from mediasyncd.gc import collect_garbage, ingest_lock
-from mediasyncd.ingest import IngestSummary
+from mediasyncd.ingest.pipeline import IngestSummary
+from mediasyncd.store.gc import collect_garbage
+from mediasyncd.store.locks import ingest_lock
 from tests.conftest import CliResult
 from tests.daemon.support import wait_until
 from tests.helpers import REPO_ROOT, assert_store_consistent, media_bytes, write_files
@@ -102,10 +103,10 @@ def test_manifests_and_matches_count_as_references(
 ) -> None:
     """With grace 0 nothing that an occurrence, a match or a manifest names is removed."""
     ingest(write_files(tmp_path / "drop" / "a", {"x.png": media_bytes(500, "ref")}))
-    every = {n for _p, n in app.store.iter_object_files() if n}
+    every = {e.digest for e in app.store.iterate() if e.digest}
     report = collect_garbage(app.index, app.store, grace_seconds=0)
     assert report.objects_removed == 0
-    assert {n for _p, n in app.store.iter_object_files() if n} == every
+    assert {e.digest for e in app.store.iterate() if e.digest} == every
 
 
 def test_cli_gc_waits_for_a_running_ingest(

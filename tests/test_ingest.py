@@ -16,12 +16,12 @@ import pytest
 
 from mediasyncd.app import App
 from mediasyncd.config import Config, IndexConfig
-from mediasyncd.digest import digest_bytes
 from mediasyncd.index import open_for_reading
-from mediasyncd.ingest import CHANGE_ATTEMPTS, Ingester, IngestSummary
-from mediasyncd.manifest import MANIFEST_MEMBER, is_manifest
+from mediasyncd.ingest.pipeline import CHANGE_ATTEMPTS, Ingester, IngestSummary
 from mediasyncd.sources.plain import PlainMediaHandler
 from mediasyncd.store import ObjectStore, PutResult, SizeLimit
+from mediasyncd.store.digest import digest_bytes
+from mediasyncd.store.manifest import MANIFEST_MEMBER, is_manifest
 from tests.conftest import config_with
 from tests.helpers import (
     INGEST_JSON_KEYS,

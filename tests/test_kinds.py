@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mediasyncd import kinds
 from mediasyncd.config import Config
-from mediasyncd.ingest import IngestSummary
+from mediasyncd.ingest.pipeline import IngestSummary
 from mediasyncd.sources.plain import PlainMediaHandler
 from tests.helpers import INGEST_JSON_KEYS
 

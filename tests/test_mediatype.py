@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mediasyncd.mediatype import is_media, kind_of, sniff
+from mediasyncd.store.mediatype import is_media, kind_of, sniff
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mediasyncd.pathtext import name_from_text, path_from_text, path_text
+from mediasyncd.fs.pathtext import name_from_text, path_from_text, path_text
 
 
 def test_utf8_names_without_backslash_are_kept_as_they_are() -> None:

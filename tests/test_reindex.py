@@ -11,9 +11,9 @@ from pathlib import Path
 from mediasyncd.app import App
 from mediasyncd.config import Config
 from mediasyncd.index.reports import iter_matches, iter_unresolved
-from mediasyncd.ingest import Ingester
-from mediasyncd.manifest import MANIFEST_MEMBER, find_manifests, read_manifest
-from mediasyncd.reindex import reindex
+from mediasyncd.ingest.pipeline import Ingester
+from mediasyncd.ingest.replay import reindex
+from mediasyncd.store.manifest import MANIFEST_MEMBER, find_manifests, read_manifest
 
 CID = "684a1df7-302c-8005-bf41-d26c56ecdc7f"
 
@@ -133,12 +133,12 @@ def test_every_source_has_a_manifest_object(tmp_path: Path) -> None:
     Ingester(app.index, app.store, app.config, app.state_dir).ingest_paths([drop])
     found = list(find_manifests(app.store))
     assert len(found) == 1
-    manifest = read_manifest(found[0][1])
+    manifest = read_manifest(app.store, found[0])
     assert manifest.source == str(drop)
     assert manifest.kind == "chatgpt_export"
     assert {m.member for m in manifest.members} == {"conversations.json", "file-Up1-cat.png"}
     recorded = app.index.scalar(
         "SELECT digest FROM occurrences WHERE member = ?", (MANIFEST_MEMBER,)
     )
-    assert recorded == found[0][0]
-    assert app.index.scalar("SELECT manifest_digest FROM sources") == found[0][0]
+    assert recorded == found[0]
+    assert app.index.scalar("SELECT manifest_digest FROM sources") == found[0]

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from mediasyncd.digest import digest_bytes
 from mediasyncd.index import Index, objects, open_index, sources
 from mediasyncd.index.reports import (
     MATCH_COLUMNS,
@@ -14,6 +13,7 @@ from mediasyncd.index.reports import (
     iter_matches,
     iter_unresolved,
 )
+from mediasyncd.store.digest import digest_bytes
 
 D1 = digest_bytes(b"first")
 D2 = digest_bytes(b"second")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mediasyncd.sourcelock import Interrupted, lock_path, source_lock
+from mediasyncd.store.locks import Interrupted, lock_path, source_lock
 
 
 def test_lock_files_are_per_source_and_inside_the_state_dir(tmp_path: Path) -> None:

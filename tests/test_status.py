@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mediasyncd.app import App
-from mediasyncd.ingest import IngestSummary
+from mediasyncd.ingest.pipeline import IngestSummary
 from mediasyncd.status import collect_status
 from tests.helpers import make_zip, media_bytes, write_files
 
@@ -52,7 +52,7 @@ def test_counts_after_ingests(tmp_path: Path, app: App, ingest: Ingest) -> None:
     ingest(good)
     ingest(bad)
     status = collect_status(app.index)
-    on_disk = [p.stat().st_size for p, _ in app.store.iter_object_files()]
+    on_disk = [entry.size for entry in app.store.iterate()]
     assert status["blobs"] == len(on_disk)
     assert status["bytes"] == sum(on_disk)
     assert status["sources"] == {"ok": 1, "partial": 0, "failed": 1, "pending": 0}

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mediasyncd.digest import digest_bytes
 from mediasyncd.errors import CollisionError, MemberRejected, StoreError
 from mediasyncd.store import TEMP_PREFIX, ObjectStore, SizeLimit
+from mediasyncd.store.digest import digest_bytes
 from tests.helpers import media_bytes
 
 
@@ -160,7 +160,7 @@ def test_size_limit_rejects_and_leaves_nothing(store: ObjectStore) -> None:
     assert caught.value.source == "drop.zip" and caught.value.member == "big.png"
     assert str(caught.value) == "drop.zip [big.png]: over the limit"
     assert store.temp_files() == []
-    assert list(store.iter_object_files()) == []
+    assert list(store.iterate()) == []
     with pytest.raises(MemberRejected):
         store.hash_stream(io.BytesIO(b"x" * 5000), limit=limit)
 
@@ -170,7 +170,7 @@ def test_should_abort_stops_the_write(store: ObjectStore) -> None:
     with pytest.raises(StoreError, match="interrupted"):
         store.put_stream(io.BytesIO(b"x" * 10), should_abort=lambda: True)
     assert store.temp_files() == []
-    assert list(store.iter_object_files()) == []
+    assert list(store.iterate()) == []
 
 
 def test_unwritable_store_is_a_store_error(tmp_path: Path) -> None:
@@ -200,7 +200,7 @@ def test_has_open_and_size_of(store: ObjectStore) -> None:
     assert store.has(result.digest) and store.size_of(result.digest) == 5
 
 
-def test_iter_object_files_names_misplaced_files(store: ObjectStore) -> None:
+def test_iterate_names_misplaced_files(store: ObjectStore) -> None:
     """Files whose place is not a digest are listed with None; temp files are skipped."""
     result = store.put_stream(io.BytesIO(b"a"))
     (store.objects / "stray").write_bytes(b"?")
@@ -208,7 +208,7 @@ def test_iter_object_files_names_misplaced_files(store: ObjectStore) -> None:
     (store.objects / "ab" / "short").write_bytes(b"?")
     (store.objects / f"{TEMP_PREFIX}1-x").write_bytes(b"?")
     listed = {
-        p.relative_to(store.objects).as_posix(): named for p, named in store.iter_object_files()
+        Path(e.location).relative_to(store.objects).as_posix(): e.digest for e in store.iterate()
     }
     assert listed == {
         store.path_of(result.digest).relative_to(store.objects).as_posix(): result.digest,
@@ -259,7 +259,7 @@ def test_quarantine_moves_object_out_of_the_store(store: ObjectStore) -> None:
     objects/."""
     result = store.put_stream(io.BytesIO(b"soon damaged"))
     target = store.quarantine_object(store.path_of(result.digest), f"{result.digest}-damaged")
-    assert target.parent == store.quarantine
+    assert target.parent == store.quarantine_dir
     assert target.name.startswith(f"{result.digest}-damaged-")
     assert not store.has(result.digest)
     assert target.read_bytes() == b"soon damaged"
@@ -306,6 +306,8 @@ def test_a_hit_on_an_object_the_index_does_not_know_is_checked(store: ObjectStor
     planted.write_bytes(media_bytes(3000, "planted"))
     result = store.put_stream(io.BytesIO(real), known=lambda _digest: False)
     assert planted.read_bytes() == real and result.new
-    assert [p.name.startswith(f"untrusted-{digest}") for p in store.quarantine.iterdir()] == [True]
+    assert [p.name.startswith(f"untrusted-{digest}") for p in store.quarantine_dir.iterdir()] == [
+        True
+    ]
     again = store.put_stream(io.BytesIO(real), known=lambda _digest: False)
     assert not again.new and planted.read_bytes() == real

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from mediasyncd.app import App
-from mediasyncd.digest import digest_bytes
-from mediasyncd.ingest import IngestSummary
-from mediasyncd.verify import Problem, verify_store
+from mediasyncd.ingest.pipeline import IngestSummary
+from mediasyncd.store.digest import digest_bytes
+from mediasyncd.store.verify import Problem, verify_store
 from tests.helpers import assert_store_consistent, make_zip, media_bytes, write_files
 
 Ingest = Callable[..., IngestSummary]
@@ -47,7 +47,7 @@ def test_clean_store_verifies(app: App, drop: Path) -> None:
     """An intact store: every object checked, no problem."""
     report = verify_store(app.index, app.store)
     assert report.ok and report.problems == []
-    assert report.checked == len(list(app.store.iter_object_files()))
+    assert report.checked == len(list(app.store.iterate()))
     assert report.to_json()["ok"] is True
 
 
@@ -134,7 +134,7 @@ def test_report_only_leaves_files_alone(app: App, drop: Path) -> None:
 
 def test_sample_checks_a_fraction(app: App, drop: Path) -> None:
     """--sample re-hashes a random share of the objects."""
-    total = len(list(app.store.iter_object_files()))
+    total = len(list(app.store.iterate()))
     report = verify_store(app.index, app.store, sample=0.5, rng=random.Random(7))
     assert 0 < report.checked < total
     assert report.ok

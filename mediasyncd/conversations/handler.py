@@ -20,7 +20,6 @@ from typing import Final
 
 import structlog
 
-from mediasyncd import completeness
 from mediasyncd.conversations import record as conv_record
 from mediasyncd.conversations.extract import (
     ConversationData,
@@ -43,7 +42,7 @@ from mediasyncd.conversations.parse import (
     load_small_json,
 )
 from mediasyncd.index import objects
-from mediasyncd.mediatype import kind_of
+from mediasyncd.ingest import completeness
 from mediasyncd.sources.base import (
     InterpretContext,
     InterpretResult,
@@ -55,6 +54,7 @@ from mediasyncd.sources.base import (
 )
 from mediasyncd.sources.container import Member
 from mediasyncd.store import PutResult
+from mediasyncd.store.mediatype import kind_of
 
 log = structlog.get_logger("mediasyncd.chatgpt")
 
@@ -315,7 +315,7 @@ class _ChatGPTBase(SourceHandler):
     def _interpret_manifests(
         self, ctx: InterpretContext, documents: list[StoredOccurrence]
     ) -> None:
-        """What the export's own manifest says it holds (mediasyncd.completeness); a
+        """What the export's own manifest says it holds (mediasyncd.ingest.completeness); a
         drop with several parts' manifests expects what any of them names."""
         manifests = [o for o in documents if _basename(o.member) == completeness.MANIFEST_NAME]
         if not manifests:

@@ -15,7 +15,7 @@ from pathlib import Path
 import structlog
 
 from mediasyncd.daemon.progress_file import clear_progress, publish_progress
-from mediasyncd.progress import Throttle, TrackingProgress
+from mediasyncd.ingest.progress import Throttle, TrackingProgress
 
 log = structlog.get_logger("mediasyncd.daemon")
 

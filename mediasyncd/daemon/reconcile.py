@@ -21,10 +21,10 @@ from pathlib import Path
 import structlog
 
 from mediasyncd.daemon.settle import is_ignored
-from mediasyncd.fingerprint import fingerprint_of
-from mediasyncd.fsguard import RefusedPath, check
+from mediasyncd.fs.guard import RefusedPath, check
+from mediasyncd.fs.pathtext import path_text
 from mediasyncd.index import Index, jobs, sources
-from mediasyncd.pathtext import path_text
+from mediasyncd.ingest.fingerprint import fingerprint_of
 
 log = structlog.get_logger("mediasyncd.daemon")
 

@@ -28,10 +28,11 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from mediasyncd.config import Config
-from mediasyncd.gc import GcBusy, collect_garbage, ingest_lock
 from mediasyncd.index import Index, objects
-from mediasyncd.store import ObjectStore
-from mediasyncd.verify import VerifyReport, verify_store
+from mediasyncd.store import Store
+from mediasyncd.store.gc import collect_garbage
+from mediasyncd.store.locks import GcBusy, ingest_lock
+from mediasyncd.store.verify import VerifyReport, verify_store
 
 log = structlog.get_logger("mediasyncd.daemon")
 
@@ -68,7 +69,7 @@ class Maintenance:
         self,
         *,
         connect: Callable[..., Index],
-        store: ObjectStore,
+        store: Store,
         config: Config,
         state_dir: Path,
         request_reconcile: Callable[[], None],

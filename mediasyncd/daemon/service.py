@@ -15,7 +15,6 @@ loop wakes at least every `TICK` seconds to act on them:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import queue
@@ -24,7 +23,6 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -38,11 +36,12 @@ from mediasyncd.daemon.scheduler import Maintenance
 from mediasyncd.daemon.settle import Settled, Settler
 from mediasyncd.daemon.watcher import Watcher, inotify_exhausted, limit_message
 from mediasyncd.daemon.worker import Outcome, Worker, resolve_done_folder
-from mediasyncd.errors import ConfigError, MediasyncdError
-from mediasyncd.fstree import first_too_deep
+from mediasyncd.errors import ConfigError
+from mediasyncd.fs.pathtext import path_text
+from mediasyncd.fs.tree import first_too_deep
 from mediasyncd.index import daemon_state, jobs
 from mediasyncd.logconfig import configure_logging
-from mediasyncd.pathtext import path_text
+from mediasyncd.store.locks import daemon_lock
 
 log = structlog.get_logger("mediasyncd.daemon")
 
@@ -54,10 +53,6 @@ MAX_BACKOFF_SECONDS = 3600.0
 # Consecutive failed ticks (the index unusable for about a minute) before giving up.
 MAX_TICK_FAILURES = 20
 DEFAULT_DROP = "drop"
-
-
-class AlreadyRunning(MediasyncdError):
-    """Another daemon holds this state dir."""
 
 
 def drop_folders(config: Config, state_dir: Path) -> list[DropFolder]:
@@ -85,22 +80,6 @@ def drop_folders(config: Config, state_dir: Path) -> list[DropFolder]:
                 exclude.add(path / other.relative_to(path).parts[0])
         folders.append(DropFolder(path, frozenset(exclude)))
     return folders
-
-
-@contextlib.contextmanager
-def daemon_lock(state_dir: Path) -> Iterator[None]:
-    """One daemon per state dir: two would ingest the same drops twice."""
-    fd = os.open(state_dir / "daemon.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise AlreadyRunning(
-                f"another mediasyncd daemon is running on {state_dir} (it holds daemon.lock)"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
 
 
 class _StdlibBridge(logging.Handler):

@@ -24,14 +24,14 @@ from mediasyncd.config import Config
 from mediasyncd.daemon.afteringest import DropChanged, move_what_was_read, remove_what_was_read
 from mediasyncd.daemon.progress import DaemonProgress
 from mediasyncd.export.archive import configured_dir, export_archive
-from mediasyncd.fingerprint import fingerprint_of
-from mediasyncd.fsguard import RefusedPath
-from mediasyncd.gc import ingest_lock
+from mediasyncd.fs.guard import RefusedPath
+from mediasyncd.fs.pathtext import path_from_text, path_text
 from mediasyncd.index import Index, engine, jobs, sources
-from mediasyncd.ingest import Ingester, IngestSummary
+from mediasyncd.ingest.fingerprint import fingerprint_of
+from mediasyncd.ingest.pipeline import Ingester, IngestSummary
 from mediasyncd.kinds import all_kinds
-from mediasyncd.pathtext import path_from_text, path_text
-from mediasyncd.store import ObjectStore
+from mediasyncd.store import Store
+from mediasyncd.store.locks import ingest_lock
 from mediasyncd.timeutil import utc_now_iso
 
 log = structlog.get_logger("mediasyncd.daemon")
@@ -54,7 +54,7 @@ class Worker(threading.Thread):
         self,
         *,
         open_index: Callable[[], Index],
-        store: ObjectStore,
+        store: Store,
         state_dir: Path,
         config: Callable[[], Config],
         drop_folder_of: Callable[[Path], Path | None],

@@ -9,7 +9,7 @@
 - `archive`: `export_archive`, the whole run.
 """
 
-from mediasyncd.export.archive import ExportSummary, configured_dir, export_archive, parse_since
+from mediasyncd.export.archive import ExportSummary, configured_dir, export_archive
 from mediasyncd.export.model import ExportError
 
-__all__ = ["ExportError", "ExportSummary", "configured_dir", "export_archive", "parse_since"]
+__all__ = ["ExportError", "ExportSummary", "configured_dir", "export_archive"]

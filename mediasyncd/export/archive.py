@@ -11,11 +11,9 @@ the others still land.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
@@ -57,7 +55,7 @@ from mediasyncd.export.state import (
 )
 from mediasyncd.export.thread import attach_media, dedupe_adjacent, layout, load_messages
 from mediasyncd.index import Index, objects
-from mediasyncd.store import ObjectStore
+from mediasyncd.store import Store
 from mediasyncd.timeutil import epoch_to_iso, parse_timezone
 
 log = structlog.get_logger("mediasyncd.export")
@@ -65,7 +63,6 @@ log = structlog.get_logger("mediasyncd.export")
 # Bump when the code (not the templates: they are hashed) changes what a page shows.
 RENDER_VERSION: Final = "1"
 SAVE_EVERY: Final = 500
-_RELATIVE: Final = re.compile(r"^(\d+)\s*([mhdw])$")
 
 
 @dataclass
@@ -92,31 +89,6 @@ class ExportSummary:
         return data
 
 
-def parse_since(text: str, *, now: datetime | None = None) -> float:
-    """`2024-05-01`, an ISO date-time (UTC unless it says otherwise), or `7d`/`12h`/`30m`/`2w`
-    back from now; returns epoch seconds."""
-    value = text.strip()
-    relative = _RELATIVE.match(value.lower())
-    if relative:
-        amount, unit = int(relative.group(1)), relative.group(2)
-        delta = {
-            "m": timedelta(minutes=amount),
-            "h": timedelta(hours=amount),
-            "d": timedelta(days=amount),
-            "w": timedelta(weeks=amount),
-        }[unit]
-        return ((now or datetime.now(UTC)) - delta).timestamp()
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ExportError(
-            f"--since {text!r}: expected a date (2024-05-01), a date-time or 7d/12h/30m/2w"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
 _A_FORMAT = {"html": "an HTML", "markdown": "a Markdown"}
 
 
@@ -133,7 +105,7 @@ def configured_dir(config: Config) -> Path | None:
 
 def export_archive(
     index: Index,
-    store: ObjectStore,
+    store: Store,
     config: Config,
     out_dir: Path,
     *,
@@ -156,7 +128,7 @@ def export_archive(
     if chosen not in FORMATS:
         raise ExportError(f"unknown format {chosen!r} (html or markdown)")
     out_dir = Path(out_dir).absolute()
-    check_target(out_dir, state_dir if state_dir is not None else store.root)
+    check_target(out_dir, state_dir if state_dir is not None else store.local_root())
     summary = ExportSummary(dir=str(out_dir), format=chosen)
     with export_lock(out_dir):
         remove_stale_temp_files(out_dir)
@@ -191,7 +163,7 @@ class _Run:
     def __init__(
         self,
         index: Index,
-        store: ObjectStore,
+        store: Store,
         config: Config,
         out_dir: Path,
         fmt: str,

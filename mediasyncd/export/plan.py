@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from mediasyncd.digest import digest_bytes
 from mediasyncd.export import naming
 from mediasyncd.export.model import (
     ConversationPlan,
@@ -30,6 +29,7 @@ from mediasyncd.export.model import (
 )
 from mediasyncd.index import Index
 from mediasyncd.index import export as export_db
+from mediasyncd.store.digest import digest_bytes
 
 CHUNK: Final = 400
 _NOWHERE: Final = 1 << 62  # sorts conversation-level files after every message

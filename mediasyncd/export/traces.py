@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Final
 
-from mediasyncd.digest import digest_bytes
 from mediasyncd.export import naming
 from mediasyncd.export.html import when
 from mediasyncd.export.model import Link, MediaFile, MissingRef
 from mediasyncd.export.plan import best_names
 from mediasyncd.index import Index
 from mediasyncd.index import export as export_db
+from mediasyncd.store.digest import digest_bytes
 
 # Trace inputs can hold whole images as base64 data URIs: a page shows a readable head.
 TEXT_LIMIT: Final = 4000

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from mediasyncd.index.engine import Index, marks
 from mediasyncd.index.sources import int64
-from mediasyncd.mediatype import kind_of
+from mediasyncd.store.mediatype import kind_of
 from mediasyncd.timeutil import utc_now_iso
 
 # Digests per `IN (...)` of a bulk lookup.

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from mediasyncd.errors import IndexDatabaseError
-from mediasyncd.fsguard import protect_files
+from mediasyncd.fs.guard import protect_files
 from mediasyncd.index import engine
 from mediasyncd.index.engine import Cursor, Dialect, Index
 from mediasyncd.index.schema import MIGRATIONS

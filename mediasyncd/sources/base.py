@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Literal
 
 from mediasyncd.config import Config
 from mediasyncd.sources.container import Member
-from mediasyncd.store import ObjectStore, PutResult
+from mediasyncd.store import PutResult, Store
 
 if TYPE_CHECKING:
     from mediasyncd.index import Index
@@ -67,7 +67,7 @@ class StoredOccurrence:
 @dataclass
 class InterpretContext:
     index: Index
-    store: ObjectStore
+    store: Store
     config: Config
     source_id: int
     source: Path

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from mediasyncd.config import Config
 from mediasyncd.errors import SourceError
-from mediasyncd.fsguard import open_file, read_head, refusal
-from mediasyncd.fstree import TreeWalk
-from mediasyncd.pathtext import name_from_text, path_text
+from mediasyncd.fs.guard import open_file, read_head, refusal
+from mediasyncd.fs.pathtext import name_from_text, path_text
+from mediasyncd.fs.tree import TreeWalk
 from mediasyncd.sources.base import SourceHandler, SourceProbe
 from mediasyncd.sources.container import is_junk, is_zip_file
 from mediasyncd.sources.safety import count_central_records

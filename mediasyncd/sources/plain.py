@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from mediasyncd.mediatype import kind_of
 from mediasyncd.sources.base import OccurrenceKey, Role, SourceHandler, SourceProbe
 from mediasyncd.sources.container import Member
 from mediasyncd.store import PutResult
+from mediasyncd.store.mediatype import kind_of
 
 # The keys a loose file at a member path can satisfy: (path, size, is_image) -> keys.
 LooseKeys = Callable[[str, int, bool], Iterable[tuple[str, str, str | None]]]

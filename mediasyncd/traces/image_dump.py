@@ -29,7 +29,6 @@ import ijson
 
 from mediasyncd import jsonstream
 from mediasyncd.config import ImagesConfig
-from mediasyncd.digest import langfuse_media_id
 from mediasyncd.index import objects
 from mediasyncd.sources.base import (
     InterpretContext,
@@ -42,6 +41,7 @@ from mediasyncd.sources.base import (
 )
 from mediasyncd.sources.container import NESTED_SEPARATOR, Member
 from mediasyncd.store import PutResult
+from mediasyncd.store.digest import langfuse_media_id
 from mediasyncd.timeutil import parse_timezone
 from mediasyncd.traces.imagetime import (
     exif_times,

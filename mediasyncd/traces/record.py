@@ -15,10 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mediasyncd.digest import digest_bytes
 from mediasyncd.index import Index
 from mediasyncd.index import traces as traces_db
 from mediasyncd.index.traces import MEDIA_KIND, TRACE_FIELDS, USER_TIME_KIND
+from mediasyncd.store.digest import digest_bytes
 from mediasyncd.traces.parse import TraceRecord
 
 __all__ = ["MEDIA_KIND", "USER_TIME_KIND", "DumpImage", "record_dump_images", "record_traces"]

@@ -13,10 +13,9 @@ the trace's time (a photo's time when there is no trace), never change what is m
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any, Final
 
 from mediasyncd.index import Index, reports, status
@@ -50,8 +49,6 @@ UNRESOLVED_TRACE_COLUMNS: Final[Sequence[str]] = (
     "digest",
     "path",
 )
-_SINCE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass(frozen=True)
@@ -67,28 +64,6 @@ class TimeFilter:
         if ts is None:
             return False
         return (self.start is None or ts >= self.start) and (self.end is None or ts < self.end)
-
-
-def parse_since(text: str, now: datetime | None = None) -> float:
-    """'7d', '12h', '30m', '90s', '2w' before now, as epoch seconds."""
-    match = _SINCE.match(text)
-    if not match:
-        raise ValueError(f"not a duration like 7d, 12h or 30m: {text!r}")
-    seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    return ((now or datetime.now(UTC)) - timedelta(seconds=seconds)).timestamp()
-
-
-def parse_moment(text: str, zone: tzinfo) -> float:
-    """A date or date-time (ISO 8601); without a zone it is read in `zone`."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise ValueError(
-            f"not a date or time like 2025-01-31 or 2025-01-31T16:30: {text!r}"
-        ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.timestamp()
 
 
 def show_time(ts: float | None, zone: tzinfo) -> str | None:

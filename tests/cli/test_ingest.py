@@ -149,7 +149,7 @@ def test_progress_bar_follows_the_ingest(tmp_path: Path, app: object) -> None:
     """The TTY progress bar can be driven through a whole ingest (tests have no TTY, so
     the CLI would not show it; wants_progress says so)."""
     from mediasyncd.app import App
-    from mediasyncd.ingest import Ingester
+    from mediasyncd.ingest.pipeline import Ingester
 
     assert isinstance(app, App)
     assert wants_progress() is False

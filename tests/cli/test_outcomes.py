@@ -1,6 +1,6 @@
 """The outcome contract through the real CLI in child processes: ok / partial / failed per
 drop, `sources[].problems`, `status --json` counting partial drops and showing the last
-problem, and the exit codes 0 / 3 / 1 / 2 (mediasyncd.outcome)."""
+problem, and the exit codes 0 / 3 / 1 / 2 (mediasyncd.ingest.outcome)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import pytest
 import xxhash
 
 from mediasyncd.app import App
-from mediasyncd.manifest import MANIFEST_MEMBER
+from mediasyncd.store.manifest import MANIFEST_MEMBER
 from tests.chatgpt_gen import messages as m
 from tests.chatgpt_gen.forms import (
     EXPORT_DOCUMENTS_2026,

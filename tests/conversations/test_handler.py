@@ -12,7 +12,7 @@ from typing import Any
 from mediasyncd.app import App
 from mediasyncd.config import Config
 from mediasyncd.index.reports import iter_matches, iter_unresolved
-from mediasyncd.ingest import Ingester, IngestSummary
+from mediasyncd.ingest.pipeline import Ingester, IngestSummary
 
 CID = "684a1df7-302c-8005-bf41-d26c56ecdc7f"
 CID2 = "8fd0fa6d-7609-4539-bca6-81be74d48e8f"

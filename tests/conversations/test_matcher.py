@@ -12,7 +12,7 @@ from mediasyncd.app import App
 from mediasyncd.config import Config
 from mediasyncd.conversations.matcher import ConversationMatcher
 from mediasyncd.index.reports import iter_matches
-from mediasyncd.ingest import Ingester
+from mediasyncd.ingest.pipeline import Ingester
 
 A = "11111111-1111-4111-8111-111111111111"
 B = "22222222-2222-4222-8222-222222222222"

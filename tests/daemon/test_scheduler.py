@@ -23,8 +23,8 @@ from mediasyncd.daemon.scheduler import (
     slice_bounds,
     slice_digests,
 )
-from mediasyncd.gc import ingest_lock
-from mediasyncd.ingest import IngestSummary
+from mediasyncd.ingest.pipeline import IngestSummary
+from mediasyncd.store.locks import ingest_lock
 from tests.daemon.support import wait_until
 from tests.helpers import media_bytes, write_files
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from mediasyncd.app import App
-from mediasyncd.digest import digest_bytes
-from mediasyncd.ingest import Ingester
+from mediasyncd.ingest.pipeline import Ingester
+from mediasyncd.store.digest import digest_bytes
 from tests.daemon.support import DaemonProcess, query, wait_until, write_config
 from tests.helpers import (
     REPO_ROOT,

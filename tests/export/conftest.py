@@ -14,7 +14,7 @@ import pytest
 
 from mediasyncd.app import App
 from mediasyncd.export import ExportSummary, export_archive
-from mediasyncd.ingest import IngestSummary
+from mediasyncd.ingest.pipeline import IngestSummary
 from tests.export.browser import Chromium
 from tests.export.builders import sample_export
 

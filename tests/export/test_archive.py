@@ -19,7 +19,7 @@ from mediasyncd.app import App
 from mediasyncd.config import Config, parse_config
 from mediasyncd.export import ExportError, ExportSummary, configured_dir, export_archive
 from mediasyncd.export.state import LOCK_NAME, STATE_NAME, export_lock
-from mediasyncd.ingest import IngestSummary
+from mediasyncd.ingest.pipeline import IngestSummary
 from tests.export.builders import (
     CID_HOSTILE,
     CID_LONG,

@@ -12,10 +12,10 @@ from urllib.parse import unquote
 import pytest
 
 from mediasyncd.app import App
-from mediasyncd.digest import digest_stream
 from mediasyncd.export import export_archive
 from mediasyncd.index.reports import iter_unresolved
-from mediasyncd.ingest import IngestSummary
+from mediasyncd.ingest.pipeline import IngestSummary
+from mediasyncd.store.digest import digest_stream
 from tests.chatgpt_corpus import (
     build_corpus,
     write_export,

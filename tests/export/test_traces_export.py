@@ -12,7 +12,7 @@ import yaml
 
 from mediasyncd.app import App
 from mediasyncd.export import export_archive
-from mediasyncd.ingest import IngestSummary
+from mediasyncd.ingest.pipeline import IngestSummary
 from tests.export.browser import Chromium
 from tests.export.test_archive import parse
 from tests.traces.generate import (

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from mediasyncd.digest import digest_bytes
 from mediasyncd.index import Index, objects, open_index, sources
+from mediasyncd.store.digest import digest_bytes
 
 D1 = digest_bytes(b"one")
 D2 = digest_bytes(b"two")

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from mediasyncd.app import App
 from mediasyncd.config import Config, ImagesConfig
-from mediasyncd.ingest import Ingester
+from mediasyncd.ingest.pipeline import Ingester
 from mediasyncd.traces.image_dump import listing_key, place
 from mediasyncd.traces.imagetime import (
     exif_times,

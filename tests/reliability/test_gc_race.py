@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from mediasyncd.app import App
-from mediasyncd.ingest import Ingester
+from mediasyncd.ingest.pipeline import Ingester
 from tests.daemon.support import DaemonProcess, query, wait_until
 from tests.helpers import (
     REPO_ROOT,

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from mediasyncd.app import App
-from mediasyncd.manifest import MANIFEST_MEMBER
+from mediasyncd.store.manifest import MANIFEST_MEMBER
 from tests.daemon.support import DaemonProcess, query, wait_until
 from tests.helpers import assert_store_consistent, tree_snapshot
 from tests.reliability.corpus import CASES, GOOD, MAX_MEMBERS, Case, good_zip

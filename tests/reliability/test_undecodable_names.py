@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from mediasyncd.digest import digest_bytes
+from mediasyncd.store.digest import digest_bytes
 from tests.daemon.support import DaemonProcess, query, wait_until
 from tests.helpers import make_zip, media_bytes, patch_bytes, run_mediasyncd
 

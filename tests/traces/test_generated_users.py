@@ -13,7 +13,7 @@ import pytest
 
 from mediasyncd.app import App
 from mediasyncd.config import Config, StoreConfig
-from mediasyncd.ingest import Ingester
+from mediasyncd.ingest.pipeline import Ingester
 from mediasyncd.traces.report import iter_trace_unresolved
 from tests.traces.generate import Scenario, generate_users, write_dump, write_traces
 

@@ -16,12 +16,12 @@ import pytest
 
 from mediasyncd.app import App
 from mediasyncd.config import Config, ImagesConfig, parse_config
-from mediasyncd.digest import langfuse_media_id
 from mediasyncd.errors import ConfigError
-from mediasyncd.ingest import Ingester, IngestSummary
+from mediasyncd.ingest.pipeline import Ingester, IngestSummary
+from mediasyncd.ingest.replay import reindex
 from mediasyncd.kinds import choose_handler
-from mediasyncd.reindex import reindex
 from mediasyncd.sources.detect import build_probe
+from mediasyncd.store.digest import langfuse_media_id
 from mediasyncd.traces.image_dump import ImageDumpHandler, listing_key, place
 from mediasyncd.traces.imagetime import filename_time
 from tests.helpers import run_mediasyncd

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from mediasyncd.app import App
 from mediasyncd.config import Config, StoreConfig, TracesConfig
-from mediasyncd.ingest import Ingester
+from mediasyncd.ingest.pipeline import Ingester
 from mediasyncd.traces.matcher import TraceMatcher
 from tests.traces.generate import Scenario, generate_users, write_dump, write_traces
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mediasyncd.app import App
-from mediasyncd.ingest import IngestSummary
+from mediasyncd.ingest.pipeline import IngestSummary
 from mediasyncd.kinds import choose_handler
 from mediasyncd.sources.base import SourceProbe
 from mediasyncd.sources.detect import build_probe

@@ -12,7 +12,7 @@ from typing import Any
 
 from mediasyncd.app import App
 from mediasyncd.config import Config, TracesConfig
-from mediasyncd.ingest import Ingester, IngestSummary
+from mediasyncd.ingest.pipeline import Ingester, IngestSummary
 from mediasyncd.traces.matcher import TraceMatcher
 from tests.traces.generate import (
     BASE,

@@ -19,62 +19,23 @@ can commit a row for an object between the check and the unlink.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import structlog
 
-from mediasyncd.digest import is_digest
-from mediasyncd.errors import MediasyncdError
 from mediasyncd.index import Index, objects
-from mediasyncd.store import ObjectStore
+from mediasyncd.store import Store
 
-log = structlog.get_logger("mediasyncd.gc")
+log = structlog.get_logger("mediasyncd.store.gc")
 
-LOCK_NAME = "ingest.lock"
 BATCH = 500
+# The store's digest prefixes, one per shard.
+SHARDS = tuple(f"{n:02x}" for n in range(256))
 # How many removed digests a report lists (the counts are always complete).
 LISTED = 1000
-
-
-class GcBusy(MediasyncdError):
-    """An ingest holds the lock for longer than gc was willing to wait."""
-
-
-@contextlib.contextmanager
-def ingest_lock(state_dir: Path, *, exclusive: bool, wait: float | None = None) -> Iterator[None]:
-    """The lock that keeps gc and ingests apart: ingests share it, gc takes it alone.
-
-    `wait=None` blocks; otherwise GcBusy is raised after `wait` seconds.
-    """
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-        if wait is None:
-            fcntl.flock(fd, mode)
-        else:
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise GcBusy(
-                            f"an ingest is running (it holds {state_dir / LOCK_NAME}); "
-                            "try again when it is done"
-                        ) from None
-                    time.sleep(0.1)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
 
 
 @dataclass
@@ -100,7 +61,7 @@ class GcReport:
 
 def collect_garbage(
     index: Index,
-    store: ObjectStore,
+    store: Store,
     *,
     grace_seconds: float,
     dry_run: bool = False,
@@ -133,18 +94,17 @@ def collect_garbage(
     return report
 
 
-def _age_ok(store: ObjectStore, digest: str, cutoff: float) -> tuple[bool, int | None]:
+def _age_ok(store: Store, digest: str, cutoff: float) -> tuple[bool, int | None]:
     """Whether the object is older than the cutoff (a missing file counts as old)."""
-    try:
-        st = store.path_of(digest).stat()
-    except FileNotFoundError:
+    found = store.stat(digest)
+    if found is None:
         return True, None
-    return st.st_mtime < cutoff, st.st_size
+    return found.mtime < cutoff, found.size
 
 
 def _collect_blob_rows(
     index: Index,
-    store: ObjectStore,
+    store: Store,
     report: GcReport,
     cutoff: float,
     dry_run: bool,
@@ -172,43 +132,32 @@ def _collect_blob_rows(
         for digest, size in doomed:
             report.blob_rows_removed += 1
             if not dry_run:
-                with contextlib.suppress(FileNotFoundError):
-                    store.path_of(digest).unlink()
+                store.remove(store.location(digest))
             report.note(digest, size)
 
 
 def _collect_loose_objects(
     index: Index,
-    store: ObjectStore,
+    store: Store,
     report: GcReport,
     cutoff: float,
     dry_run: bool,
     stopping: Callable[[], bool],
 ) -> None:
-    if not store.objects.is_dir():
-        return
-    for shard in sorted(store.objects.iterdir()):
+    for shard in SHARDS:
         if stopping():
             return
-        if not shard.is_dir() or len(shard.name) != 2:
-            continue
         # One shard at a time keeps memory bounded (1/256 of the store's digests), and
         # the write transaction keeps ingests from committing a row in between.
         with index.write():
-            known = set(objects.blob_digests(index, shard.name, shard.name + "g"))
-            for entry in sorted(shard.iterdir()):
-                digest = shard.name + entry.name
-                if digest in known or not is_digest(digest):
+            known = set(objects.blob_digests(index, shard, shard + "g"))
+            for entry in store.iterate(shard):
+                if entry.digest is None or entry.digest in known:
                     # Known, or not an object name at all (verify reports those).
                     continue
-                try:
-                    st = entry.stat()
-                except FileNotFoundError:
-                    continue
-                if st.st_mtime >= cutoff:
+                if entry.mtime >= cutoff:
                     report.kept_in_grace += 1
                     continue
                 if not dry_run:
-                    with contextlib.suppress(FileNotFoundError):
-                        entry.unlink()
-                report.note(digest, st.st_size)
+                    store.remove(entry.location)
+                report.note(entry.digest, entry.size)

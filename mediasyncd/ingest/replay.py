@@ -10,12 +10,8 @@ an ingest writes: it takes both their locks for the whole rebuild.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
-import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,19 +19,18 @@ import structlog
 
 from mediasyncd import kinds
 from mediasyncd.config import Config
-from mediasyncd.digest import CHUNK_SIZE
-from mediasyncd.errors import MediasyncdError
-from mediasyncd.gc import LOCK_NAME
 from mediasyncd.index import Index, objects, open_index, sources, status
 from mediasyncd.index.sqlite import INDEX_NAME, move_aside
-from mediasyncd.ingest import Ingester
-from mediasyncd.manifest import MANIFEST_MEMBER, Manifest, find_manifests, read_manifest
-from mediasyncd.mediatype import SNIFF_BYTES, sniff
+from mediasyncd.ingest.pipeline import Ingester
 from mediasyncd.sources.base import InterpretContext, StoredOccurrence
 from mediasyncd.sources.container import Member
-from mediasyncd.store import ObjectStore, PutResult
+from mediasyncd.store import PutResult, Store
+from mediasyncd.store.digest import CHUNK_SIZE
+from mediasyncd.store.locks import sole_writer
+from mediasyncd.store.manifest import MANIFEST_MEMBER, Manifest, find_manifests, read_manifest
+from mediasyncd.store.mediatype import SNIFF_BYTES, sniff
 
-log = structlog.get_logger("mediasyncd.reindex")
+log = structlog.get_logger("mediasyncd.ingest.replay")
 
 
 @dataclass
@@ -48,55 +43,19 @@ class ReindexSummary:
     seconds: float = 0.0
 
 
-class ReindexRefused(MediasyncdError):
-    """Another writer (the daemon, an ingest) holds the index: rebuilding it now would
-    move it aside under that writer, whose later writes would go to the old file."""
-
-
-@contextlib.contextmanager
-def _sole_writer(state_dir: Path) -> Iterator[None]:
-    """Hold the daemon's lock and the ingest lock for the whole rebuild, or refuse."""
-    locks = (
-        # The daemon holds daemon.lock as long as it runs (daemon.service.daemon_lock).
-        (
-            "daemon.lock",
-            f"the daemon is running on {state_dir} (it holds daemon.lock); stop the daemon "
-            "first (systemctl stop mediasyncd), then run reindex",
-        ),
-        (
-            LOCK_NAME,
-            f"an ingest is running on {state_dir} (it holds {LOCK_NAME}); let it finish, "
-            "or stop the daemon, then run reindex",
-        ),
-    )
-    fds: list[int] = []
-    try:
-        for name, busy in locks:
-            fd = os.open(state_dir / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            fds.append(fd)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ReindexRefused(busy) from None
-        yield
-    finally:
-        for fd in fds:
-            os.close(fd)
-
-
-def reindex(state_dir: Path, config: Config, store: ObjectStore) -> ReindexSummary:
+def reindex(state_dir: Path, config: Config, store: Store) -> ReindexSummary:
     """Rebuild the index (refused while the daemon or an ingest holds it)."""
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with _sole_writer(state_dir):
+    with sole_writer(state_dir):
         return _rebuild(state_dir, config, store)
 
 
-def _rebuild(state_dir: Path, config: Config, store: ObjectStore) -> ReindexSummary:
+def _rebuild(state_dir: Path, config: Config, store: Store) -> ReindexSummary:
     started = time.monotonic()
     summary = ReindexSummary()
     manifests: dict[str, tuple[Manifest, str]] = {}
-    for digest, path in find_manifests(store):
-        manifest = read_manifest(path)
+    for digest in find_manifests(store):
+        manifest = read_manifest(store, digest)
         current = manifests.get(manifest.source)
         if current is None or (manifest.ingested, digest) > (current[0].ingested, current[1]):
             manifests[manifest.source] = (manifest, digest)
@@ -124,7 +83,7 @@ def _rebuild(state_dir: Path, config: Config, store: ObjectStore) -> ReindexSumm
 
 def _replay(
     index: Index,
-    store: ObjectStore,
+    store: Store,
     config: Config,
     state_dir: Path,
     manifest: Manifest,
@@ -180,7 +139,7 @@ def _replay(
     log.info("reindex.source", source=manifest.source, members=len(stored), state=state)
 
 
-def _describe(store: ObjectStore, digest: str, want_sha256: bool) -> PutResult:
+def _describe(store: Store, digest: str, want_sha256: bool) -> PutResult:
     """What an ingest would have learnt while streaming the object: type, size, SHA-256."""
     size = store.size_of(digest) or 0
     with store.open(digest) as handle:

@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-from mediasyncd import completeness
 from mediasyncd.index import Index, expected, sources
+from mediasyncd.ingest import completeness
 
 OK: Final = "ok"
 PARTIAL: Final = "partial"

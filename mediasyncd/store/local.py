@@ -1,4 +1,4 @@
-"""The content-addressed object store.
+"""The local object store (`ObjectStore`): the Store interface on a local filesystem.
 
 An object is the exact bytes of a file, named by its XXH3-128 digest, at
 `<state>/objects/<2 hex>/<30 hex>`, read-only. Writes follow restic and git: the bytes go to
@@ -22,35 +22,17 @@ import os
 import secrets
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
 from mediasyncd import faults
-from mediasyncd.digest import CHUNK_SIZE, is_digest, new_hasher
 from mediasyncd.errors import CollisionError, MemberRejected, StoreError
-from mediasyncd.mediatype import SNIFF_BYTES, sniff
+from mediasyncd.process import pid_alive
+from mediasyncd.store.base import ObjectStat, PutResult, SizeLimit, Store, StoredObject
+from mediasyncd.store.digest import CHUNK_SIZE, is_digest, new_hasher
+from mediasyncd.store.mediatype import SNIFF_BYTES, sniff
 
 TEMP_PREFIX: Final = "tmp-"
-
-
-@dataclass(frozen=True)
-class PutResult:
-    digest: str
-    size: int
-    new: bool
-    mime: str
-    sha256: bytes | None = None
-
-
-@dataclass(frozen=True)
-class SizeLimit:
-    """How many bytes one stream may yield before it is rejected (zip-bomb guard)."""
-
-    max_bytes: int
-    source: str
-    member: str | None
-    reason: str
 
 
 def fsync_dir(path: Path) -> None:
@@ -61,11 +43,13 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class ObjectStore:
+class ObjectStore(Store):
+    """Objects at `<root>/objects/<2 hex>/<30 hex>`, damaged ones in `<root>/quarantine`."""
+
     def __init__(self, root: Path, *, fsync: bool = True, compare_bytes_on_hit: bool = False):
         self.root = root
         self.objects = root / "objects"
-        self.quarantine = root / "quarantine"
+        self.quarantine_dir = root / "quarantine"
         self.fsync = fsync
         self.compare_bytes_on_hit = compare_bytes_on_hit
 
@@ -73,6 +57,8 @@ class ObjectStore:
         self.objects.mkdir(parents=True, exist_ok=True)
 
     def path_of(self, digest: str) -> Path:
+        """Where the object's file is (or would be): for this store's own use and its
+        tests; everything else goes through the Store interface."""
         if not is_digest(digest):
             raise StoreError(f"not a digest: {digest!r}", digest=digest)
         return self.objects / digest[:2] / digest[2:]
@@ -86,11 +72,21 @@ class ObjectStore:
         except OSError as exc:
             raise StoreError(f"object {digest} cannot be read: {exc}", digest=digest) from exc
 
-    def size_of(self, digest: str) -> int | None:
+    def stat(self, digest: str) -> ObjectStat | None:
         try:
-            return self.path_of(digest).stat().st_size
+            st = self.path_of(digest).stat()
         except FileNotFoundError:
             return None
+        return ObjectStat(st.st_size, st.st_mtime)
+
+    def location(self, digest: str) -> str:
+        return str(self.path_of(digest))
+
+    def local_path(self, digest: str) -> Path | None:
+        return self.path_of(digest)
+
+    def local_root(self) -> Path | None:
+        return self.root
 
     # -- writing -------------------------------------------------------------------------
 
@@ -147,27 +143,6 @@ class ObjectStore:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
-
-    def hash_stream(
-        self, stream: BinaryIO, *, limit: SizeLimit | None = None, want_sha256: bool = False
-    ) -> PutResult:
-        """Hash without writing: used first when the bytes are probably stored already."""
-        hasher = new_hasher()
-        sha = hashlib.sha256() if want_sha256 else None
-        size = 0
-        head = b""
-        while chunk := stream.read(CHUNK_SIZE):
-            size += len(chunk)
-            if limit is not None and size > limit.max_bytes:
-                raise MemberRejected(limit.reason, source=limit.source, member=limit.member)
-            if len(head) < SNIFF_BYTES:
-                head += chunk[: SNIFF_BYTES - len(head)]
-            hasher.update(chunk)
-            if sha is not None:
-                sha.update(chunk)
-        return PutResult(
-            hasher.hexdigest(), size, False, sniff(head), sha.digest() if sha else None
-        )
 
     def _link_into_place(
         self, temp: Path, result: PutResult, known: Callable[[str], bool] | None = None
@@ -233,20 +208,48 @@ class ObjectStore:
                 path=final,
             )
 
-    # -- reading the whole store -----------------------------------------------------------
+    # -- the whole store ---------------------------------------------------------------
 
-    def iter_object_files(self) -> Iterator[tuple[Path, str | None]]:
-        """Every file under objects/ with the digest its place names (None: not a valid name)."""
+    def iterate(self, prefix: str = "") -> Iterator[StoredObject]:
+        for path, digest in self._files(prefix):
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue  # removed since the listing
+            yield StoredObject(str(path), digest, st.st_size, st.st_mtime)
+
+    def _files(self, prefix: str) -> Iterator[tuple[Path, str | None]]:
+        """Every file under objects/ (or the shard of `prefix`) with the digest its place
+        names (None: not a valid name); temp files are not objects."""
         if not self.objects.exists():
             return
-        for shard in sorted(self.objects.iterdir()):
+        shards = [self.objects / prefix[:2]] if prefix else sorted(self.objects.iterdir())
+        for shard in shards:
             if not shard.is_dir():
-                if not shard.name.startswith(TEMP_PREFIX):
+                if not prefix and not shard.name.startswith(TEMP_PREFIX):
                     yield shard, None
                 continue
             for entry in sorted(shard.iterdir()):
                 name = shard.name + entry.name
+                if not name.startswith(prefix):
+                    continue
                 yield entry, name if (len(shard.name) == 2 and is_digest(name)) else None
+
+    def _entry(self, location: str) -> Path:
+        path = Path(location)
+        if not path.is_relative_to(self.objects):
+            raise StoreError(f"{location} is not in the store at {self.objects}")
+        return path
+
+    def open_location(self, location: str) -> BinaryIO:
+        return open(self._entry(location), "rb")
+
+    def remove(self, location: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._entry(location).unlink()
+
+    def quarantine(self, location: str, label: str) -> str:
+        return str(self.quarantine_object(self._entry(location), label))
 
     def temp_files(self) -> list[Path]:
         if not self.objects.exists():
@@ -266,26 +269,13 @@ class ObjectStore:
         return removed
 
     def quarantine_object(self, path: Path, label: str) -> Path:
-        self.quarantine.mkdir(parents=True, exist_ok=True)
-        target = self.quarantine / f"{label}-{secrets.token_hex(4)}"
+        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        target = self.quarantine_dir / f"{label}-{secrets.token_hex(4)}"
         path.replace(target)
         if self.fsync:
             fsync_dir(path.parent)
-            fsync_dir(self.quarantine)
+            fsync_dir(self.quarantine_dir)
         return target
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (this process always does)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _is_genuine(path: Path, digest: str) -> bool:

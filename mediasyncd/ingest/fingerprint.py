@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mediasyncd.config import MAX_FOLDER_DEPTH
-from mediasyncd.digest import new_hasher
-from mediasyncd.fsguard import check
-from mediasyncd.fstree import Entry, TreeWalk
+from mediasyncd.fs.guard import check
+from mediasyncd.fs.tree import Entry, TreeWalk
+from mediasyncd.store.digest import new_hasher
 
 
 def fingerprint_of(path: Path) -> tuple[str, os.stat_result]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from mediasyncd.store import ObjectStore, PutResult
+from mediasyncd.store.base import PutResult, Store
 
 MANIFEST_MEMBER: Final = ".mediasyncd/manifest.json"
 MAGIC: Final = '{"mediasyncd_manifest": 1'
@@ -44,7 +44,7 @@ class Manifest:
     failures: list[tuple[str | None, str]]
 
 
-def write_manifest(store: ObjectStore, manifest: Manifest, spool_dir: Path) -> PutResult:
+def write_manifest(store: Store, manifest: Manifest, spool_dir: Path) -> PutResult:
     """Stream the manifest to a temp file (it can list a million members), then store it."""
     spool_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile(dir=spool_dir) as spool:
@@ -84,8 +84,8 @@ def is_manifest(head: bytes) -> bool:
     return head.startswith(MAGIC.encode())
 
 
-def read_manifest(path: Path) -> Manifest:
-    with open(path, "rb") as handle:
+def read_manifest(store: Store, digest: str) -> Manifest:
+    with store.open(digest) as handle:
         data: dict[str, Any] = json.load(handle)
     return Manifest(
         source=str(data["source"]),
@@ -98,16 +98,16 @@ def read_manifest(path: Path) -> Manifest:
     )
 
 
-def find_manifests(store: ObjectStore) -> Iterator[tuple[str, Path]]:
-    """Every manifest object in the store (digest, path), found by its first bytes."""
+def find_manifests(store: Store) -> Iterator[str]:
+    """The digest of every manifest object in the store, found by its first bytes."""
     probe = len(MAGIC)
-    for path, digest in store.iter_object_files():
-        if digest is None:
+    for entry in store.iterate():
+        if entry.digest is None:
             continue
         try:
-            with open(path, "rb") as handle:
+            with store.open_location(entry.location) as handle:
                 head = handle.read(probe)
         except OSError:
             continue
         if is_manifest(head):
-            yield digest, path
+            yield entry.digest

@@ -14,15 +14,13 @@ what to re-drop.
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from mediasyncd.digest import digest_stream
 from mediasyncd.index import Index, objects, sources
-from mediasyncd.store import ObjectStore
+from mediasyncd.store import Store
+from mediasyncd.store.digest import digest_stream
 
 
 @dataclass
@@ -60,7 +58,7 @@ def _sources_of(index: Index, digest: str) -> list[str]:
 
 def verify_store(
     index: Index,
-    store: ObjectStore,
+    store: Store,
     *,
     sample: float = 1.0,
     digests: list[str] | None = None,
@@ -73,10 +71,11 @@ def verify_store(
     rng = rng or random.Random()  # noqa: S311 - sampling, not security
     known = objects.blob_sizes(index)
     present: set[str] = set()
-    misplaced: list[tuple[Path, str | None]] = []
+    misplaced: list[tuple[str, str | None]] = []
     selected = set(digests) if digests is not None else None
 
-    for path, named in store.iter_object_files():
+    for entry in store.iterate():
+        path, named = entry.location, entry.digest
         if named is None:
             misplaced.append((path, None))
             continue
@@ -100,7 +99,7 @@ def verify_store(
             Problem(
                 "missing",
                 digest,
-                str(store.path_of(digest)),
+                store.location(digest),
                 "the index names this object but the store has no file for it",
                 redrop=_sources_of(index, digest),
             )
@@ -129,23 +128,21 @@ def _mark_for_reread(index: Index, report: VerifyReport) -> None:
 
 def _check_object(
     index: Index,
-    store: ObjectStore,
+    store: Store,
     report: VerifyReport,
-    path: Path,
+    path: str,
     named: str,
     known: dict[str, int],
     present: set[str],
-    misplaced: list[tuple[Path, str | None]],
+    misplaced: list[tuple[str, str | None]],
     quarantine: bool,
 ) -> None:
     try:
-        with open(path, "rb") as handle:
+        with store.open_location(path) as handle:
             actual, size = digest_stream(handle)
     except OSError as exc:
         report.problems.append(
-            Problem(
-                "damaged", named, str(path), f"cannot read: {exc}", redrop=_sources_of(index, named)
-            )
+            Problem("damaged", named, path, f"cannot read: {exc}", redrop=_sources_of(index, named))
         )
         return
     report.checked += 1
@@ -162,39 +159,40 @@ def _check_object(
     kind = "truncated" if expected is not None and size < expected else "damaged"
     detail = f"content hashes to {actual}, not to its name ({size} bytes"
     detail += f", {expected} expected)" if expected is not None else ")"
-    problem = Problem(kind, named, str(path), detail, redrop=_sources_of(index, named))
+    problem = Problem(kind, named, path, detail, redrop=_sources_of(index, named))
     if quarantine:
-        problem.quarantined_to = str(store.quarantine_object(path, f"{named}-{kind}"))
+        problem.quarantined_to = store.quarantine(path, f"{named}-{kind}")
     report.problems.append(problem)
 
 
 def _handle_misplaced(
     index: Index,
-    store: ObjectStore,
+    store: Store,
     report: VerifyReport,
-    path: Path,
+    path: str,
     known: dict[str, int],
     present: set[str],
     quarantine: bool,
 ) -> None:
-    if not path.exists():
-        return
     try:
-        with open(path, "rb") as handle:
+        with store.open_location(path) as handle:
             actual, size = digest_stream(handle)
+    except FileNotFoundError:
+        return  # moved away already (quarantined as damaged)
     except OSError as exc:
-        report.problems.append(Problem("misnamed", None, str(path), f"cannot read: {exc}"))
+        report.problems.append(Problem("misnamed", None, path, f"cannot read: {exc}"))
         return
     report.checked += 1
     report.bytes_checked += size
-    problem = Problem("misnamed", actual, str(path), f"holds object {actual} under a wrong name")
+    problem = Problem("misnamed", actual, path, f"holds object {actual} under a wrong name")
     if actual in known and actual not in present and quarantine:
-        target = store.path_of(actual)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.link(path, target)
-        path.unlink()
+        # Stored again under its right name (whatever is there now is not the object:
+        # it is checked, and set aside unless genuine), then gone from the wrong one.
+        with store.open_location(path) as handle:
+            store.put_stream(handle, known=lambda _digest: False)
+        store.remove(path)
         present.add(actual)
-        problem.detail += f"; moved to its right name {target}"
+        problem.detail += f"; moved to its right name {store.location(actual)}"
     elif quarantine:
-        problem.quarantined_to = str(store.quarantine_object(path, f"misnamed-{actual}"))
+        problem.quarantined_to = store.quarantine(path, f"misnamed-{actual}")
     report.problems.append(problem)

@@ -7,7 +7,7 @@ For each source the order is fixed so that a crash at any step leaves a consiste
 3. occurrences the source no longer has are removed, skipped members recorded;
 4. the handler interprets the source's documents (conversations, maps, traces);
 5. the matchers recompute only the subjects whose keys or data changed;
-6. the source is marked ok, partial or failed (mediasyncd.outcome), and sources whose
+6. the source is marked ok, partial or failed (mediasyncd.ingest.outcome), and sources whose
    export manifest named files this drop brought are reassessed.
 Re-running after a crash repeats the run idempotently: objects already stored are hits,
 rows are upserts.
@@ -25,7 +25,7 @@ from typing import Any
 
 import structlog
 
-from mediasyncd import faults, kinds, outcome
+from mediasyncd import faults, kinds
 from mediasyncd.config import Config
 from mediasyncd.errors import (
     CollisionError,
@@ -36,22 +36,13 @@ from mediasyncd.errors import (
     SourceError,
     StoreError,
 )
-
-# fingerprint_of lived here; re-exported for code that still imports it from ingest.
-from mediasyncd.fingerprint import fingerprint_of as fingerprint_of
-from mediasyncd.fsguard import RefusedPath, check
+from mediasyncd.fs.guard import RefusedPath, check
+from mediasyncd.fs.pathtext import path_text
 from mediasyncd.index import Index, expected, objects, sources
-from mediasyncd.manifest import (
-    MANIFEST_MEMBER,
-    Manifest,
-    ManifestMember,
-    write_manifest,
-)
+from mediasyncd.ingest import outcome
+from mediasyncd.ingest.fingerprint import fingerprint_of
+from mediasyncd.ingest.progress import MATCHING, Progress, reading_phase
 from mediasyncd.matching import MatchDelta
-from mediasyncd.pathtext import path_text
-from mediasyncd.progress import MATCHING, Progress, reading_phase
-from mediasyncd.sourcelock import Interrupted as LockInterrupted
-from mediasyncd.sourcelock import source_lock
 from mediasyncd.sources.base import (
     InterpretContext,
     InterpretResult,
@@ -59,7 +50,15 @@ from mediasyncd.sources.base import (
     StoredOccurrence,
 )
 from mediasyncd.sources.container import ContainerWalker, Member, Rejected, drop_size
-from mediasyncd.store import ObjectStore, PutResult, SizeLimit
+from mediasyncd.store import PutResult, SizeLimit, Store
+from mediasyncd.store.locks import Interrupted as LockInterrupted
+from mediasyncd.store.locks import source_lock
+from mediasyncd.store.manifest import (
+    MANIFEST_MEMBER,
+    Manifest,
+    ManifestMember,
+    write_manifest,
+)
 from mediasyncd.timeutil import utc_now_iso
 
 log = structlog.get_logger("mediasyncd.ingest")
@@ -109,7 +108,7 @@ class IngestSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 all ok, 3 some partial and none failed, 1 some failed (mediasyncd.outcome)."""
+        """0 all ok, 3 some partial and none failed, 1 some failed (mediasyncd.ingest.outcome)."""
         return outcome.exit_code(s["state"] for s in self.sources)
 
     @property
@@ -152,7 +151,7 @@ class Ingester:
     def __init__(
         self,
         index: Index,
-        store: ObjectStore,
+        store: Store,
         config: Config,
         state_dir: Path,
         *,
@@ -519,7 +518,7 @@ class Ingester:
             hint = objects.digest_for_crc(self.index, member.crc32, member.size)
             if hint is not None and self.store.has(hint):
                 # Probably stored already (a re-drop): hash without writing first. Only an
-                # object the index knows is trusted without writing (see ObjectStore).
+                # object the index knows is trusted without writing (see Store).
                 with self._open(source, member) as stream:
                     hashed = self.store.hash_stream(stream, limit=limit, want_sha256=want_sha256)
                 if self._known(hashed.digest) and self.store.has(hashed.digest):
