@@ -292,10 +292,3 @@ def resolve_state_dir(config: Config, explicit: str | os.PathLike[str] | None = 
         return Path(systemd_state.split(":")[0]).resolve()
     xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return (Path(xdg) / "mediasyncd").resolve()
-
-
-def to_table(config: Config) -> dict[str, Any]:
-    """The effective configuration as plain data (for `mediasyncd config --json`)."""
-    data = dataclasses.asdict(config)
-    data.pop("source_path", None)
-    return data

@@ -82,10 +82,6 @@ def all_matchers(config: Config) -> list[SubjectMatcher]:
     return [kind.matcher(config) for kind in all_kinds()]
 
 
-def kind_of_subject(subject: str) -> Kind:
-    return next(kind for kind in all_kinds() if kind.subject == subject)
-
-
 def counter_names() -> list[str]:
     """The kinds' `ingest --json` counters, in the contract's order: what interpreting
     changed, then what each matcher recomputed."""

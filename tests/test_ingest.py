@@ -320,7 +320,7 @@ def test_file_that_keeps_changing_is_left_pending(tmp_path: Path, app: App) -> N
     ingester = Ingester(app.index, store, app.config, app.state_dir)
     summary = ingester.ingest_paths([drop])
     assert [s["state"] for s in summary.sources] == ["pending"]
-    assert summary.failed_sources == 1
+    assert summary.exit_code == 1
     assert [(f.member, "changed while it was hashed" in f.error) for f in summary.failures] == [
         ("b.jpg", True)
     ]
@@ -662,7 +662,7 @@ def test_one_bad_source_does_not_stop_the_others(tmp_path: Path, app: App, inges
     folder = write_files(tmp_path / "drop", {"x.png": media_bytes(50, "x")})
     summary = ingest(good, bad, folder)
     assert [s["state"] for s in summary.sources] == ["ok", "failed", "ok"]
-    assert summary.failed_sources == 1
+    assert summary.exit_code == 1
 
 
 def test_streams_are_not_unpacked_to_a_temp_tree(tmp_path: Path, app: App, ingest: Ingest) -> None:

@@ -10,7 +10,7 @@ import click
 from mediasyncd.cli.common import CliState, echo_json, pass_state
 from mediasyncd.cli.known import check_known
 from mediasyncd.cli.words import plural
-from mediasyncd.export import ExportError, export_archive
+from mediasyncd.export import ExportError, ExportSummary, export_archive
 from mediasyncd.export.media import MediaMode
 from mediasyncd.export.model import ExportFormat
 from mediasyncd.timeutil import parse_since
@@ -102,25 +102,29 @@ def command(
     if as_json:
         echo_json(summary.to_json())
     else:
-        click.echo(
-            f"exported {plural(summary.written, 'conversation')} to {summary.dir} "
-            f"({summary.unchanged} unchanged, {summary.removed} removed, "
-            f"{summary.files_cloned} files cloned, {summary.files_copied} copied, "
-            f"{summary.files_linked} hard-linked) "
-            f"in {summary.seconds:.2f} s"
-        )
-        if summary.users_written:
-            click.echo(f"wrote trace pages for {plural(summary.users_written, 'user')}")
-        if summary.files_missing:
-            click.echo(
-                f"{plural(summary.files_missing, 'file is', 'files are')} missing from the "
-                "store (run `mediasyncd verify`)",
-                err=True,
-            )
-        for failure in summary.failures:
-            what = failure.get("conversation_id") or failure.get("user_id")
-            click.echo(f"mediasyncd: export of {what} failed: {failure['error']}", err=True)
+        _print_summary(summary)
     return 1 if summary.failures else 0
+
+
+def _print_summary(summary: ExportSummary) -> None:
+    click.echo(
+        f"exported {plural(summary.written, 'conversation')} to {summary.dir} "
+        f"({summary.unchanged} unchanged, {summary.removed} removed, "
+        f"{summary.files_cloned} files cloned, {summary.files_copied} copied, "
+        f"{summary.files_linked} hard-linked) "
+        f"in {summary.seconds:.2f} s"
+    )
+    if summary.users_written:
+        click.echo(f"wrote trace pages for {plural(summary.users_written, 'user')}")
+    if summary.files_missing:
+        click.echo(
+            f"{plural(summary.files_missing, 'file is', 'files are')} missing from the "
+            "store (run `mediasyncd verify`)",
+            err=True,
+        )
+    for failure in summary.failures:
+        what = failure.get("conversation_id") or failure.get("user_id")
+        click.echo(f"mediasyncd: export of {what} failed: {failure['error']}", err=True)
 
 
 def _since(text: str) -> float:

@@ -298,11 +298,41 @@ class ConversationMatcher(SubjectMatcher):
         resolved: set[int],
         links: list[Link],
     ) -> list[Link]:
+        """The media of the conversation's own folder: pinned to a generated-image
+        reference when a size or a count of one says which, else conversation-level."""
         files = links_db.folder_files(index, conversation_id)
         if not files:
             return []
         linked = {link.digest for link in links if link.message_id is not None}
         free = [f for f in files if f[0] not in linked]
+        out = self._pinned_links(conversation_id, refs, resolved, free)
+        pinned = {link.digest for link in out}
+        for digest, _size, _kind, member in free:
+            if digest in pinned:
+                continue
+            out.append(
+                Link(
+                    conversation_id,
+                    None,
+                    digest,
+                    None,
+                    "conversation_dir",
+                    _folder_association(member),
+                    DIR_CONFIDENCE,
+                    json.dumps({"folder": conversation_id}),
+                )
+            )
+        return out
+
+    def _pinned_links(
+        self,
+        conversation_id: str,
+        refs: list[RefRecord],
+        resolved: set[int],
+        free: list[tuple[str, int, str, str]],
+    ) -> list[Link]:
+        """Folder files pinned to an open generated-image reference: by a size only one
+        file has, or when one reference and one generated image are left."""
         out: list[Link] = []
         open_refs = [r for r in refs if r.id not in resolved and _is_generated_image(r)]
         pinned: set[str] = set()
@@ -336,21 +366,6 @@ class ConversationMatcher(SubjectMatcher):
         ]
         if len(remaining_refs) == 1 and len(remaining_images) == 1:
             pin(remaining_refs[0], remaining_images[0][0], "count")
-        for digest, _size, _kind, member in free:
-            if digest in pinned:
-                continue
-            out.append(
-                Link(
-                    conversation_id,
-                    None,
-                    digest,
-                    None,
-                    "conversation_dir",
-                    _folder_association(member),
-                    DIR_CONFIDENCE,
-                    json.dumps({"folder": conversation_id}),
-                )
-            )
         return out
 
     def _mention_links(
@@ -448,6 +463,3 @@ def _strongest(links: list[Link]) -> list[Link]:
         )
         if message is not None or digest not in message_level
     ]
-
-
-MATCHERS = [ConversationMatcher]

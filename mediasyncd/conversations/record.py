@@ -67,29 +67,29 @@ def record_conversation(
             source_id,
         ),
     )
-    conversations_db.write_messages(
-        index,
-        data.id,
-        [
-            (
-                m.id,
-                m.parent_id,
-                m.role,
-                m.author_name,
-                m.recipient,
-                m.content_type,
-                m.create_time,
-                int(m.on_current_branch),
-                m.position,
-                m.text,
-            )
-            for m in data.messages
-        ],
-    )
+    conversations_db.write_messages(index, data.id, _message_rows(data))
     conversations_db.insert_refs(index, data.id, data.refs, origin="conversation")
     if changed_keys is not None:
         changed_keys.update(_shared_keys(data.refs))
     return "new" if stored is None else "changed"
+
+
+def _message_rows(data: ConversationData) -> list[tuple[Any, ...]]:
+    return [
+        (
+            m.id,
+            m.parent_id,
+            m.role,
+            m.author_name,
+            m.recipient,
+            m.content_type,
+            m.create_time,
+            int(m.on_current_branch),
+            m.position,
+            m.text,
+        )
+        for m in data.messages
+    ]
 
 
 def _shared_keys(refs: Iterable[RefRow]) -> set[tuple[str, str]]:

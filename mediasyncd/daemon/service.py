@@ -39,8 +39,9 @@ from mediasyncd.daemon.worker import Outcome, Worker, resolve_done_folder
 from mediasyncd.errors import ConfigError
 from mediasyncd.fs.pathtext import path_text
 from mediasyncd.fs.tree import first_too_deep
-from mediasyncd.index import daemon_state, jobs
+from mediasyncd.index import Index, daemon_state, jobs
 from mediasyncd.logconfig import configure_logging
+from mediasyncd.store import Store
 from mediasyncd.store.locks import daemon_lock
 
 log = structlog.get_logger("mediasyncd.daemon")
@@ -180,6 +181,23 @@ class Daemon:
         logging.getLogger().addHandler(bridge)
         previous_hook = threading.excepthook
         threading.excepthook = self._on_thread_crash
+        self._build_parts(store)
+        exit_code = 0
+        try:
+            self._start(index)
+            exit_code = self._loop()
+        finally:
+            self._shut_down(index)
+            logging.getLogger().removeHandler(bridge)
+            threading.excepthook = previous_hook
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.notifier.close()
+            log.info("daemon.stopped", exit_code=exit_code)
+        return exit_code
+
+    def _build_parts(self, store: Store) -> None:
+        """The settler, the watcher, the worker thread and the maintenance scheduler."""
         self.settler = Settler(
             self.config.watch.settle_seconds,
             self.config.watch.ignore,
@@ -208,49 +226,44 @@ class Daemon:
             request_reconcile=self.request_reconcile,
             report_error=self._report_error_threadsafe,
         )
-        exit_code = 0
-        try:
-            since = daemon_state.started(index, "starting")
-            resumed, given_up = jobs.recover(index)
-            for path in given_up:
-                record = jobs.latest(index, path)
-                reason = record.error if record and record.error else "the daemon kept dying"
-                log.error("job.given_up", source=path, error=reason)
-                self._report_error(f"{path}: failed: {reason}")
-            self.folders = drop_folders(self.config, self.app.state_dir)
-            log.info(
-                "daemon.started",
-                pid=os.getpid(),
-                since=since,
-                state_dir=str(self.app.state_dir),
-                config=str(self.config.source_path) if self.config.source_path else None,
-                folders=[str(f.path) for f in self.folders],
-                resumed_jobs=resumed,
-            )
-            self.notifier.ready(f"index open; watching {len(self.folders)} folder(s)")
-            self._start_watches()
-            self.worker.start()
-            self.maintenance.start()
-            exit_code = self._loop()
-        finally:
-            self.notifier.stopping()
-            log.info("daemon.stopping")
-            self.maintenance.shutdown()
-            self.watcher.stop_all()
-            self._stop.set()
-            self.worker.wake.set()
-            if self.worker.is_alive():
-                self.worker.join()
-            with contextlib.suppress(Exception):
-                daemon_state.stopped(index)
-            self.app.close()
-            logging.getLogger().removeHandler(bridge)
-            threading.excepthook = previous_hook
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            self.notifier.close()
-            log.info("daemon.stopped", exit_code=exit_code)
-        return exit_code
+
+    def _start(self, index: Index) -> None:
+        """Recover the queue, say READY, and start watching and working."""
+        since = daemon_state.started(index, "starting")
+        resumed, given_up = jobs.recover(index)
+        for path in given_up:
+            record = jobs.latest(index, path)
+            reason = record.error if record and record.error else "the daemon kept dying"
+            log.error("job.given_up", source=path, error=reason)
+            self._report_error(f"{path}: failed: {reason}")
+        self.folders = drop_folders(self.config, self.app.state_dir)
+        log.info(
+            "daemon.started",
+            pid=os.getpid(),
+            since=since,
+            state_dir=str(self.app.state_dir),
+            config=str(self.config.source_path) if self.config.source_path else None,
+            folders=[str(f.path) for f in self.folders],
+            resumed_jobs=resumed,
+        )
+        self.notifier.ready(f"index open; watching {len(self.folders)} folder(s)")
+        self._start_watches()
+        self.worker.start()
+        self.maintenance.start()
+
+    def _shut_down(self, index: Index) -> None:
+        """Stop watching and scheduling, let the worker finish or abandon its job."""
+        self.notifier.stopping()
+        log.info("daemon.stopping")
+        self.maintenance.shutdown()
+        self.watcher.stop_all()
+        self._stop.set()
+        self.worker.wake.set()
+        if self.worker.is_alive():
+            self.worker.join()
+        with contextlib.suppress(Exception):
+            daemon_state.stopped(index)
+        self.app.close()
 
     def _loop(self) -> int:
         now = time.monotonic()

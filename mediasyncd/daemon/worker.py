@@ -118,22 +118,9 @@ class Worker(threading.Thread):
         self.outcomes.put(outcome)
 
     def _ingest(self, index: Index, job: jobs.Job, path: Path) -> Outcome:
-        try:
-            fingerprint, _ = fingerprint_of(path)
-        except RefusedPath as exc:
-            # Swapped for a link, a FIFO or a device after it settled: never opened.
-            refused = f"{path_text(path)}: {exc.strerror}"
-            jobs.fail(index, job.id, refused)
-            log.warning("job.refused", reason=exc.strerror)
-            return Outcome(path, "failed", refused)
-        except OSError:
-            jobs.finish(index, job.id, error="gone before its turn; skipped")
-            log.info("job.skipped", reason="gone before its turn")
-            return Outcome(path, "gone")
-        if job.fingerprint is not None and fingerprint != job.fingerprint:
-            jobs.release(index, job.id)
-            log.info("job.released", reason="changed after it settled; settling again")
-            return Outcome(path, "changed")
+        early = self._still_wanted(index, job, path)
+        if early is not None:
+            return early
         config = self.config()
         summary = IngestSummary()
         log.info("job.started", attempt=job.attempts, resumed=job.resumed)
@@ -164,6 +151,38 @@ class Worker(threading.Thread):
             with index.write():
                 sources.fail_pending_source(index, str(path.absolute()), crash)
             return Outcome(path, "failed", crash)
+        return self._close_job(index, job, path, state, summary, config)
+
+    def _still_wanted(self, index: Index, job: jobs.Job, path: Path) -> Outcome | None:
+        """None when the drop is still the one that settled; else how the job ended."""
+        try:
+            fingerprint, _ = fingerprint_of(path)
+        except RefusedPath as exc:
+            # Swapped for a link, a FIFO or a device after it settled: never opened.
+            refused = f"{path_text(path)}: {exc.strerror}"
+            jobs.fail(index, job.id, refused)
+            log.warning("job.refused", reason=exc.strerror)
+            return Outcome(path, "failed", refused)
+        except OSError:
+            jobs.finish(index, job.id, error="gone before its turn; skipped")
+            log.info("job.skipped", reason="gone before its turn")
+            return Outcome(path, "gone")
+        if job.fingerprint is not None and fingerprint != job.fingerprint:
+            jobs.release(index, job.id)
+            log.info("job.released", reason="changed after it settled; settling again")
+            return Outcome(path, "changed")
+        return None
+
+    def _close_job(
+        self,
+        index: Index,
+        job: jobs.Job,
+        path: Path,
+        state: str,
+        summary: IngestSummary,
+        config: Config,
+    ) -> Outcome:
+        """The job row after the ingest ended in `state`, and what the main loop hears."""
         error = _error_of(index, path, summary)
         if state not in ("ok", "partial") and self.stop.is_set():
             jobs.requeue(index, job.id)

@@ -38,7 +38,6 @@ from mediasyncd.export.model import MediaFile
 from mediasyncd.store import Store
 
 MediaMode = Literal["clone", "copy", "hardlink"]
-MEDIA_MODES: Final = ("clone", "copy", "hardlink")
 TEMP_MARK: Final = ".mediasyncd-tmp"
 # linux/fs.h: _IOW(0x94, 9, int), clone the whole file.
 FICLONE: Final = 0x40049409

@@ -249,53 +249,52 @@ def plan_conversation(
         return (min(positions) if positions else _NOWHERE, item[0])
 
     ordered = sorted(by_digest.items(), key=first_seen)
-    wanted: list[tuple[str, str]] = []
-    files: list[MediaFile] = []
-    for digest, found in ordered:
-        found.sort(
-            key=lambda r: (_NOWHERE if r.position is None else r.position, r.message_id or "")
-        )
-        head = found[0]
-        name = next(
-            (
-                safe
-                for r in found
-                if (safe := naming.safe_file_name(_text(r.extra.get("name")), head.mime))
-            ),
-            None,
-        )
-        name = (
-            name
-            or naming.safe_file_name(names.get(digest), head.mime)
-            or naming.fallback_name(digest, head.mime)
-        )
-        wanted.append((digest, name))
-        files.append(
-            MediaFile(
-                digest=digest,
-                name=name,
-                kind=head.kind,
-                mime=head.mime,
-                size=head.size,
-                links=[
-                    Link(
-                        message_id=r.message_id,
-                        strategy=r.strategy,
-                        association=r.association,
-                        confidence=r.confidence,
-                        prompt=_text(r.extra.get("prompt")),
-                        ref_kind=r.ref_kind,
-                        position=r.position,
-                    )
-                    for r in found
-                ],
-            )
-        )
+    files = [_media_file(digest, found, names) for digest, found in ordered]
+    wanted = [(media.digest, media.name) for media in files]
     final = naming.unique_names(wanted)
     for media in files:
         media.name = final[media.digest]
     fingerprint = _fingerprint(summary, folder, files, missing, salt)
     return ConversationPlan(summary, folder, files, missing, fingerprint)
+
+
+def _media_file(digest: str, found: list[_Row], names: Mapping[str, str]) -> MediaFile:
+    """One file of the conversation with its links, in message order, and the name it
+    wants: an attachment's own name, else the best one it was found under."""
+    found.sort(key=lambda r: (_NOWHERE if r.position is None else r.position, r.message_id or ""))
+    head = found[0]
+    name = next(
+        (
+            safe
+            for r in found
+            if (safe := naming.safe_file_name(_text(r.extra.get("name")), head.mime))
+        ),
+        None,
+    )
+    name = (
+        name
+        or naming.safe_file_name(names.get(digest), head.mime)
+        or naming.fallback_name(digest, head.mime)
+    )
+    return MediaFile(
+        digest=digest,
+        name=name,
+        kind=head.kind,
+        mime=head.mime,
+        size=head.size,
+        links=[
+            Link(
+                message_id=r.message_id,
+                strategy=r.strategy,
+                association=r.association,
+                confidence=r.confidence,
+                prompt=_text(r.extra.get("prompt")),
+                ref_kind=r.ref_kind,
+                position=r.position,
+            )
+            for r in found
+        ],
+    )
 
 
 def _fingerprint(

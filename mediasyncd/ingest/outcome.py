@@ -33,7 +33,6 @@ PENDING: Final = "pending"
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
-EXIT_USAGE: Final = 2
 EXIT_PARTIAL: Final = 3
 
 Problem = tuple[str | None, str]

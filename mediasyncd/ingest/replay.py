@@ -22,7 +22,7 @@ from mediasyncd.config import Config
 from mediasyncd.index import Index, objects, open_index, sources, status
 from mediasyncd.index.sqlite import INDEX_NAME, move_aside
 from mediasyncd.ingest.pipeline import Ingester
-from mediasyncd.sources.base import InterpretContext, StoredOccurrence
+from mediasyncd.sources.base import InterpretContext, SourceHandler, StoredOccurrence
 from mediasyncd.sources.container import Member
 from mediasyncd.store import PutResult, Store
 from mediasyncd.store.digest import CHUNK_SIZE
@@ -90,6 +90,7 @@ def _replay(
     manifest_digest: str,
     summary: ReindexSummary,
 ) -> None:
+    """One source as its manifest recorded it: members, documents, state."""
     handler = kinds.handler_of_kind(manifest.kind, config)
     ingester = Ingester(index, store, config, state_dir)
     with index.write():
@@ -104,25 +105,9 @@ def _replay(
             fingerprint=manifest.fingerprint,
         )
         sources.set_source_kind(index, row.id, handler.kind)
-    stored: list[StoredOccurrence] = []
     failures = list(manifest.failures)
-    changed: set[tuple[str, str]] = set()
     with index.write():
-        for entry in manifest.members:
-            if not store.has(entry.digest):
-                summary.missing_objects.append(entry.digest)
-                failures.append((entry.member, f"object {entry.digest} is missing from the store"))
-                continue
-            member = Member(
-                path=entry.member,
-                size=entry.size,
-                opener=lambda digest=entry.digest: store.open(digest),  # type: ignore[misc]
-                crc32=entry.crc32,
-                mtime_ns=entry.mtime_ns,
-            )
-            result = _describe(store, entry.digest, handler.want_sha256(member))
-            stored.append(ingester.record_member(row, handler, member, result, changed))
-            summary.members += 1
+        stored = _record_members(ingester, handler, row, manifest, failures, summary)
         size = store.size_of(manifest_digest) or 0
         objects.record_blob(index, manifest_digest, size, "application/json", None)
         objects.record_occurrence(
@@ -137,6 +122,37 @@ def _replay(
             sources.replace_member_failures(index, row.id, failures + ctx.failures, ctx.notes)
     state = ingester.conclude(row, len(stored))
     log.info("reindex.source", source=manifest.source, members=len(stored), state=state)
+
+
+def _record_members(
+    ingester: Ingester,
+    handler: SourceHandler,
+    row: sources.SourceRow,
+    manifest: Manifest,
+    failures: list[tuple[str | None, str]],
+    summary: ReindexSummary,
+) -> list[StoredOccurrence]:
+    """Record each member the store still holds, as its ingest did; a missing object is
+    a failure of its source."""
+    store = ingester.store
+    stored: list[StoredOccurrence] = []
+    changed: set[tuple[str, str]] = set()
+    for entry in manifest.members:
+        if not store.has(entry.digest):
+            summary.missing_objects.append(entry.digest)
+            failures.append((entry.member, f"object {entry.digest} is missing from the store"))
+            continue
+        member = Member(
+            path=entry.member,
+            size=entry.size,
+            opener=lambda digest=entry.digest: store.open(digest),  # type: ignore[misc]
+            crc32=entry.crc32,
+            mtime_ns=entry.mtime_ns,
+        )
+        result = _describe(store, entry.digest, handler.want_sha256(member))
+        stored.append(ingester.record_member(row, handler, member, result, changed))
+        summary.members += 1
+    return stored
 
 
 def _describe(store: Store, digest: str, want_sha256: bool) -> PutResult:

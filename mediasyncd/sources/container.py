@@ -67,11 +67,6 @@ class Member:
         """The last path component."""
         return self.path.rsplit("/", 1)[-1]
 
-    @property
-    def inner_path(self) -> str:
-        """The path inside the innermost archive."""
-        return self.path.rsplit(NESTED_SEPARATOR, 1)[-1]
-
     def open(self) -> BinaryIO:
         return self.opener()
 

@@ -7,7 +7,6 @@ the file's SHA-256), so image-dump readers ask for it while the bytes stream pas
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
 from typing import BinaryIO, Final
 
@@ -42,7 +41,3 @@ def is_digest(text: str) -> bool:
 def langfuse_media_id(sha256_digest: bytes) -> str:
     """Langfuse's media id for content with this SHA-256 (packages/shared mediaService.ts)."""
     return base64.urlsafe_b64encode(sha256_digest).decode("ascii")[:22]
-
-
-def sha256_hasher() -> hashlib._Hash:
-    return hashlib.sha256()

@@ -94,8 +94,3 @@ def kind_of(mime: str) -> str:
     if mime in {"application/pdf", "text/plain", "text/html"}:
         return "document"
     return "data"
-
-
-def is_media(mime: str) -> bool:
-    """Files users think of as media: what an orphan count and matching care about."""
-    return kind_of(mime) in {"image", "audio", "video", "document"}

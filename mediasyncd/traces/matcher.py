@@ -243,6 +243,3 @@ class TraceMatcher(SubjectMatcher):
 
 def _row_order(row: MatchRow) -> tuple[str, str, str]:
     return row[0], row[1], row[3]
-
-
-MATCHERS = [TraceMatcher]

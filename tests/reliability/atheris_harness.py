@@ -40,7 +40,8 @@ def walk_target(data: bytes) -> None:
                             pass
                 except Exception:
                     # A member's read error (zlib.error, CRC, EOF...) is that member's
-                    # failure: the ingest wraps every one (mediasyncd.ingest._GuardedStream).
+                    # failure: the ingest wraps every one
+                    # (mediasyncd.ingest.members._GuardedStream).
                     pass
     except SourceError:
         pass
