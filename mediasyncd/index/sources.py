@@ -119,7 +119,7 @@ def set_state(index: Index, source_id: int, state: str, error: str | None) -> No
     index.execute("UPDATE sources SET state = ?, error = ? WHERE id = ?", (state, error, source_id))
 
 
-def path_of(index: Index, source_id: int) -> str | None:
+def source_path(index: Index, source_id: int) -> str | None:
     value = index.scalar("SELECT path FROM sources WHERE id = ?", (source_id,))
     return None if value is None else str(value)
 

@@ -138,17 +138,6 @@ class Ingester:
             return state
         raise AssertionError("unreachable: the last attempt always returns")
 
-    def record_member(
-        self,
-        row: sources.SourceRow,
-        handler: SourceHandler,
-        member: Member,
-        result: PutResult,
-        changed_keys: set[tuple[str, str]],
-    ) -> Stored:
-        """Record one stored member: blob, occurrence, keys (also used by reindex)."""
-        return self.members.record(row, handler, member, result, changed_keys)
-
     def conclude(self, row: sources.SourceRow, stored: int, bound: Any = log) -> str:
         """Decide the source's state from its problems, and reassess the sources whose
         export manifest named files this drop brought (they may be complete now).
@@ -169,7 +158,7 @@ class Ingester:
                 if outcome.reassess(self.index, other) == outcome.OK:
                     completed.append(other)
         for other in completed:
-            path = sources.path_of(self.index, other)
+            path = sources.source_path(self.index, other)
             log.info("source.complete", source=path, completed_by=row.path)
         # The daemon warns about a partial or failed drop (job.partial, job.failed); the
         # CLI prints the problems itself.

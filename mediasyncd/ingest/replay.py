@@ -150,7 +150,7 @@ def _record_members(
             mtime_ns=entry.mtime_ns,
         )
         result = _describe(store, entry.digest, handler.want_sha256(member))
-        stored.append(ingester.record_member(row, handler, member, result, changed))
+        stored.append(ingester.members.record(row, handler, member, result, changed))
         summary.members += 1
     return stored
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import CliResult
-from tests.export.builders import CID_TRIP, sample_export
 from tests.helpers import run_mediasyncd, tree_snapshot
+from tests.support.export_builders import CID_TRIP, sample_export
 
 Run = Callable[..., CliResult]
 

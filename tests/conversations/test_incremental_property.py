@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tests.chatgpt_corpus import (
+from tests.support.chatgpt_corpus import (
     Corpus,
     DropSpec,
     SplitPlan,

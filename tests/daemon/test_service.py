@@ -4,12 +4,10 @@ with real inotify; every wait is a condition polled with a timeout."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import zipfile
 from collections.abc import Callable
@@ -22,7 +20,6 @@ from mediasyncd.ingest.pipeline import Ingester
 from mediasyncd.store.digest import digest_bytes
 from tests.daemon.support import DaemonProcess, query, wait_until, write_config
 from tests.helpers import (
-    REPO_ROOT,
     assert_store_consistent,
     content_objects,
     index_state,
@@ -34,25 +31,7 @@ MakeDaemon = Callable[..., DaemonProcess]
 
 
 def _status(daemon: DaemonProcess) -> dict[str, object]:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mediasyncd",
-            "--config",
-            str(daemon.config),
-            "--state-dir",
-            str(daemon.state_dir),
-            "status",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO_ROOT,
-    )
-    data: dict[str, object] = json.loads(result.stdout)
-    return data
+    return daemon.status()
 
 
 def _blob_digests(daemon: DaemonProcess) -> set[str]:

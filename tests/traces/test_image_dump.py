@@ -25,7 +25,7 @@ from mediasyncd.store.digest import langfuse_media_id
 from mediasyncd.traces.image_dump import ImageDumpHandler, listing_key, place
 from mediasyncd.traces.imagetime import filename_time
 from tests.helpers import run_mediasyncd
-from tests.traces.generate import generate_users, jpeg, media_id, write_dump, write_traces
+from tests.support.traces_gen import generate_users, jpeg, media_id, write_dump, write_traces
 
 T0 = datetime(2025, 1, 31, 9, 30, tzinfo=UTC)
 

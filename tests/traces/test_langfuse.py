@@ -17,7 +17,7 @@ from mediasyncd.sources.detect import build_probe
 from mediasyncd.traces.image_dump import ImageDumpHandler
 from mediasyncd.traces.langfuse import LangfuseHandler
 from mediasyncd.traces.parse import MEDIA_REF, Problem, TraceRecord, read_traces
-from tests.traces.generate import write_traces
+from tests.support.traces_gen import write_traces
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "langfuse"
 

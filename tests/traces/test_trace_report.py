@@ -15,7 +15,7 @@ import pytest
 
 from mediasyncd.traces.report import PAIR_COLUMNS
 from tests.conftest import CliResult
-from tests.traces.generate import (
+from tests.support.traces_gen import (
     BASE,
     Photo,
     Scenario,

@@ -15,9 +15,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from tests.chatgpt_gen.conversation import PRIVACY_VARIANTS, SHOWCASE, ConversationBuilder
-from tests.chatgpt_gen.ids import Ids, media_bytes
-from tests.chatgpt_gen.model import Asset, Conversation, Corpus, LibEntry, Node, Ref
+from tests.support.chatgpt_gen.conversation import PRIVACY_VARIANTS, SHOWCASE, ConversationBuilder
+from tests.support.chatgpt_gen.ids import Ids, media_bytes
+from tests.support.chatgpt_gen.model import Asset, Conversation, Corpus, LibEntry, Node, Ref
 
 WORDS_TEXT = (
     "the quick brown fox jumps over a lazy dog while seven wizards quietly hex "

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.chatgpt_gen.truth import STRATEGIES, Key, Link, RefKey, Truth, describe_link
+from tests.support.chatgpt_gen.truth import STRATEGIES, Key, Link, RefKey, Truth, describe_link
 
 FILE_ID_KEY = re.compile(r"^file[-_][0-9A-Za-z]+$")
 

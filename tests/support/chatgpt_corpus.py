@@ -19,7 +19,7 @@ Layouts (formats.md): era A (`conversations.json` array or `{"conversations": [.
 chat.html with `jsonData` and `assetsJson`), era B (`conversations-NNN.json` shards,
 manifest, user_settings), era C (`<id>.dat`, the name map, library_files.json, manifest),
 a multi-part era C export, and the privacy-request archive; each as a zip or a folder.
-The ground truth (tests/chatgpt_gen/truth.py) follows /tmp/chatgpt_spec.md, computed from
+The ground truth (tests/support/chatgpt_gen/truth.py) follows /tmp/chatgpt_spec.md, computed from
 the model, independently of mediasyncd's own code.
 """
 
@@ -36,15 +36,15 @@ from typing import Any
 
 import structlog
 
-from tests.chatgpt_gen.build import CorpusBuilder, build_corpus
-from tests.chatgpt_gen.compare import Comparison, compare
-from tests.chatgpt_gen.conversation import ConversationBuilder
-from tests.chatgpt_gen.model import Asset, Conversation, Corpus, LibEntry
-from tests.chatgpt_gen.privacy import write_privacy
-from tests.chatgpt_gen.sink import PlacedFile, Sink, WrittenDrop
-from tests.chatgpt_gen.truth import Ambiguous, Link, Truth, expected
-from tests.chatgpt_gen.writers import classic_place, export_stem, write_classic, write_dat
-from tests.chatgpt_gen.writers import write_multipart as _write_multipart
+from tests.support.chatgpt_gen.build import CorpusBuilder, build_corpus
+from tests.support.chatgpt_gen.compare import Comparison, compare
+from tests.support.chatgpt_gen.conversation import ConversationBuilder
+from tests.support.chatgpt_gen.model import Asset, Conversation, Corpus, LibEntry
+from tests.support.chatgpt_gen.privacy import write_privacy
+from tests.support.chatgpt_gen.sink import PlacedFile, Sink, WrittenDrop
+from tests.support.chatgpt_gen.truth import Ambiguous, Link, Truth, expected
+from tests.support.chatgpt_gen.writers import classic_place, export_stem, write_classic, write_dat
+from tests.support.chatgpt_gen.writers import write_multipart as _write_multipart
 
 __all__ = [
     "Ambiguous",

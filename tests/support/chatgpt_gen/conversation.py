@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from tests.chatgpt_gen import messages as m
-from tests.chatgpt_gen.model import Asset, Conversation, Node, Ref
+from tests.support.chatgpt_gen import messages as m
+from tests.support.chatgpt_gen.model import Asset, Conversation, Node, Ref
 
 if TYPE_CHECKING:
-    from tests.chatgpt_gen.build import CorpusBuilder
+    from tests.support.chatgpt_gen.build import CorpusBuilder
 
 PDF_STEMS = ("report_q3", "invoice_2024", "thesis_draft", "lease_agreement", "menu_week")
 TITLES = (

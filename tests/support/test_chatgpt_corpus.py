@@ -1,4 +1,4 @@
-"""Self-tests of the ChatGPT corpus generator (tests/chatgpt_corpus.py).
+"""Self-tests of the ChatGPT corpus generator (tests/support/chatgpt_corpus.py).
 
 The end-to-end tests trust the generator's ground truth, so the generator is checked on
 its own first: every layout opens and parses, the references a plain spec-following
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.chatgpt_corpus import (
+from tests.support.chatgpt_corpus import (
     Ambiguous,
     Corpus,
     WrittenDrop,
@@ -30,10 +30,10 @@ from tests.chatgpt_corpus import (
     write_multipart,
     write_privacy_archive,
 )
-from tests.chatgpt_gen.model import POINTER_KINDS
-from tests.chatgpt_gen.truth import STRATEGIES
+from tests.support.chatgpt_gen.model import POINTER_KINDS
+from tests.support.chatgpt_gen.truth import STRATEGIES
 
-FIXTURES = Path(__file__).resolve().parent / "data" / "fixtures" / "chatgpt"
+FIXTURES = Path(__file__).resolve().parent.parent / "data" / "fixtures" / "chatgpt"
 MAGIC = {
     "png": lambda b: b[:8] == b"\x89PNG\r\n\x1a\n",
     "jpeg": lambda b: b[:3] == b"\xff\xd8\xff",

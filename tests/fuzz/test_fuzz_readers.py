@@ -40,7 +40,7 @@ from mediasyncd.traces.parse import (
     parse_time,
     read_traces,
 )
-from tests.traces.generate import BASE, jpeg
+from tests.support.traces_gen import BASE, jpeg
 
 SCALARS = (
     st.none()

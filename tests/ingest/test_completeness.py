@@ -6,32 +6,19 @@ whatever order the parts come."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
-from typing import Any
 
 from mediasyncd.ingest.completeness import Expected, expected_files
 from tests.drops import conversations_json
-from tests.helpers import make_zip, run_mediasyncd
+from tests.helpers import ingest_json, make_zip, run_in_state
 
 DAT_1 = "file_00000000aaaa1111bbbb2222cccc3333.dat"
 DAT_2 = "file_00000000dddd4444eeee5555ffff6666.dat"
 DAT_3 = "file_00000000eeee7777ffff8888aaaa9999.dat"
 
 
-def _run(state: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    done = run_mediasyncd(["--state-dir", str(state), *(str(a) for a in args)])
-    assert "Traceback" not in done.stderr, done.stderr
-    return done
-
-
-def _ingest(state: Path, *paths: Path) -> tuple[int, dict[str, Any]]:
-    done = _run(state, "ingest", "--json", *paths)
-    return done.returncode, json.loads(done.stdout)
-
-
 def _states(state: Path) -> dict[str, int]:
-    data: dict[str, int] = json.loads(_run(state, "status", "--json").stdout)["sources"]
+    data: dict[str, int] = json.loads(run_in_state(state, "status", "--json").stdout)["sources"]
     return data
 
 
@@ -66,21 +53,21 @@ def test_a_part_alone_is_partial_and_complete_once_the_other_part_arrives(
     """Part 1 alone: partial (exit 3), each missing file named; part 2 later: both ok."""
     state = tmp_path / "state"
     part1, part2 = _parts(tmp_path)
-    code, summary = _ingest(state, part1)
+    code, summary = ingest_json(state, part1)
     assert code == 3, summary
     (source,) = summary["sources"]
     assert source["state"] == "partial"
     assert [p["member"] for p in source["problems"]] == [DAT_2, DAT_3]
     assert all("export_manifest.json" in p["error"] for p in source["problems"])
-    status = json.loads(_run(state, "status", "--json").stdout)
+    status = json.loads(run_in_state(state, "status", "--json").stdout)
     assert status["sources"]["partial"] == 1
     assert status["last_error"]["path"] == str(part1)
     assert "2 problems" in status["last_error"]["error"]
 
-    code, summary = _ingest(state, part2)
+    code, summary = ingest_json(state, part2)
     assert code == 0, summary
     assert _states(state) == {"ok": 2, "partial": 0, "failed": 0, "pending": 0}
-    again = _ingest(state, part1)[1]["sources"][0]
+    again = ingest_json(state, part1)[1]["sources"][0]
     assert (again["state"], again["problems"], again["unchanged"]) == ("ok", [], True)
 
 
@@ -89,11 +76,11 @@ def test_parts_in_the_other_order_and_in_one_command(tmp_path: Path) -> None:
     files are already there. The same with both parts in one command."""
     part1, part2 = _parts(tmp_path)
     state = tmp_path / "state"
-    assert _ingest(state, part2)[0] == 0
-    code, summary = _ingest(state, part1)
+    assert ingest_json(state, part2)[0] == 0
+    code, summary = ingest_json(state, part1)
     assert code == 0 and summary["sources"][0]["problems"] == []
     both = tmp_path / "both-state"
-    code, summary = _ingest(both, part1, part2)
+    code, summary = ingest_json(both, part1, part2)
     assert code == 0, summary
     assert _states(both)["ok"] == 2
 
@@ -103,9 +90,9 @@ def test_a_file_of_the_wrong_size_is_still_missing(tmp_path: Path) -> None:
     state = tmp_path / "state"
     part1, _part2 = _parts(tmp_path)
     impostor = make_zip(tmp_path / "other.zip", {DAT_2: b"\x02" * 9, DAT_3: b"\x03" * 3})
-    _ingest(state, part1)
-    assert _ingest(state, impostor)[0] == 0
-    source = _ingest(state, part1)[1]["sources"][0]
+    ingest_json(state, part1)
+    assert ingest_json(state, impostor)[0] == 0
+    source = ingest_json(state, part1)[1]["sources"][0]
     assert source["state"] == "partial"
     assert [p["member"] for p in source["problems"]] == [DAT_2]
 
@@ -126,11 +113,11 @@ def test_sharded_logical_file_with_a_shard_missing(tmp_path: Path) -> None:
             "conversations-001.json": b"[]",
         },
     )
-    code, summary = _ingest(state, drop)
+    code, summary = ingest_json(state, drop)
     assert code == 3
     assert [p["member"] for p in summary["sources"][0]["problems"]] == ["conversations-002.json"]
     late = make_zip(tmp_path / "late.zip", {"conversations-002.json": b"[]"})
-    assert _ingest(state, late)[0] == 0
+    assert ingest_json(state, late)[0] == 0
     assert _states(state)["partial"] == 0
 
 

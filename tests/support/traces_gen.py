@@ -68,6 +68,16 @@ class Photo:
     uploaded: datetime
 
 
+def photo(user: str, name: str, seconds: float) -> Photo:
+    """A photo of `user` at `meal-images/<user>/<name>`, taken `seconds` after BASE."""
+    return Photo(
+        user,
+        f"meal-images/{user}/{name}",
+        jpeg(f"{user}/{name}"),
+        BASE + timedelta(seconds=seconds),
+    )
+
+
 @dataclass
 class Scenario:
     photos: list[Photo] = field(default_factory=list)

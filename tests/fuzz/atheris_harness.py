@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing (atheris/libFuzzer) of the zip walker and the trace reader.
 
-Run by tests/reliability/test_atheris.py as `python atheris_harness.py TARGET -runs=N
+Run by tests/fuzz/test_atheris.py as `python atheris_harness.py TARGET -runs=N
 CORPUS_DIR` in a scratch folder (libFuzzer writes crash files to the working directory).
 An input that makes the target raise anything but the project's own errors (or the
 per-member read errors the ingest wraps) ends the run with a non-zero exit and the

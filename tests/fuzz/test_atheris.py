@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing with atheris (libFuzzer) of the zip walker and the trace reader.
 
-The default run replays the saved inputs in tests/reliability/fuzz_corpus/<target>
+The default run replays the saved inputs in tests/fuzz/corpus/<target>
 (seeds with valid structure, and every crash ever found): libFuzzer's `-runs=0` executes
 each file once and mutates nothing, so this test cannot fail by luck. Exploration with
 a random seed runs only on demand (`pytest -m fuzz`); a crash it finds is saved into
@@ -25,7 +25,7 @@ from tests.helpers import REPO_ROOT
 pytest.importorskip("atheris")
 
 HARNESS = Path(__file__).with_name("atheris_harness.py")
-CORPUS = Path(__file__).with_name("fuzz_corpus")
+CORPUS = Path(__file__).with_name("corpus")
 TARGETS = ["walk", "traces"]
 EXPLORE_RUNS = int(os.environ.get("MEDIASYNCD_FUZZ_RUNS", "200000"))
 

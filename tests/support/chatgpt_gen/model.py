@@ -4,7 +4,7 @@ A `Conversation` holds its mapping nodes with the message JSON exactly as writte
 beside each node the references the spec says it carries (`Ref`) and the file names its
 text mentions. An `Asset` is one file's bytes with the places it is written to (the
 export, the privacy archive, both or neither). `LibEntry` is one library_files.json row.
-The writers turn these into exports; tests/chatgpt_gen/truth.py turns them into links.
+The writers turn these into exports; tests/support/chatgpt_gen/truth.py turns them into links.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import xxhash
 
-from tests.chatgpt_gen.ids import IMAGE_KINDS, MIME
+from tests.support.chatgpt_gen.ids import IMAGE_KINDS, MIME
 
 # Reference kinds whose key is a file id (pointers, attachments, code interpreter, library).
 POINTER_KINDS = frozenset({"image", "audio", "video", "frame"})

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.chatgpt_gen import messages as m
 from tests.helpers import make_zip
+from tests.support.chatgpt_gen import messages as m
 
 # The JSON documents a 2026 export carries besides conversations, with small real shapes.
 EXPORT_DOCUMENTS_2026: Mapping[str, Any] = {

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from tests.chatgpt_gen.model import Asset, Conversation, LibEntry
+from tests.support.chatgpt_gen.model import Asset, Conversation, LibEntry
 
 ZIP_DATE = (2026, 1, 15, 10, 20, 30)
 

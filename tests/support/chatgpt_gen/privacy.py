@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.chatgpt_gen.model import Asset
-from tests.chatgpt_gen.sink import PlacedFile, Sink, WrittenDrop, zip_bytes
+from tests.support.chatgpt_gen.model import Asset
+from tests.support.chatgpt_gen.sink import PlacedFile, Sink, WrittenDrop, zip_bytes
 
 ROOT = "User Online Activity"
 

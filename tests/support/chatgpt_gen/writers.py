@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.chatgpt_gen.model import Asset, Conversation, Corpus, LibEntry
-from tests.chatgpt_gen.sink import PlacedFile, Sink, WrittenDrop, zip_bytes
+from tests.support.chatgpt_gen.model import Asset, Conversation, Corpus, LibEntry
+from tests.support.chatgpt_gen.sink import PlacedFile, Sink, WrittenDrop, zip_bytes
 
 STAMPS = {"A": "2026-01-15-10-20-30", "B": "2026-03-02-08-00-00", "C": "2026-06-20-18-45-12"}
 # Roles that only an era C export carries (its library lists them).

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.chatgpt_gen.model import (
+from tests.support.chatgpt_gen.model import (
     POINTER_KINDS,
     Asset,
     Conversation,
@@ -39,7 +39,7 @@ from tests.chatgpt_gen.model import (
     Node,
     Ref,
 )
-from tests.chatgpt_gen.sink import PlacedFile, WrittenDrop
+from tests.support.chatgpt_gen.sink import PlacedFile, WrittenDrop
 
 STRATEGIES = (
     "asset_pointer",

@@ -1,4 +1,4 @@
-"""Building blocks of the ChatGPT test corpus; the public face is tests/chatgpt_corpus.py.
+"""Building blocks of the ChatGPT test corpus; the public face is tests/support/chatgpt_corpus.py.
 
 - ids: deterministic OpenAI-shaped ids (file-service, sediment, UUIDs) and sizes;
 - model: conversations, messages, references, assets and library entries;
