@@ -5,14 +5,14 @@ Usage (from the repository root; needs about 2 GB free under --workdir for the d
     .venv/bin/python bench/chatgpt_accuracy.py
 
 What it does (every mediasyncd step is a real `mediasyncd` process on a fresh state dir):
-1. accuracy: a corpus of --conversations conversations (tests/support/chatgpt_corpus.py) written in
-   every layout (era A zip, era A folder in the {"conversations": [...]} form, era A without
-   chat.html, era B zip, era C zip and folder, multi-part era C), each ingested with the
-   privacy-request archive; `mediasyncd matches` and `unresolved` are compared with the
-   generator's ground truth (links per /tmp/chatgpt_spec.md). Per strategy: links
-   expected, found (same conversation, message, file, strategy and association), wrong
-   (a link the truth does not have, or with another strategy/association), and
-   references left unresolved (by the truth / as listed by mediasyncd);
+1. accuracy: a corpus of --conversations conversations (tests/support/chatgpt_corpus.py)
+   written in every layout (era A zip, era A folder in the {"conversations": [...]} form,
+   era A without chat.html, era B zip, era C zip and folder, multi-part era C), each
+   ingested with the privacy-request archive; `mediasyncd matches` and `unresolved` are
+   compared with the generator's ground truth (links per docs/architecture.md,
+   "Matching"). Per strategy: links expected, found (same conversation, message, file,
+   strategy and association), wrong (a link the truth does not have, or with another
+   strategy/association), and references left unresolved (by the truth / as listed by mediasyncd);
 2. scale: a corpus of --scale-conversations conversations as an era A export is ingested,
    then a small privacy archive touching --touch conversations; its ingest time (and the
    count of conversations it recomputed) is printed beside the time of a full

@@ -218,7 +218,7 @@ def _scenario_of(nodeid: str) -> str | None:
 
 
 def _hostile_scenarios() -> dict[str, int]:
-    """Corpus case name -> reliability.md scenario (5 slip, 6 bombs, 7 broken input)."""
+    """Corpus case name -> docs/reliability.md scenario (5 slip, 6 bombs, 7 broken input)."""
     sys.path.insert(0, str(ROOT))
     from tests.support.hostile_corpus import CASES
 

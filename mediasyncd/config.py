@@ -1,6 +1,6 @@
 """Configuration: where it is read from, what it may contain, and where state lives.
 
-Resolution follows the contract in docs/architecture.md:
+Resolution follows the contract (docs/architecture.md, "Contract"):
 config file: `--config`, else `MEDIASYNCD_CONFIG`, else `$XDG_CONFIG_HOME/mediasyncd/config.toml`,
 else `/etc/mediasyncd/config.toml`, else built-in defaults;
 state dir: `--state-dir`, else `MEDIASYNCD_STATE_DIR`, else the config's `state_dir`, else

@@ -287,8 +287,9 @@ def set_utf8_flags(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-# The `ingest --json` keys docs/architecture.md promises, in the order they are printed,
-# written out here (not read from the code) so a renamed or moved key fails the tests.
+# The `ingest --json` keys docs/architecture.md ("Contract") promises, in the order they
+# are printed, written out here (not read from the code) so a renamed or moved key fails
+# the tests.
 INGEST_JSON_KEYS = (
     "blobs_new",
     "bytes_new",

@@ -111,3 +111,72 @@ def test_code_outside_the_store_builds_no_object_path() -> None:
         and re.search(r"\.path_of\(|\.objects\b|iter_object_files", path.read_text())
     ]
     assert offenders == []
+
+
+DOC_CITATION = re.compile(
+    r"(?<![\w/])(?P<path>docs/[a-z_]+\.md|(?:architecture|formats|reliability|chatgpt_spec|style)\.md)"
+    r"(?:,? \(?(?:\"(?P<heading>[^\"]+)\"|sections? (?P<sections>\d+(?:(?: and | to |, )\d+)*)"
+    r"|scenarios? (?P<scenarios>\d+)))?"
+)
+CITING = [PACKAGE, REPO_ROOT / "tests", REPO_ROOT / "bench"]
+LOCAL_DOCS = {"README.md", "CHANGELOG.md", "BENCHMARKS.md"}
+
+
+def _texts() -> list[tuple[Path, str]]:
+    texts = [(REPO_ROOT / "README.md", (REPO_ROOT / "README.md").read_text(encoding="utf-8"))]
+    for folder in CITING:
+        texts += [(p, p.read_text(encoding="utf-8")) for p in sorted(folder.rglob("*.py"))]
+    return texts
+
+
+def _citations() -> list[tuple[str, re.Match[str]]]:
+    texts = _texts()
+    return [
+        (f"{path.relative_to(REPO_ROOT)}: {match.group(0)}", match)
+        for path, text in texts
+        for match in DOC_CITATION.finditer(text)
+        if match.group("path") not in LOCAL_DOCS
+    ]
+
+
+def _sections(doc: str) -> set[str]:
+    """A document's headings ("Matching", "2. Conversations" as both "2" and the text)."""
+    found: set[str] = set()
+    for line in (REPO_ROOT / doc).read_text(encoding="utf-8").splitlines():
+        heading = re.match(r"#+ (.+)", line)
+        if heading:
+            text = heading.group(1).strip()
+            found.add(text)
+            number = re.match(r"(\d+)\. ", text)
+            if number:
+                found.add(number.group(1))
+    return found
+
+
+def test_every_doc_the_code_cites_is_a_real_file_and_section() -> None:
+    """A citation names docs/<file>.md (no other folder, no file outside the repository),
+    and its section, heading or scenario exists there."""
+    problems: list[str] = []
+    scenarios = set(
+        re.findall(r"(?m)^\| (\d+) \| ", (REPO_ROOT / "docs/reliability.md").read_text())
+    )
+    for where, match in _citations():
+        path = match.group("path")
+        if not path.startswith("docs/") or not (REPO_ROOT / path).is_file():
+            problems.append(f"{where}: no such document")
+            continue
+        if match.group("heading") and match.group("heading") not in _sections(path):
+            problems.append(f"{where}: no such heading")
+        for number in re.findall(r"\d+", match.group("sections") or ""):
+            if number not in _sections(path):
+                problems.append(f"{where}: no section {number}")
+        if match.group("scenarios") and match.group("scenarios") not in scenarios:
+            problems.append(f"{where}: no scenario {match.group('scenarios')}")
+    # Documents outside the repository cannot be followed by its readers.
+    problems += [
+        f"{path.relative_to(REPO_ROOT)}: cites a document outside the repository"
+        for path, text in _texts()
+        if re.search(r"chatgpt_spec\.md|/work/shared|\.\./shared", text)
+        and path.name != "test_layout.py"
+    ]
+    assert problems == []

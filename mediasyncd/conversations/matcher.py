@@ -1,7 +1,7 @@
 """Linking files to conversations and messages, strongest evidence first.
 
 For one conversation the matcher reads its references and the files whose keys they
-share, and decides every link (strategies and confidences in docs/architecture.md):
+share, and decides every link (strategies and confidences in docs/architecture.md, "Matching"):
 1. ids: pointer, attachment, code-interpreter image or library entry id == a file id;
    the rendered pages of an attached document (`document_page`) go with the message
    that attached it, without counting as the document or making its id ambiguous;
@@ -9,7 +9,7 @@ share, and decides every link (strategies and confidences in docs/architecture.m
    pinned to a message only when a unique size or a count of one pins it;
 3. gen_id of a DALL·E generation folder;
 4. size: an id-less generated image whose byte size exactly one generated-image pointer in
-   the whole index has (formats.md: unique for 1,220 of 1,222 DALL·E files);
+   the whole index has (almost always unique for DALL·E images: docs/formats.md, section 4);
 5. a file name mentioned in text: among files already in this conversation's scope, or
    a file nothing claims that exactly one conversation mentions (mentions.py); a weak
    clue never crosses conversations.

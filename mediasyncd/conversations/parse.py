@@ -5,7 +5,7 @@ memory stays bounded by the largest single conversation, and that one is bounded
 JSON object grows past `max_nodes` keys (`limits.max_conversation_nodes`), so a mapping
 of a million nodes holds at most that many while the rest stream past, and the
 conversation is handed on as an `OversizedConversation` to be refused. Every document is
-read with the nesting limit of mediasyncd.jsonstream. Accepted shapes (docs/formats.md):
+read with the nesting limit of mediasyncd.jsonstream. Accepted shapes (docs/formats.md, section 2):
 a JSON array of conversations, `{"conversations": [...]}` (anywhere among the keys), or a
 single conversation object.
 """

@@ -1,6 +1,6 @@
 """Re-hashing the store: find damaged, missing and misnamed objects, quarantine the damaged.
 
-Classification (reliability.md scenario 9):
+Classification (docs/reliability.md, scenario 9):
 - damaged: the bytes under a digest's name hash to something else and are not a known
   object (a flipped bit, a truncation); moved to `quarantine/`.
 - truncated: damaged and shorter than the size the index recorded.

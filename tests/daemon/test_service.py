@@ -473,7 +473,7 @@ def _chattr(flag: str, path: Path) -> bool:
 def test_store_error_is_retried_until_it_clears(make_daemon: MakeDaemon, drop: Path) -> None:
     """When the store cannot be written (here: objects/ made immutable, as a full disk
     would refuse writes), the drop stays pending and is retried with a backoff, not
-    failed; once writes work again it lands (reliability.md scenario 8)."""
+    failed; once writes work again it lands (docs/reliability.md, scenario 8)."""
     daemon = make_daemon()
     daemon.start()
     daemon.wait_started()

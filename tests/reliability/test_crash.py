@@ -1,4 +1,4 @@
-"""SIGKILL at every step of an ingest, then a clean re-run (reliability.md scenario 1).
+"""SIGKILL at every step of an ingest, then a clean re-run (docs/reliability.md, scenario 1).
 
 Each case runs `python -m mediasyncd ingest` in a real child process with MEDIASYNCD_FAULT
 naming a fault point, so the process dies by SIGKILL exactly there: no finally blocks, no

@@ -1,4 +1,4 @@
-"""A full disk during ingest (reliability.md scenario 8), on a real small filesystem.
+"""A full disk during ingest (docs/reliability.md, scenario 8), on a real small filesystem.
 
 The state dir is a tmpfs of a few megabytes mounted for the test (root and a working
 `mount` are needed; otherwise the tests skip and say why). Each case: the ingest stops

@@ -1,5 +1,5 @@
 """SIGKILL at every named fault point in the code, over a corpus with every kind of drop
-(reliability.md scenario 1), in the CLI, in the daemon and in the export.
+(docs/reliability.md, scenario 1), in the CLI, in the daemon and in the export.
 
 test_crash.py kills the CLI at each ingest point on plain drops. Here the drops are a
 ChatGPT export, its privacy archive, an image dump and a Langfuse export, so the kills land

@@ -1,4 +1,4 @@
-"""`gc` racing an ingest (reliability.md scenario 10): an object an ingest has linked but
+"""`gc` racing an ingest (docs/reliability.md, scenario 10): an object an ingest has linked but
 not yet recorded in a committed row must survive.
 
 tests/store/test_gc.py shows `gc` waiting for the ingest lock. Here the race is run for real:

@@ -1,5 +1,5 @@
 """Every hostile archive of the generated corpus (tests/support/hostile_corpus.py), dropped on a
-real mediasyncd: reliability.md scenarios 5 (zip slip), 6 (bombs) and 7 (broken input).
+real mediasyncd: docs/reliability.md, scenarios 5 (zip slip), 6 (bombs) and 7 (broken input).
 
 Each case runs twice:
 - `mediasyncd ingest` in a child process with a good zip beside it: the expected clear

@@ -1,5 +1,5 @@
 """A reader holding a long read transaction while the daemon writes thousands of rows
-(reliability.md scenario 11).
+(docs/reliability.md, scenario 11).
 
 The reader is a real second connection to the daemon's index (as `mediasyncd status` or
 `matches` open it) that keeps one snapshot open for the whole ingest, while CLI reports run

@@ -1,4 +1,4 @@
-"""The store is the source of truth (reliability.md scenario 12): with every drop deleted
+"""The store is the source of truth (docs/reliability.md, scenario 12): with every drop deleted
 and the index thrown away, `mediasyncd reindex` rebuilds it from the manifests and stored
 documents alone and ends with the same matches.
 

@@ -1,5 +1,5 @@
 """Garbage collection on a real store and index: what is removed, what the grace period
-and the ingest lock keep (reliability.md scenario 10), and the `gc` command."""
+and the ingest lock keep (docs/reliability.md, scenario 10), and the `gc` command."""
 
 from __future__ import annotations
 

@@ -15,12 +15,14 @@ edited and regenerated branches that still reference media, text mentions (and d
 in other conversations), referenced files absent from the export, and distractor files
 whose id extends a real id. Every file has distinct bytes and a distinct size.
 
-Layouts (formats.md): era A (`conversations.json` array or `{"conversations": [...]}`,
-chat.html with `jsonData` and `assetsJson`), era B (`conversations-NNN.json` shards,
-manifest, user_settings), era C (`<id>.dat`, the name map, library_files.json, manifest),
-a multi-part era C export, and the privacy-request archive; each as a zip or a folder.
-The ground truth (tests/support/chatgpt_gen/truth.py) follows /tmp/chatgpt_spec.md, computed from
-the model, independently of mediasyncd's own code.
+Layouts (docs/formats.md, section 1): era A (`conversations.json` array or
+`{"conversations": [...]}`, chat.html with `jsonData` and `assetsJson`), era B
+(`conversations-NNN.json` shards, manifest, user_settings), era C (`<id>.dat`, the name
+map, library_files.json, manifest), a multi-part era C export, and the privacy-request
+archive; each as a zip or a folder.
+The ground truth (tests/support/chatgpt_gen/truth.py) follows the linking rules
+(docs/architecture.md, "Matching"), computed from the model, independently of
+mediasyncd's own code.
 """
 
 from __future__ import annotations

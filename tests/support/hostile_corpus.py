@@ -56,7 +56,7 @@ class Case:
     """One hostile input and what must be said about it."""
 
     name: str
-    scenario: int  # reliability.md scenario number
+    scenario: int  # docs/reliability.md scenario number
     build: Callable[[Path], Path]
     # The source's final state: "failed" (nothing landed), "partial" (the member skipped,
     # the rest stored) or "ok".

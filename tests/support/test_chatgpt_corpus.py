@@ -3,7 +3,8 @@
 The end-to-end tests trust the generator's ground truth, so the generator is checked on
 its own first: every layout opens and parses, the references a plain spec-following
 reader finds in what was written are exactly the ones the truth is computed from, file
-names and bytes are what formats.md describes, and the truth is consistent with itself.
+names and bytes are what docs/formats.md describes, and the truth is consistent with
+itself.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def conversations_in(members: dict[str, bytes]) -> list[dict[str, Any]]:
 
 
 def spec_references(conv: dict[str, Any]) -> set[tuple[str, str, str, str]]:
-    """What /tmp/chatgpt_spec.md says to extract, read straight from the JSON. A pointer
+    """What the linking rules say to extract (docs/formats.md, section 3), read straight
+    from the JSON. A pointer
     that a tool message repeats from the tool message just above it is the same image
     (2026 image generation answers on two channels): it counts once."""
     refs: set[tuple[str, str, str, str]] = set()
@@ -334,7 +336,7 @@ def test_multipart_is_zip64_free_and_first_part_lists_all(corpus: Corpus, tmp_pa
 
 def test_privacy_archive_layout(corpus: Corpus, tmp_path: Path) -> None:
     """User Online Activity/ holds the Dall-E__, Files__ and Conversations__ zips whose
-    members follow formats.md; the folder variant holds the same members."""
+    members follow docs/formats.md, section 1; the folder variant holds the same members."""
     zipped = write_privacy_archive(corpus, tmp_path)
     folder = write_privacy_archive(corpus, tmp_path, zipped=False)
     members = dict(walk(zipped.path))

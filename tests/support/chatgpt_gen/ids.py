@@ -1,8 +1,8 @@
 """Deterministic OpenAI-shaped identifiers, distinct sizes and media bytes.
 
 Every generated file gets a size no other file of the corpus has, so a size can only pin
-the file it was meant to pin (formats.md: DALL·E `size_bytes` is almost unique; here it is
-unique by construction, except where a test makes a tie on purpose).
+the file it was meant to pin (docs/formats.md, section 4: DALL·E `size_bytes` is almost
+unique; here it is unique by construction, except where a test makes a tie on purpose).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """JSON shapes of messages and content parts, as the real exports write them.
 
-Shapes follow fixtures/chatgpt/echomine_golden_002_with_images.raw.json and formats.md:
+Shapes follow fixtures/chatgpt/echomine_golden_002_with_images.raw.json and
+docs/formats.md, section 3:
 `image_asset_pointer` with `metadata.dalle` / `metadata.generation`, the voice-mode
 `real_time_user_audio_video_asset_pointer` with its nested pointers, code interpreter's
 `metadata.aggregate_result`, and `metadata.attachments` with `mime_type` or `mimeType`.

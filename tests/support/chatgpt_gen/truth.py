@@ -2,7 +2,8 @@
 
 Computed from the generator's own model (which reference sits in which message, which
 file has which id and folder), never by parsing what was written and never from
-mediasyncd's code, so it is an independent statement of /tmp/chatgpt_spec.md:
+mediasyncd's code, so it is an independent statement of the linking rules
+(docs/architecture.md, "Matching"; docs/formats.md, sections 3 to 7):
 
 1. id strategies: a pointer (asset_pointer, 1.0; 0.98 when the id comes only from a map),
    an attachment (attachment 1.0; reported by the pointer as asset_pointer when the same

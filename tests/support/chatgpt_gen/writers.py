@@ -1,9 +1,9 @@
 """ChatGPT export writers: era A (classic), B (split JSON), C (`.dat`), multi-part C.
 
 Each writer takes conversations and assets (all of a corpus, or a subset for a split
-drop), writes a zip or an unpacked folder laid out as formats.md describes, and returns a
-`WrittenDrop` naming every media file with what its place tells (ids and where they come
-from, conversation folder, original name).
+drop), writes a zip or an unpacked folder laid out as docs/formats.md (section 1)
+describes, and returns a `WrittenDrop` naming every media file with what its place tells
+(ids and where they come from, conversation folder, original name).
 """
 
 from __future__ import annotations
