@@ -5,14 +5,14 @@ Usage (from the repository root; needs about 2 GB free under --workdir for the d
     .venv/bin/python bench/chatgpt_accuracy.py
 
 What it does (every mediasyncd step is a real `mediasyncd` process on a fresh state dir):
-1. accuracy: a corpus of --conversations conversations (tests/chatgpt_corpus.py) written in
-   every layout (era A zip, era A folder in the {"conversations": [...]} form, era A without
-   chat.html, era B zip, era C zip and folder, multi-part era C), each ingested with the
-   privacy-request archive; `mediasyncd matches` and `unresolved` are compared with the
-   generator's ground truth (links per /tmp/chatgpt_spec.md). Per strategy: links
-   expected, found (same conversation, message, file, strategy and association), wrong
-   (a link the truth does not have, or with another strategy/association), and
-   references left unresolved (by the truth / as listed by mediasyncd);
+1. accuracy: a corpus of --conversations conversations (tests/support/chatgpt_corpus.py)
+   written in every layout (era A zip, era A folder in the {"conversations": [...]} form,
+   era A without chat.html, era B zip, era C zip and folder, multi-part era C), each
+   ingested with the privacy-request archive; `mediasyncd matches` and `unresolved` are
+   compared with the generator's ground truth (links per docs/architecture.md,
+   "Matching"). Per strategy: links expected, found (same conversation, message, file,
+   strategy and association), wrong (a link the truth does not have, or with another
+   strategy/association), and references left unresolved (by the truth / as listed by mediasyncd);
 2. scale: a corpus of --scale-conversations conversations as an era A export is ingested,
    then a small privacy archive touching --touch conversations; its ingest time (and the
    count of conversations it recomputed) is printed beside the time of a full
@@ -41,7 +41,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.chatgpt_corpus import (  # noqa: E402 - the repository root is on the path now
+from tests.support.chatgpt_corpus import (  # noqa: E402 - the repository root is on the path now
     Comparison,
     Corpus,
     WrittenDrop,
@@ -52,7 +52,7 @@ from tests.chatgpt_corpus import (  # noqa: E402 - the repository root is on the
     write_multipart,
     write_privacy_archive,
 )
-from tests.chatgpt_gen.truth import REF_STRATEGY, STRATEGIES  # noqa: E402
+from tests.support.chatgpt_gen.truth import REF_STRATEGY, STRATEGIES  # noqa: E402
 
 LAYOUTS: list[tuple[str, dict[str, Any]]] = [
     ("A zip", {"era": "A"}),
@@ -265,7 +265,7 @@ def memory(workdir: Path, big_json_mb: int, seed: int) -> None:
     # The writer runs in its own process so its peak RSS shows it streams.
     script = (
         "import json, sys; from pathlib import Path; "
-        "from tests.chatgpt_corpus import stream_big_export; "
+        "from tests.support.chatgpt_corpus import stream_big_export; "
         f"print(json.dumps(stream_big_export(Path({str(path)!r}), "
         f"target_json_bytes={big_json_mb * 10**6}, pad_chars=12_000, seed={seed})))"
     )

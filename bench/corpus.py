@@ -11,7 +11,7 @@
     python -m bench.corpus next-month OUT.zip NEXT.zip   # +5 % new, 3 % continued
     python -m bench.corpus traces --users 2000 OUTDIR     # image dump + Langfuse traces
 
-Conversations come from the test corpus builder (tests/chatgpt_gen: uploads, PDFs,
+Conversations come from the test corpus builder (tests/support/chatgpt_gen: uploads, PDFs,
 DALL·E, GPT-4o images, code interpreter, voice, edited branches, mentions, absent files),
 one conversation at a time: its JSON goes to a spool file, its media straight into the
 zip, and the media bytes are dropped as soon as they are written. So a 2 GB export or a
@@ -57,12 +57,12 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.prose import Prose  # noqa: E402
-from tests.chatgpt_gen.build import CorpusBuilder  # noqa: E402
-from tests.chatgpt_gen.conversation import ConversationBuilder  # noqa: E402
-from tests.chatgpt_gen.model import Asset, Conversation  # noqa: E402
-from tests.chatgpt_gen.privacy import write_privacy  # noqa: E402
-from tests.chatgpt_gen.sink import Sink  # noqa: E402
-from tests.chatgpt_gen.writers import (  # noqa: E402
+from tests.support.chatgpt_gen.build import CorpusBuilder  # noqa: E402
+from tests.support.chatgpt_gen.conversation import ConversationBuilder  # noqa: E402
+from tests.support.chatgpt_gen.model import Asset, Conversation  # noqa: E402
+from tests.support.chatgpt_gen.privacy import write_privacy  # noqa: E402
+from tests.support.chatgpt_gen.sink import Sink  # noqa: E402
+from tests.support.chatgpt_gen.writers import (  # noqa: E402
     ERA_C_ONLY,
     STAMPS,
     classic_place,
@@ -480,9 +480,9 @@ def _size(path: Path) -> int:
 
 def write_traces(dest: Path, users: int, seed: int, *, shape: str = "jsonl") -> dict[str, Any]:
     """An S3-style image dump (`meal-images/<user>/…` + listing) and the Langfuse traces
-    that go with it (tests/traces/generate.py), per user a few days of meals."""
-    from tests.traces.generate import generate_users, write_dump
-    from tests.traces.generate import write_traces as write_trace_file
+    that go with it (tests/support/traces_gen.py), per user a few days of meals."""
+    from tests.support.traces_gen import generate_users, write_dump
+    from tests.support.traces_gen import write_traces as write_trace_file
 
     scenario = generate_users(seed, users)
     dump = write_dump(dest / "meal-images", scenario.photos, scenario.listing())

@@ -38,8 +38,8 @@ sys.path.insert(0, str(REPO))
 from mediasyncd.app import App  # noqa: E402
 from mediasyncd.config import Config  # noqa: E402
 from mediasyncd.export import export_archive  # noqa: E402
-from mediasyncd.ingest import Ingester  # noqa: E402
-from tests.export.builders import node, png_bytes, wav_bytes  # noqa: E402
+from mediasyncd.ingest.pipeline import Ingester  # noqa: E402
+from tests.support.export_builders import node, png_bytes, wav_bytes  # noqa: E402
 
 # A fixed, well-known place so a person (or the closing note) can look at it.
 SCREENSHOT = Path("/tmp/mediasyncd-export-screenshot.png")  # noqa: S108

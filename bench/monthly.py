@@ -48,8 +48,8 @@ from bench.corpus import (
     save_generation,
 )
 from bench.prose import Prose
-from tests.chatgpt_gen import messages as m
-from tests.chatgpt_gen.conversation import ConversationBuilder
+from tests.support.chatgpt_gen import messages as m
+from tests.support.chatgpt_gen.conversation import ConversationBuilder
 
 MONTH_SECONDS: Final = 30 * 86_400
 # Members that _finish writes anew (the rest of an era A export is media).

@@ -37,7 +37,7 @@ SCENARIOS: list[tuple[str, list[str]]] = [
         "issue 11.1 symlink to the index",
         [
             f"{_DROP_ATTACKS}test_state_dir_guard.py::test_symlink_to_the_index",
-            "tests/test_fsguard.py",
+            "tests/fs/test_guard.py",
         ],
     ),
     (
@@ -45,7 +45,7 @@ SCENARIOS: list[tuple[str, list[str]]] = [
         [
             f"{_DROP_ATTACKS}test_concurrent_writers.py::test_two_cli_ingests",
             f"{_DROP_ATTACKS}test_concurrent_writers.py::test_cli_ingest_beside_the_daemon",
-            "tests/test_sourcelock.py",
+            "tests/store/test_locks.py",
         ],
     ),
     (
@@ -57,7 +57,7 @@ SCENARIOS: list[tuple[str, list[str]]] = [
         [
             f"{_DROP_ATTACKS}test_state_dir_guard.py::test_done_folder",
             f"{_DROP_ATTACKS}test_state_dir_guard.py::test_object_the_index_does_not_know",
-            "tests/test_store.py::test_a_hit_on_an_object_the_index_does_not_know",
+            "tests/store/test_local.py::test_a_hit_on_an_object_the_index_does_not_know",
         ],
     ),
     (
@@ -70,13 +70,13 @@ SCENARIOS: list[tuple[str, list[str]]] = [
     ),
     (
         "issue 11.6 1,200-level folder tree",
-        [f"{_DROP_ATTACKS}test_deep_trees.py", "tests/test_fstree.py"],
+        [f"{_DROP_ATTACKS}test_deep_trees.py", "tests/fs/test_tree.py"],
     ),
     (
         "issue 11.7 names that are not UTF-8",
         [
             f"{_DROP_ATTACKS}test_undecodable_names.py",
-            "tests/test_pathtext.py",
+            "tests/fs/test_pathtext.py",
             "tests/sources/test_zipnames.py",
         ],
     ),
@@ -96,7 +96,7 @@ SCENARIOS: list[tuple[str, list[str]]] = [
         "1 SIGKILL at each step",
         [
             "tests/reliability/test_fault_sweep.py",
-            "tests/test_crash.py",
+            "tests/reliability/test_crash.py",
             "tests/daemon/test_service.py::test_sigkill",
             "tests/daemon/test_service.py::test_sigterm",
         ],
@@ -106,8 +106,8 @@ SCENARIOS: list[tuple[str, list[str]]] = [
         [
             "tests/daemon/test_service.py::test_zip_copied_slowly",
             "tests/daemon/test_service.py::test_file_held_open",
-            "tests/test_ingest.py::test_file_changed_while_hashed",
-            "tests/test_ingest.py::test_file_that_keeps_changing",
+            "tests/ingest/test_pipeline.py::test_file_changed_while_hashed",
+            "tests/ingest/test_pipeline.py::test_file_that_keeps_changing",
         ],
     ),
     (
@@ -119,16 +119,22 @@ SCENARIOS: list[tuple[str, list[str]]] = [
         ["tests/daemon/test_reconcile.py", "tests/daemon/test_watcher.py"],
     ),
     ("8 disk full", ["tests/reliability/test_disk_full.py"]),
-    ("9 verify + re-drop", ["tests/reliability/test_verify_redrop.py", "tests/test_verify.py"]),
-    ("10 gc racing ingest", ["tests/reliability/test_gc_race.py", "tests/test_gc.py"]),
+    (
+        "9 verify + re-drop",
+        ["tests/reliability/test_verify_redrop.py", "tests/store/test_verify.py"],
+    ),
+    ("10 gc racing ingest", ["tests/reliability/test_gc_race.py", "tests/store/test_gc.py"]),
     (
         "11 long reader vs writer",
         [
             "tests/reliability/test_long_reader.py",
-            "tests/test_ingest.py::test_reader_holding_a_transaction",
+            "tests/ingest/test_pipeline.py::test_reader_holding_a_transaction",
         ],
     ),
-    ("12 reindex from the store", ["tests/reliability/test_rebuild.py", "tests/test_reindex.py"]),
+    (
+        "12 reindex from the store",
+        ["tests/reliability/test_rebuild.py", "tests/ingest/test_replay.py"],
+    ),
     ("13 systemd unit", ["tests/test_systemd_units.py"]),
     ("outer zip > 4 GiB, wrapped offsets", ["tests/reliability/test_wrapped_zip.py"]),
     (
@@ -140,7 +146,7 @@ SCENARIOS: list[tuple[str, list[str]]] = [
         [
             "tests/cli/test_outcomes.py",
             "tests/daemon/test_outcomes.py",
-            "tests/test_completeness.py",
+            "tests/ingest/test_completeness.py",
             "tests/cli/test_clean_errors.py",
         ],
     ),
@@ -152,8 +158,8 @@ SCENARIOS: list[tuple[str, list[str]]] = [
     (
         "fuzzing (Hypothesis, atheris)",
         [
-            "tests/reliability/test_fuzz_readers.py",
-            "tests/reliability/test_atheris.py",
+            "tests/fuzz/test_fuzz_readers.py",
+            "tests/fuzz/test_atheris.py",
             "tests/fuzz/",
         ],
     ),
@@ -212,9 +218,9 @@ def _scenario_of(nodeid: str) -> str | None:
 
 
 def _hostile_scenarios() -> dict[str, int]:
-    """Corpus case name -> reliability.md scenario (5 slip, 6 bombs, 7 broken input)."""
+    """Corpus case name -> docs/reliability.md scenario (5 slip, 6 bombs, 7 broken input)."""
     sys.path.insert(0, str(ROOT))
-    from tests.reliability.corpus import CASES
+    from tests.support.hostile_corpus import CASES
 
     return {case.name: case.scenario for case in CASES}
 

@@ -38,8 +38,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from mediasyncd.config import Config, TracesConfig  # noqa: E402
-from mediasyncd.digest import langfuse_media_id  # noqa: E402
 from mediasyncd.index import open_index  # noqa: E402
+from mediasyncd.store.digest import langfuse_media_id  # noqa: E402
 from mediasyncd.traces.matcher import TraceMatcher  # noqa: E402
 from mediasyncd.traces.pairing import pair_by_time  # noqa: E402
 

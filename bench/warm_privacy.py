@@ -17,9 +17,8 @@ from pathlib import Path
 
 from mediasyncd.app import App
 from mediasyncd.config import Config
-from mediasyncd.ingest import Ingester
-from mediasyncd.matching import all_matchers
-from mediasyncd.sources.registry import all_handlers
+from mediasyncd.ingest.pipeline import Ingester
+from mediasyncd.kinds import all_handlers, all_matchers
 
 
 def main() -> int:

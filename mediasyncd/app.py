@@ -11,9 +11,9 @@ from pathlib import Path
 
 from mediasyncd.config import Config, load_config, resolve_state_dir
 from mediasyncd.errors import ConfigError
-from mediasyncd.fsguard import protect_folder
-from mediasyncd.index import Index, open_index
-from mediasyncd.store import ObjectStore
+from mediasyncd.fs.guard import protect_folder
+from mediasyncd.index import Index, open_for_reading, open_index
+from mediasyncd.store import ObjectStore, Store
 
 
 @dataclass
@@ -21,7 +21,7 @@ class App:
     config: Config
     state_dir: Path
     _index: Index | None = field(default=None, repr=False)
-    _store: ObjectStore | None = field(default=None, repr=False)
+    _store: Store | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, config_path: str | None = None, state_dir: str | None = None) -> App:
@@ -47,29 +47,50 @@ class App:
 
     @property
     def index(self) -> Index:
+        """This invocation's connection to the index, opened (and migrated) on first use."""
         if self._index is None:
             self.ensure_state_dir()
-            self._index = open_index(
-                self.index_path,
-                synchronous=self.config.index.synchronous,
-                busy_timeout_ms=self.config.index.busy_timeout_ms,
-            )
+            self._index = self.connect(migrate=True)
         return self._index
 
+    def connect(self, *, migrate: bool = False, busy_timeout_ms: int | None = None) -> Index:
+        """A connection of its own (one per thread: the daemon's worker and maintenance
+        jobs each open one). The one place that chooses the index's engine."""
+        return open_index(
+            self.index_path,
+            synchronous=self.config.index.synchronous,
+            busy_timeout_ms=busy_timeout_ms or self.config.index.busy_timeout_ms,
+            migrate=migrate,
+        )
+
+    def connect_for_reading(self) -> Index:
+        """A connection that only reads and creates nothing in the state dir."""
+        return open_for_reading(self.index_path, busy_timeout_ms=self.config.index.busy_timeout_ms)
+
     @property
-    def store(self) -> ObjectStore:
+    def store(self) -> Store:
+        """The store, ready to take objects (temp files of dead writers removed)."""
         if self._store is None:
             self.ensure_state_dir()
-            self._store = ObjectStore(
-                self.state_dir,
-                fsync=self.config.store.fsync,
-                compare_bytes_on_hit=self.config.store.compare_bytes_on_hit,
-            )
+            self._store = self._open_store()
             self._store.ensure()
             # Temp files of writers killed mid-put (their pid is gone) are never named by
             # the index; clearing them at startup keeps a crash from leaking disk.
             self._store.remove_stale_temp_files()
         return self._store
+
+    def store_for_reading(self) -> Store:
+        """The store for a command that only reads objects (export): it prepares and
+        cleans nothing."""
+        return self._open_store()
+
+    def _open_store(self) -> Store:
+        """The one place that chooses the store."""
+        return ObjectStore(
+            self.state_dir,
+            fsync=self.config.store.fsync,
+            compare_bytes_on_hit=self.config.store.compare_bytes_on_hit,
+        )
 
     def close(self) -> None:
         if self._index is not None:

@@ -1,6 +1,6 @@
 """Configuration: where it is read from, what it may contain, and where state lives.
 
-Resolution follows the contract in docs/architecture.md:
+Resolution follows the contract (docs/architecture.md, "Contract"):
 config file: `--config`, else `MEDIASYNCD_CONFIG`, else `$XDG_CONFIG_HOME/mediasyncd/config.toml`,
 else `/etc/mediasyncd/config.toml`, else built-in defaults;
 state dir: `--state-dir`, else `MEDIASYNCD_STATE_DIR`, else the config's `state_dir`, else
@@ -292,10 +292,3 @@ def resolve_state_dir(config: Config, explicit: str | os.PathLike[str] | None = 
         return Path(systemd_state.split(":")[0]).resolve()
     xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return (Path(xdg) / "mediasyncd").resolve()
-
-
-def to_table(config: Config) -> dict[str, Any]:
-    """The effective configuration as plain data (for `mediasyncd config --json`)."""
-    data = dataclasses.asdict(config)
-    data.pop("source_path", None)
-    return data

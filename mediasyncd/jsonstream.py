@@ -29,7 +29,6 @@ from ijson.utils import sendable_list
 # input with its messages and tool calls); 128 leaves room for odd data while every
 # reader, and json.dumps on what it stored, stays far from Python's recursion limit.
 DEFAULT_MAX_DEPTH: Final = 128
-READ_BYTES: Final = 64 * 1024
 PIECE_BYTES: Final = 16 * 1024
 
 _START_MAP: Final = ("start_map", None)

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, settings
 
 from mediasyncd.app import App
 from mediasyncd.config import Config, LimitsConfig
-from mediasyncd.ingest import Ingester, IngestSummary
+from mediasyncd.ingest.pipeline import Ingester, IngestSummary
 
 # Hypothesis in the default run: derandomized (the examples follow from each test
 # alone), no example database carried between runs, no deadline or speed health check a

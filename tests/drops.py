@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.export.builders import conversation, node
 from tests.helpers import make_zip, media_bytes
+from tests.support.export_builders import conversation, node
 
 
 def conversation_id(i: int) -> str:

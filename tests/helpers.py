@@ -7,6 +7,7 @@ mocked. Fixtures that use these live in tests/conftest.py.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import stat
@@ -20,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mediasyncd.digest import digest_stream
 from mediasyncd.index import Index
-from mediasyncd.manifest import MANIFEST_MEMBER, find_manifests
 from mediasyncd.store import ObjectStore
+from mediasyncd.store.digest import digest_stream
+from mediasyncd.store.manifest import MANIFEST_MEMBER, find_manifests
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -171,12 +172,12 @@ def tree_snapshot(root: Path, *, exclude: Sequence[Path] = ()) -> dict[str, tupl
 def manifest_digests(store: ObjectStore) -> set[str]:
     """Objects that are source manifests (they name when a drop was read, so every run of a
     changed source writes a new one; content comparisons leave them out)."""
-    return {digest for digest, _path in find_manifests(store)}
+    return set(find_manifests(store))
 
 
 def content_objects(store: ObjectStore) -> set[str]:
     """Digests of every stored object that is file content, not a source manifest."""
-    every = {named for _p, named in store.iter_object_files() if named is not None}
+    every = {entry.digest for entry in store.iterate() if entry.digest is not None}
     return every - manifest_digests(store)
 
 
@@ -216,7 +217,8 @@ def assert_store_consistent(index: Index, store: ObjectStore) -> None:
     names an object that exists; no temp file is left."""
     assert store.temp_files() == [], f"temp files left: {store.temp_files()}"
     on_disk = set()
-    for path, named in store.iter_object_files():
+    for entry in store.iterate():
+        path, named = Path(entry.location), entry.digest
         assert named is not None, f"a file that is no object: {path}"
         with open(path, "rb") as handle:
             actual, _size = digest_stream(handle)
@@ -259,22 +261,67 @@ def run_mediasyncd(
     )
 
 
-# The `ingest --json` keys docs/architecture.md promises, written out here (not read from
-# the code) so a renamed key fails the tests.
-INGEST_CONTRACT_KEYS = frozenset(
-    {
-        "blobs_new",
-        "bytes_new",
-        "blobs_deduplicated",
-        "conversations_new",
-        "conversations_changed",
-        "rematched_conversations",
-        "rematched_users",
-        "matches_added",
-        "matches_removed",
-        "failures",
-        "seconds",
-    }
+def run_in_state(state: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`mediasyncd --state-dir STATE ARGS` in a child process; never a traceback."""
+    done = run_mediasyncd(["--state-dir", str(state), *(str(a) for a in args)])
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def ingest_json(state: Path, *paths: Path) -> tuple[int, dict[str, Any]]:
+    """`mediasyncd ingest --json PATHS`: the exit code and the summary."""
+    done = run_in_state(state, "ingest", "--json", *paths)
+    return done.returncode, json.loads(done.stdout)
+
+
+def set_utf8_flags(path: Path) -> None:
+    """Set the UTF-8 flag (bit 11) on every entry of a zip, local and central, whatever
+    its names are: what some Windows zippers write."""
+    data = bytearray(path.read_bytes())
+    for signature, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(signature)
+        while at != -1:
+            (flags,) = struct.unpack_from("<H", data, at + flag_at)
+            struct.pack_into("<H", data, at + flag_at, flags | 0x800)
+            at = data.find(signature, at + 4)
+    path.write_bytes(bytes(data))
+
+
+# The `ingest --json` keys docs/architecture.md ("Contract") promises, in the order they
+# are printed, written out here (not read from the code) so a renamed or moved key fails
+# the tests.
+INGEST_JSON_KEYS = (
+    "blobs_new",
+    "bytes_new",
+    "blobs_deduplicated",
+    "conversations_new",
+    "conversations_changed",
+    "rematched_conversations",
+    "rematched_users",
+    "matches_added",
+    "matches_removed",
+    "failures",
+    "seconds",
+    "sources",
+)
+
+
+# The `status --json` keys, in the order they are printed (the CLI adds `state_dir`
+# last), written out here for the same reason.
+STATUS_JSON_KEYS = (
+    "blobs",
+    "bytes",
+    "conversations",
+    "messages",
+    "traces",
+    "trace_pairs",
+    "references",
+    "matches",
+    "orphans",
+    "sources",
+    "last_ingest",
+    "last_error",
+    "daemon",
 )
 
 
@@ -335,13 +382,21 @@ def run_in_terminal(
     return code, b"".join(chunks).decode("utf-8", "replace")
 
 
-def wait_stopped(pid: int, timeout: float = 60) -> None:
+def is_stopped(pid: int) -> bool:
+    """Whether the process is stopped by a signal (state T in /proc/<pid>/stat)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return text.rsplit(")", 1)[1].split()[0] == "T"
+
+
+def wait_stopped(pid: int, what: str = "the process", timeout: float = 60) -> None:
     """Until process `pid` is stopped (SIGSTOP, state T), e.g. by a `:stop` fault point."""
     import time
 
-    stat_file = Path(f"/proc/{pid}/stat")
     deadline = time.monotonic() + timeout
-    while stat_file.read_text().rsplit(")", 1)[1].split()[0] != "T":
+    while not is_stopped(pid):
         if time.monotonic() > deadline:
-            raise AssertionError(f"process {pid} did not stop within {timeout} s")
+            raise AssertionError(f"{what} ({pid}) did not stop at its fault point in {timeout} s")
         time.sleep(0.02)

@@ -14,7 +14,6 @@ from tests.helpers import wait_stopped
 
 SCRIPT = """
 from mediasyncd import faults
-from tests.helpers import wait_stopped
 for i in range(3):
     faults.point("demo.step")
     print("passed", i + 1, flush=True)

@@ -1,5 +1,5 @@
 """The systemd units: `systemd-analyze security --offline=yes` rates each OK or SAFE, and
-`systemd-analyze verify` accepts each (reliability.md scenario 13).
+`systemd-analyze verify` accepts each (docs/reliability.md, scenario 13).
 
 `verify` checks that ExecStart's binary exists. The shipped units name the installed
 paths (/usr/local/bin/mediasyncd, ~/.local/bin/mediasyncd), which this machine may not

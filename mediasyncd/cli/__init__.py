@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -18,6 +17,7 @@ import click
 from mediasyncd import __version__
 from mediasyncd.cli.common import CliError, CliState
 from mediasyncd.errors import MediasyncdError
+from mediasyncd.index import engine
 
 # Every command: name -> "module:attribute". Modules are imported only when their command
 # runs (or help lists it), so `mediasyncd status` does not pay for the ingest machinery.
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # names the path, which is what the user needs.
         click.echo(f"mediasyncd: error: {describe_os_error(exc)}", err=True)
         return 1
-    except sqlite3.OperationalError as exc:
+    except engine.OPERATIONAL_ERRORS as exc:
         # The index refused a write (found by the disk-full tests: "database or disk is
         # full" after the store had used the last bytes). The transaction was rolled back;
         # one line, not a traceback.

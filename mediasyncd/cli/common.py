@@ -13,7 +13,6 @@ import click
 
 from mediasyncd.app import App
 from mediasyncd.index import Index
-from mediasyncd.index.connection import open_for_reading
 
 
 class CliError(click.ClickException):
@@ -105,9 +104,7 @@ class CliState:
         (not even in a state dir owned by the service's user, or on a read-only mount)."""
         if self._read_index is None:
             app = self.require_state_dir()
-            self._read_index = open_for_reading(
-                app.index_path, busy_timeout_ms=app.config.index.busy_timeout_ms
-            )
+            self._read_index = app.connect_for_reading()
         return self._read_index
 
     def close(self) -> None:

@@ -10,10 +10,10 @@ import click
 from mediasyncd.cli.common import CliState, echo_json, pass_state
 from mediasyncd.cli.known import check_known
 from mediasyncd.cli.words import plural
-from mediasyncd.export import export_archive, parse_since
+from mediasyncd.export import ExportError, ExportSummary, export_archive
 from mediasyncd.export.media import MediaMode
 from mediasyncd.export.model import ExportFormat
-from mediasyncd.store import ObjectStore
+from mediasyncd.timeutil import parse_since
 
 
 @click.command("export")
@@ -34,7 +34,8 @@ from mediasyncd.store import ObjectStore
 @click.option(
     "--since",
     help="Only (re)write conversations updated since a date (2024-05-01), an ISO "
-    "date-time (UTC unless it says otherwise) or a span back from now (7d, 12h, 30m, 2w).",
+    "date-time (UTC unless it says otherwise) or a span back from now (90s, 30m, 12h, 7d, "
+    "2w).",
 )
 @click.option(
     "--copy",
@@ -84,11 +85,11 @@ def command(
     index = state.read_index
     app = state.app
     check_known(index, "conversation", conversations)
-    since_epoch = parse_since(since) if since else None
+    since_epoch = _since(since) if since else None
     summary = export_archive(
         index,
         # Only read from: the export links or copies objects, it never adds any.
-        ObjectStore(app.state_dir),
+        app.store_for_reading(),
         app.config,
         out_dir,
         fmt=cast("ExportFormat | None", fmt),
@@ -101,22 +102,37 @@ def command(
     if as_json:
         echo_json(summary.to_json())
     else:
-        click.echo(
-            f"exported {plural(summary.written, 'conversation')} to {summary.dir} "
-            f"({summary.unchanged} unchanged, {summary.removed} removed, "
-            f"{summary.files_cloned} files cloned, {summary.files_copied} copied, "
-            f"{summary.files_linked} hard-linked) "
-            f"in {summary.seconds:.2f} s"
-        )
-        if summary.users_written:
-            click.echo(f"wrote trace pages for {plural(summary.users_written, 'user')}")
-        if summary.files_missing:
-            click.echo(
-                f"{plural(summary.files_missing, 'file is', 'files are')} missing from the "
-                "store (run `mediasyncd verify`)",
-                err=True,
-            )
-        for failure in summary.failures:
-            what = failure.get("conversation_id") or failure.get("user_id")
-            click.echo(f"mediasyncd: export of {what} failed: {failure['error']}", err=True)
+        _print_summary(summary)
     return 1 if summary.failures else 0
+
+
+def _print_summary(summary: ExportSummary) -> None:
+    click.echo(
+        f"exported {plural(summary.written, 'conversation')} to {summary.dir} "
+        f"({summary.unchanged} unchanged, {summary.removed} removed, "
+        f"{summary.files_cloned} files cloned, {summary.files_copied} copied, "
+        f"{summary.files_linked} hard-linked) "
+        f"in {summary.seconds:.2f} s"
+    )
+    if summary.users_written:
+        click.echo(f"wrote trace pages for {plural(summary.users_written, 'user')}")
+    if summary.files_missing:
+        click.echo(
+            f"{plural(summary.files_missing, 'file is', 'files are')} missing from the "
+            "store (run `mediasyncd verify`)",
+            err=True,
+        )
+    for failure in summary.failures:
+        what = failure.get("conversation_id") or failure.get("user_id")
+        click.echo(f"mediasyncd: export of {what} failed: {failure['error']}", err=True)
+
+
+def _since(text: str) -> float:
+    """A date (UTC unless it says otherwise) or a span back from now."""
+    try:
+        return parse_since(text)
+    except ValueError:
+        raise ExportError(
+            f"--since {text!r}: expected a date (2024-05-01), a date-time or a span back from "
+            "now (90s, 30m, 12h, 7d, 2w)"
+        ) from None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from mediasyncd.cli.common import CliState, echo_json, pass_state
-from mediasyncd.gc import collect_garbage, ingest_lock
+from mediasyncd.store.gc import collect_garbage
+from mediasyncd.store.locks import ingest_lock
 
 # How long gc waits for a running ingest (the daemon's, say) before giving up.
 WAIT_SECONDS = 600.0

@@ -8,8 +8,8 @@ import click
 
 from mediasyncd.cli.common import CliState, echo_json, pass_state
 from mediasyncd.cli.progress import ingest_progress
-from mediasyncd.gc import ingest_lock
-from mediasyncd.ingest import Ingester, IngestSummary
+from mediasyncd.ingest.pipeline import Ingester, IngestSummary
+from mediasyncd.store.locks import ingest_lock
 
 # Problems printed per source; `--json` has them all.
 SHOWN_PROBLEMS = 50

@@ -4,17 +4,16 @@ never an empty report or a rematch of nothing that looks like success."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from mediasyncd.cli.common import CliError
-from mediasyncd.index import Index
+from mediasyncd.index import Index, conversations, traces
 
 SUGGESTIONS = 3
 
-_KNOWN_SQL = {
-    "conversation": "SELECT id FROM conversations",
-    "user": "SELECT user_id FROM traces WHERE user_id IS NOT NULL "
-    "UNION SELECT user_id FROM dump_images",
+_KNOWN: dict[str, Callable[[Index], set[str]]] = {
+    "conversation": conversations.conversation_ids,
+    "user": traces.user_ids,
 }
 
 
@@ -22,7 +21,7 @@ def check_known(index: Index, kind: str, wanted: Sequence[str]) -> None:
     """Raise (exit 1) when any of `wanted` is not a known conversation or user id."""
     if not wanted:
         return
-    known = {str(row[0]) for row in index.execute(_KNOWN_SQL[kind])}
+    known = _KNOWN[kind](index)
     unknown = [value for value in dict.fromkeys(wanted) if value not in known]
     if not unknown:
         return
@@ -49,5 +48,5 @@ def closest(value: str, known: set[str]) -> list[str]:
 def _label(index: Index, kind: str, ident: str) -> str:
     if kind != "conversation":
         return ident
-    title = index.scalar("SELECT title FROM conversations WHERE id = ?", (ident,))
+    title = conversations.title_of(index, ident)
     return f"{ident} ({title})" if title else ident

@@ -12,16 +12,19 @@ import click
 from mediasyncd.cli import tables
 from mediasyncd.cli.common import FORMAT_OPTION, CliState, pass_state, write_records
 from mediasyncd.cli.known import check_known
-from mediasyncd.reports import MATCH_COLUMNS, UNRESOLVED_COLUMNS, iter_matches, iter_unresolved
-from mediasyncd.timeutil import parse_timezone
+from mediasyncd.index.reports import (
+    MATCH_COLUMNS,
+    UNRESOLVED_COLUMNS,
+    iter_matches,
+    iter_unresolved,
+)
+from mediasyncd.timeutil import parse_moment, parse_since, parse_timezone
 from mediasyncd.traces.report import (
     PAIR_COLUMNS,
     UNRESOLVED_TRACE_COLUMNS,
     TimeFilter,
     iter_trace_pairs,
     iter_trace_unresolved,
-    parse_moment,
-    parse_since,
 )
 
 SUBJECT_OPTION = click.option(
@@ -54,7 +57,11 @@ def time_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option(
         "--from", "start", help="Only from this date or time (display time zone if none)."
     )(command)
-    return click.option("--since", help="Only the last N s/m/h/d/w, e.g. 7d.")(command)
+    return click.option(
+        "--since",
+        help="Only the last N s/m/h/d/w (e.g. 7d), or since a date or time "
+        "(display time zone if none).",
+    )(command)
 
 
 def _time_filter(
@@ -68,7 +75,9 @@ def _time_filter(
         raise click.UsageError("give --since or --from, not both")
     zone = parse_timezone(state.app.config.traces.display_timezone)
     try:
-        begin = parse_since(since) if since else (parse_moment(start, zone) if start else None)
+        # A date without a zone, here as in --from, is read in the display time zone.
+        begin = parse_since(since, zone=zone) if since else None
+        begin = parse_moment(start, zone) if start else begin
         end = parse_moment(until, zone) if until else None
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

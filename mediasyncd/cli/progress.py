@@ -20,7 +20,7 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 
 from mediasyncd.cli.words import describe_progress
-from mediasyncd.progress import HASHING, Throttle, TrackingProgress
+from mediasyncd.ingest.progress import HASHING, Throttle, TrackingProgress
 
 
 class RichIngestProgress(TrackingProgress):

@@ -17,7 +17,7 @@ def command(state: CliState, as_json: bool, yes: bool) -> int:
     Works even if every drop has been deleted. The current index is moved aside to
     index.db.before-reindex-<time>, never deleted. Stop the daemon first.
     """
-    from mediasyncd.reindex import reindex
+    from mediasyncd.ingest.replay import reindex
 
     app = state.app
     if not yes and not as_json:

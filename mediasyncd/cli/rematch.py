@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 
+from mediasyncd import kinds
 from mediasyncd.cli.common import CliState, echo_json, pass_state
 from mediasyncd.cli.known import check_known
 from mediasyncd.cli.words import plural
-from mediasyncd.matching import MatchDelta, all_matchers
+from mediasyncd.matching import MatchDelta
 
 
 @click.command("rematch")
@@ -29,19 +31,22 @@ def command(
     check_known(app.index, "conversation", conversations)
     check_known(app.index, "user", users)
     started = time.monotonic()
-    totals: dict[str, MatchDelta] = {}
+    # What each option narrows: the ids of one subject.
+    wanted_by_subject = {"conversation": set(conversations), "trace": set(users)}
     narrowed = bool(conversations or users)
-    for matcher in all_matchers(app.config):
-        wanted = set(conversations) if matcher.subject == "conversation" else set(users)
-        if narrowed and not wanted:
-            continue
-        totals[matcher.subject] = matcher.rematch(app.index, wanted if narrowed else None)
+    summary: dict[str, Any] = {}
+    total = MatchDelta()
+    for kind in kinds.all_kinds():
+        wanted = wanted_by_subject.get(kind.subject, set())
+        delta = MatchDelta()
+        if wanted or not narrowed:
+            delta = kind.matcher(app.config).rematch(app.index, wanted if narrowed else None)
+        summary[kind.rematched] = delta.recomputed
+        total += delta
     seconds = time.monotonic() - started
-    summary = {
-        "rematched_conversations": totals.get("conversation", MatchDelta()).recomputed,
-        "rematched_users": totals.get("trace", MatchDelta()).recomputed,
-        "matches_added": sum(d.added for d in totals.values()),
-        "matches_removed": sum(d.removed for d in totals.values()),
+    summary |= {
+        "matches_added": total.added,
+        "matches_removed": total.removed,
         "seconds": round(seconds, 3),
     }
     if as_json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mediasyncd.cli.common import CliState, echo_json, pass_state
-from mediasyncd.verify import verify_store
+from mediasyncd.store.verify import verify_store
 
 
 @click.command("verify")

@@ -29,8 +29,8 @@ from mediasyncd.conversations.tree import (
     message_of,
     role_of,
 )
-from mediasyncd.digest import digest_bytes
 from mediasyncd.jsonvalues import as_float
+from mediasyncd.store.digest import digest_bytes
 
 # A file name as people write it in a message: a base name with a media or document
 # extension, optionally behind `sandbox:/mnt/data/`. Bounded repetition: no backtracking blowup.

@@ -1,7 +1,7 @@
 """Linking files to conversations and messages, strongest evidence first.
 
 For one conversation the matcher reads its references and the files whose keys they
-share, and decides every link (strategies and confidences in docs/architecture.md):
+share, and decides every link (strategies and confidences in docs/architecture.md, "Matching"):
 1. ids: pointer, attachment, code-interpreter image or library entry id == a file id;
    the rendered pages of an attached document (`document_page`) go with the message
    that attached it, without counting as the document or making its id ambiguous;
@@ -9,7 +9,7 @@ share, and decides every link (strategies and confidences in docs/architecture.m
    pinned to a message only when a unique size or a count of one pins it;
 3. gen_id of a DALL·E generation folder;
 4. size: an id-less generated image whose byte size exactly one generated-image pointer in
-   the whole index has (formats.md: unique for 1,220 of 1,222 DALL·E files);
+   the whole index has (almost always unique for DALL·E images: docs/formats.md, section 4);
 5. a file name mentioned in text: among files already in this conversation's scope, or
    a file nothing claims that exactly one conversation mentions (mentions.py); a weak
    clue never crosses conversations.
@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from mediasyncd.config import Config
-from mediasyncd.conversations.mentions import (
-    UNCLAIMED_CONFIDENCE,
-    claim_bridge_sql,
-    mentioned_in_one_conversation,
-    unclaimed_files,
-)
+from mediasyncd.conversations.mentions import UNCLAIMED_CONFIDENCE
 from mediasyncd.index import Index
+from mediasyncd.index import conversation_links as links_db
+from mediasyncd.index.conversation_links import RefRecord
 from mediasyncd.matching import MatchDelta, SubjectMatcher
 
 CHUNK: Final = 400
@@ -78,27 +75,16 @@ class Link:
         )
 
 
-@dataclass
-class _Ref:
-    id: int
-    message_id: str | None
-    kind: str
-    key_kind: str
-    key: str
-    extra: dict[str, Any]
-    more_keys: list[tuple[str, str]] = field(default_factory=list)
+def _association(ref: RefRecord) -> str:
+    value = ref.extra.get("association")
+    return value if value in {"generated", "attachment", "inline"} else "inline"
 
-    @property
-    def association(self) -> str:
-        value = self.extra.get("association")
-        return value if value in {"generated", "attachment", "inline"} else "inline"
 
-    @property
-    def is_generated_image(self) -> bool:
-        return self.association == "generated" and self.kind in {
-            "image_asset_pointer",
-            "code_interpreter_image",
-        }
+def _is_generated_image(ref: RefRecord) -> bool:
+    return _association(ref) == "generated" and ref.kind in {
+        "image_asset_pointer",
+        "code_interpreter_image",
+    }
 
 
 class ConversationMatcher(SubjectMatcher):
@@ -114,53 +100,19 @@ class ConversationMatcher(SubjectMatcher):
         wanted = sorted({(k, v) for k, v in keys if k in KEY_KINDS})
         if not wanted:
             return set()
-        conn = index.conn
         # A uuid folder is a conversation only if the index knows that conversation (a
         # code-interpreter session folder is a uuid too).
         ids: set[str] = {
-            v
-            for k, v in wanted
-            if k == "conversation_dir"
-            and (
-                conn.execute("SELECT 1 FROM conversations WHERE id = ?", (v,)).fetchone()
-                or conn.execute(
-                    "SELECT 1 FROM refs WHERE conversation_id = ? LIMIT 1", (v,)
-                ).fetchone()
-            )
+            v for k, v in wanted if k == "conversation_dir" and links_db.is_conversation(index, v)
         }
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS _changed_keys (key_kind TEXT, key TEXT)")
-        conn.execute("DELETE FROM _changed_keys")
-        conn.executemany("INSERT INTO _changed_keys VALUES (?, ?)", wanted)
         # A changed claim on a file (an id a reference names, a folder, …) changes the
         # mention links of every conversation that names any copy of that file.
-        bridge = f"UNION {claim_bridge_sql('_changed_keys')}" if self.text_mentions else ""
-        for (conversation_id,) in conn.execute(
-            f"""SELECT DISTINCT r.conversation_id FROM _changed_keys c
-               JOIN refs r ON r.key_kind = c.key_kind AND r.key = c.key
-               WHERE r.subject = 'conversation'
-               UNION
-               SELECT DISTINCT r.conversation_id FROM _changed_keys c
-               JOIN ref_keys k ON k.key_kind = c.key_kind AND k.key = c.key
-               JOIN refs r ON r.id = k.ref_id WHERE r.subject = 'conversation'
-               {bridge}"""
-        ):
-            if conversation_id:
-                ids.add(str(conversation_id))
-        conn.execute("DELETE FROM _changed_keys")
-        return ids
+        return ids | links_db.conversations_using(index, wanted, through_claims=self.text_mentions)
 
     # -- recomputing ---------------------------------------------------------------------
 
     def all_ids(self, index: Index) -> set[str]:
-        ids = {str(r[0]) for r in index.execute("SELECT id FROM conversations")}
-        ids |= {
-            str(r[0])
-            for r in index.execute(
-                "SELECT DISTINCT conversation_id FROM refs "
-                "WHERE subject = 'conversation' AND conversation_id IS NOT NULL"
-            )
-        }
-        return ids
+        return links_db.all_conversation_ids(index)
 
     def rematch(self, index: Index, ids: set[str] | None) -> MatchDelta:
         targets = sorted(self.all_ids(index) if ids is None else ids)
@@ -168,17 +120,12 @@ class ConversationMatcher(SubjectMatcher):
         with index.write():
             if ids is None:
                 # A full rematch also drops links of conversations that no longer exist.
-                stale = index.execute(
-                    "SELECT COUNT(*) FROM matches WHERE subject = 'conversation'"
-                ).fetchone()[0]
-                index.execute("DELETE FROM matches WHERE subject = 'conversation'")
-                index.execute("DELETE FROM resolved_refs")
-                delta.removed += int(stale)
+                delta.removed += links_db.remove_all_links(index)
                 old_rows: set[tuple[Any, ...]] = set()
             for start in range(0, len(targets), CHUNK):
                 chunk = targets[start : start + CHUNK]
                 if ids is not None:
-                    old_rows = self._current(index, chunk)
+                    old_rows = links_db.links_of(index, chunk)
                 new_rows: set[tuple[Any, ...]] = set()
                 resolved: list[tuple[int, str]] = []
                 for conversation_id in chunk:
@@ -186,13 +133,13 @@ class ConversationMatcher(SubjectMatcher):
                     new_rows.update(link.row() for link in links)
                     kept = {link.ref_id for link in links}
                     resolved.extend((r, conversation_id) for r in sorted(refs - kept))
-                self._record_resolved(index, chunk, resolved, full=ids is None)
+                links_db.record_resolved(index, chunk, resolved, full=ids is None)
                 if ids is not None:
-                    self._replace(index, chunk, new_rows)
+                    links_db.replace_links(index, chunk, _ordered(new_rows))
                     delta.added += len(new_rows - old_rows)
                     delta.removed += len(old_rows - new_rows)
                 else:
-                    self._insert(index, new_rows)
+                    links_db.insert_links(index, _ordered(new_rows))
                     delta.added += len(new_rows)
                 delta.recomputed += len(chunk)
         if ids is None:
@@ -202,146 +149,92 @@ class ConversationMatcher(SubjectMatcher):
             delta.removed -= net
         return delta
 
-    def _current(self, index: Index, chunk: list[str]) -> set[tuple[Any, ...]]:
-        marks = ", ".join("?" for _ in chunk)
-        return {
-            tuple(row)
-            for row in index.execute(
-                f"""SELECT conversation_id, message_id, digest, ref_id, strategy, association,
-                           confidence, detail
-                    FROM matches WHERE subject = 'conversation' AND conversation_id IN ({marks})""",
-                chunk,
-            )
-        }
-
-    def _record_resolved(
-        self, index: Index, chunk: list[str], resolved: list[tuple[int, str]], *, full: bool
-    ) -> None:
-        """References resolved by a link whose row names another reference of the message."""
-        if not full:
-            marks = ", ".join("?" for _ in chunk)
-            index.execute(f"DELETE FROM resolved_refs WHERE conversation_id IN ({marks})", chunk)
-        index.conn.executemany(
-            "INSERT OR REPLACE INTO resolved_refs (ref_id, conversation_id) VALUES (?, ?)",
-            resolved,
-        )
-
-    def _replace(self, index: Index, chunk: list[str], rows: set[tuple[Any, ...]]) -> None:
-        marks = ", ".join("?" for _ in chunk)
-        index.execute(
-            f"DELETE FROM matches WHERE subject = 'conversation' AND conversation_id IN ({marks})",
-            chunk,
-        )
-        self._insert(index, rows)
-
-    def _insert(self, index: Index, rows: set[tuple[Any, ...]]) -> None:
-        ordered: list[tuple[Any, ...]] = sorted(
-            rows, key=lambda r: tuple("" if v is None else str(v) for v in r)
-        )
-        index.conn.executemany(
-            """INSERT INTO matches (subject, conversation_id, message_id, digest, ref_id, strategy,
-                                    association, confidence, detail)
-               VALUES ('conversation', ?, ?, ?, ?, ?, ?, ?, ?)""",
-            ordered,
-        )
-
     # -- one conversation ----------------------------------------------------------------
-
-    def links_for(self, index: Index, conversation_id: str) -> list[Link]:
-        return self._compute(index, conversation_id)[0]
 
     def _compute(self, index: Index, conversation_id: str) -> tuple[list[Link], set[int]]:
         """The conversation's links, and every reference that some file satisfied."""
-        refs = self._refs(index, conversation_id)
-        known = (
-            index.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
-            is not None
-        )
+        refs = links_db.refs_of(index, conversation_id)
         links: list[Link] = []
         resolved: set[int] = set()
-
         for ref in refs:
-            if ref.key_kind != "file_id":
-                continue
-            found = self._digests_for_key(index, "file_id", ref.key)
-            links.extend(self._page_links(conversation_id, ref, found))
-            candidates = [(d, via) for d, via in found if via != "document_page"]
-            if not candidates:
-                continue
-            resolved.add(ref.id)
-            strategy = STRATEGY_BY_KIND.get(ref.kind, "asset_pointer")
-            ambiguous = len(candidates) > 1
-            for digest, provenance in candidates:
-                if strategy == "library_origin":
-                    confidence = LIBRARY_CONFIDENCE
-                elif provenance in ID_CONFIDENCE:
-                    confidence = ID_CONFIDENCE[provenance]
-                else:
-                    confidence = MAP_CONFIDENCE
-                detail: dict[str, Any] = {"key": ref.key, "via": provenance}
-                if ambiguous:
-                    confidence *= 0.9
-                    detail["ambiguous_file_id"] = len(candidates)
-                links.extend(
-                    self._ref_links(conversation_id, ref, digest, strategy, confidence, detail)
-                )
-
-        if known or refs:
+            if ref.key_kind == "file_id":
+                links.extend(self._id_links(index, conversation_id, ref, resolved))
+        if links_db.conversation_known(index, conversation_id) or refs:
             links.extend(self._folder_links(index, conversation_id, refs, resolved, links))
-
         for ref in refs:
-            if ref.id in resolved or not ref.is_generated_image:
-                continue
-            for kind, key in ref.more_keys:
-                if kind != "gen_id":
-                    continue
-                digests = self._digests_for_key(index, "gen_id", key)
-                if len(digests) == 1:
-                    resolved.add(ref.id)
-                    links.extend(
-                        self._ref_links(
-                            conversation_id,
-                            ref,
-                            digests[0][0],
-                            "gen_id",
-                            GEN_ID_CONFIDENCE,
-                            {"gen_id": key},
-                        )
-                    )
-                    break
-
+            if ref.id not in resolved and _is_generated_image(ref):
+                links.extend(self._gen_id_links(index, conversation_id, ref, resolved))
         for ref in refs:
-            if ref.id in resolved or not ref.is_generated_image:
-                continue
-            size = next((key for kind, key in ref.more_keys if kind == "size"), None)
-            if size is None:
-                continue
-            digests = self._digests_for_key(index, "size", size)
-            competing = index.execute(
-                "SELECT COUNT(*) FROM ref_keys WHERE key_kind = 'size' AND key = ?", (size,)
-            ).fetchone()[0]
-            if len(digests) == 1 and competing == 1:
-                resolved.add(ref.id)
-                links.extend(
-                    self._ref_links(
-                        conversation_id,
-                        ref,
-                        digests[0][0],
-                        "size",
-                        SIZE_CONFIDENCE,
-                        {"size_bytes": int(size)},
-                    )
-                )
-
+            if ref.id not in resolved and _is_generated_image(ref):
+                links.extend(self._size_links(index, conversation_id, ref, resolved))
         if self.text_mentions:
             links.extend(self._mention_links(index, conversation_id, refs, links))
         satisfied = {link.ref_id for link in links if link.ref_id is not None}
         return _strongest(links), satisfied
 
+    def _id_links(
+        self, index: Index, conversation_id: str, ref: RefRecord, resolved: set[int]
+    ) -> list[Link]:
+        """The files whose id the reference names (and the rendered pages of a document)."""
+        found = self._digests_for_key(index, "file_id", ref.key)
+        links = self._page_links(conversation_id, ref, found)
+        candidates = [(d, via) for d, via in found if via != "document_page"]
+        if not candidates:
+            return links
+        resolved.add(ref.id)
+        strategy = STRATEGY_BY_KIND.get(ref.kind, "asset_pointer")
+        ambiguous = len(candidates) > 1
+        for digest, provenance in candidates:
+            if strategy == "library_origin":
+                confidence = LIBRARY_CONFIDENCE
+            elif provenance in ID_CONFIDENCE:
+                confidence = ID_CONFIDENCE[provenance]
+            else:
+                confidence = MAP_CONFIDENCE
+            detail: dict[str, Any] = {"key": ref.key, "via": provenance}
+            if ambiguous:
+                confidence *= 0.9
+                detail["ambiguous_file_id"] = len(candidates)
+            links.extend(
+                self._ref_links(conversation_id, ref, digest, strategy, confidence, detail)
+            )
+        return links
+
+    def _gen_id_links(
+        self, index: Index, conversation_id: str, ref: RefRecord, resolved: set[int]
+    ) -> list[Link]:
+        """The one file of the DALL·E generation folder the reference's gen_id names."""
+        for kind, key in ref.more_keys:
+            if kind != "gen_id":
+                continue
+            digests = self._digests_for_key(index, "gen_id", key)
+            if len(digests) == 1:
+                resolved.add(ref.id)
+                detail = {"gen_id": key}
+                return self._ref_links(
+                    conversation_id, ref, digests[0][0], "gen_id", GEN_ID_CONFIDENCE, detail
+                )
+        return []
+
+    def _size_links(
+        self, index: Index, conversation_id: str, ref: RefRecord, resolved: set[int]
+    ) -> list[Link]:
+        """An id-less generated image whose byte size one file and, in the whole index,
+        one reference have."""
+        size = next((key for kind, key in ref.more_keys if kind == "size"), None)
+        if size is None:
+            return []
+        digests = self._digests_for_key(index, "size", size)
+        if len(digests) != 1 or links_db.size_claims(index, size) != 1:
+            return []
+        resolved.add(ref.id)
+        detail = {"size_bytes": int(size)}
+        return self._ref_links(conversation_id, ref, digests[0][0], "size", SIZE_CONFIDENCE, detail)
+
     def _ref_links(
         self,
         conversation_id: str,
-        ref: _Ref,
+        ref: RefRecord,
         digest: str,
         strategy: str,
         confidence: float,
@@ -355,13 +248,13 @@ class ConversationMatcher(SubjectMatcher):
                 digest,
                 ref.id,
                 strategy,
-                ref.association,
+                _association(ref),
                 confidence,
                 text,
             )
         ]
         following = ref.extra.get("following_message_id")
-        if ref.association == "generated" and isinstance(following, str) and following:
+        if _association(ref) == "generated" and isinstance(following, str) and following:
             links.append(
                 Link(
                     conversation_id,
@@ -369,7 +262,7 @@ class ConversationMatcher(SubjectMatcher):
                     digest,
                     ref.id,
                     strategy,
-                    ref.association,
+                    _association(ref),
                     confidence,
                     text,
                 )
@@ -377,7 +270,7 @@ class ConversationMatcher(SubjectMatcher):
         return links
 
     def _page_links(
-        self, conversation_id: str, ref: _Ref, found: list[tuple[str, str]]
+        self, conversation_id: str, ref: RefRecord, found: list[tuple[str, str]]
     ) -> list[Link]:
         """Rendered pages of the document a reference names: with the message, as an
         attachment, but naming no reference (the document itself may still be missing)."""
@@ -401,27 +294,50 @@ class ConversationMatcher(SubjectMatcher):
         self,
         index: Index,
         conversation_id: str,
-        refs: list[_Ref],
+        refs: list[RefRecord],
         resolved: set[int],
         links: list[Link],
     ) -> list[Link]:
-        files = index.execute(
-            """SELECT DISTINCT o.digest, b.size, b.kind, MIN(o.member)
-               FROM occurrence_keys k JOIN occurrences o ON o.id = k.occurrence_id
-               JOIN blobs b ON b.digest = o.digest
-               WHERE k.key_kind = 'conversation_dir' AND k.key = ? AND o.role = 'media'
-               GROUP BY o.digest ORDER BY o.digest""",
-            (conversation_id,),
-        ).fetchall()
+        """The media of the conversation's own folder: pinned to a generated-image
+        reference when a size or a count of one says which, else conversation-level."""
+        files = links_db.folder_files(index, conversation_id)
         if not files:
             return []
         linked = {link.digest for link in links if link.message_id is not None}
-        free = [(str(d), int(s), str(k), str(m)) for d, s, k, m in files if d not in linked]
+        free = [f for f in files if f[0] not in linked]
+        out = self._pinned_links(conversation_id, refs, resolved, free)
+        pinned = {link.digest for link in out}
+        for digest, _size, _kind, member in free:
+            if digest in pinned:
+                continue
+            out.append(
+                Link(
+                    conversation_id,
+                    None,
+                    digest,
+                    None,
+                    "conversation_dir",
+                    _folder_association(member),
+                    DIR_CONFIDENCE,
+                    json.dumps({"folder": conversation_id}),
+                )
+            )
+        return out
+
+    def _pinned_links(
+        self,
+        conversation_id: str,
+        refs: list[RefRecord],
+        resolved: set[int],
+        free: list[tuple[str, int, str, str]],
+    ) -> list[Link]:
+        """Folder files pinned to an open generated-image reference: by a size only one
+        file has, or when one reference and one generated image are left."""
         out: list[Link] = []
-        open_refs = [r for r in refs if r.id not in resolved and r.is_generated_image]
+        open_refs = [r for r in refs if r.id not in resolved and _is_generated_image(r)]
         pinned: set[str] = set()
 
-        def pin(ref: _Ref, digest: str, by: str) -> None:
+        def pin(ref: RefRecord, digest: str, by: str) -> None:
             pinned.add(digest)
             resolved.add(ref.id)
             out.extend(
@@ -450,25 +366,10 @@ class ConversationMatcher(SubjectMatcher):
         ]
         if len(remaining_refs) == 1 and len(remaining_images) == 1:
             pin(remaining_refs[0], remaining_images[0][0], "count")
-        for digest, _size, _kind, member in free:
-            if digest in pinned:
-                continue
-            out.append(
-                Link(
-                    conversation_id,
-                    None,
-                    digest,
-                    None,
-                    "conversation_dir",
-                    _folder_association(member),
-                    DIR_CONFIDENCE,
-                    json.dumps({"folder": conversation_id}),
-                )
-            )
         return out
 
     def _mention_links(
-        self, index: Index, conversation_id: str, refs: list[_Ref], links: list[Link]
+        self, index: Index, conversation_id: str, refs: list[RefRecord], links: list[Link]
     ) -> list[Link]:
         mentions = [r for r in refs if r.kind == "text_mention"]
         if not mentions:
@@ -484,8 +385,8 @@ class ConversationMatcher(SubjectMatcher):
                 # Not tied to this conversation: only a file nothing claims, named in no
                 # other conversation (mentions.py).
                 confidence = UNCLAIMED_CONFIDENCE
-                digests = unclaimed_files(index, ref.key)
-                if not digests or not mentioned_in_one_conversation(index, ref.key):
+                digests = links_db.unclaimed_files(index, ref.key)
+                if not digests or not links_db.mentioned_in_one_conversation(index, ref.key):
                     continue
             out.extend(
                 Link(
@@ -507,58 +408,25 @@ class ConversationMatcher(SubjectMatcher):
         scope = sorted({link.digest for link in links})
         if not scope:
             return {}
-        marks = ", ".join("?" for _ in scope)
         names: dict[str, list[str]] = {}
-        # CROSS JOIN keeps SQLite starting from these few digests (occurrences_digest, then
-        # occurrence_keys_occurrence); left to itself it walks every filename key of the
-        # index for each conversation.
-        rows = index.execute(
-            f"""SELECT DISTINCT o.digest, k.key FROM occurrences o
-                CROSS JOIN occurrence_keys k ON k.occurrence_id = o.id
-                WHERE k.key_kind = 'filename' AND o.digest IN ({marks})""",
-            list(scope),
-        ).fetchall()
-        for digest, key in rows:
-            names.setdefault(str(key), []).append(str(digest))
+        for digest, key in links_db.names_of(index, scope):
+            names.setdefault(key, []).append(digest)
         return names
-
-    # -- queries -------------------------------------------------------------------------
-
-    def _refs(self, index: Index, conversation_id: str) -> list[_Ref]:
-        rows = index.execute(
-            """SELECT id, message_id, kind, key_kind, key, extra FROM refs
-               WHERE subject = 'conversation' AND conversation_id = ? ORDER BY id""",
-            (conversation_id,),
-        ).fetchall()
-        refs = [
-            _Ref(int(r[0]), r[1], str(r[2]), str(r[3]), str(r[4]), json.loads(r[5]) if r[5] else {})
-            for r in rows
-        ]
-        if refs:
-            by_id = {r.id: r for r in refs}
-            marks = ", ".join("?" for _ in by_id)
-            for ref_id, kind, key in index.execute(
-                f"SELECT ref_id, key_kind, key FROM ref_keys WHERE ref_id IN ({marks}) "
-                "ORDER BY ref_id, key_kind, key",
-                list(by_id),
-            ):
-                by_id[int(ref_id)].more_keys.append((str(kind), str(key)))
-        return refs
 
     def _digests_for_key(self, index: Index, kind: str, key: str) -> list[tuple[str, str]]:
         """Distinct media digests with this key, each with its strongest provenance."""
         best: dict[str, str] = {}
-        for digest, extra in index.execute(
-            """SELECT o.digest, k.extra FROM occurrence_keys k
-               JOIN occurrences o ON o.id = k.occurrence_id
-               WHERE k.key_kind = ? AND k.key = ? AND o.role = 'media'""",
-            (kind, key),
-        ):
+        for digest, extra in links_db.media_with_key(index, kind, key):
             provenance = str(extra or "name")
-            current = best.get(str(digest))
+            current = best.get(digest)
             if current is None or _provenance_rank(provenance) < _provenance_rank(current):
-                best[str(digest)] = provenance
+                best[digest] = provenance
         return sorted(best.items())
+
+
+def _ordered(rows: set[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Link rows in a fixed order, so a rematch writes them in the same order every time."""
+    return sorted(rows, key=lambda r: tuple("" if v is None else str(v) for v in r))
 
 
 def _provenance_rank(provenance: str) -> int:
@@ -595,6 +463,3 @@ def _strongest(links: list[Link]) -> list[Link]:
         )
         if message is not None or digest not in message_level
     ]
-
-
-MATCHERS = [ConversationMatcher]

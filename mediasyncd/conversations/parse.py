@@ -5,7 +5,7 @@ memory stays bounded by the largest single conversation, and that one is bounded
 JSON object grows past `max_nodes` keys (`limits.max_conversation_nodes`), so a mapping
 of a million nodes holds at most that many while the rest stream past, and the
 conversation is handed on as an `OversizedConversation` to be refused. Every document is
-read with the nesting limit of mediasyncd.jsonstream. Accepted shapes (docs/formats.md):
+read with the nesting limit of mediasyncd.jsonstream. Accepted shapes (docs/formats.md, section 2):
 a JSON array of conversations, `{"conversations": [...]}` (anywhere among the keys), or a
 single conversation object.
 """
@@ -13,14 +13,16 @@ single conversation object.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import ijson
 
 from mediasyncd import jsonstream
+
+# Opens a fresh stream of the document (from the store: `lambda: store.open(digest)`).
+Opener = Callable[[], BinaryIO]
 
 
 class DocumentError(ValueError):
@@ -62,7 +64,7 @@ class ConversationStream:
     `OversizedConversation`, and no object of the document grows past that many keys.
     """
 
-    path: Path
+    opener: Opener
     max_nodes: int | None = None
     max_depth: int = jsonstream.DEFAULT_MAX_DEPTH
     count: int = 0
@@ -85,7 +87,7 @@ class ConversationStream:
         return f" after {self.count} conversation(s)" if self.count else ""
 
     def _items(self) -> Iterator[Any]:
-        with open(self.path, "rb") as handle:
+        with self.opener() as handle:
             head = handle.read(4096)
         stripped = head.lstrip()
         if stripped.startswith(b"\xef\xbb\xbf"):
@@ -100,7 +102,7 @@ class ConversationStream:
         yield from self._stream("conversations.item")
         if self.count == 0:
             # Not the {"conversations": [...]} form: a single conversation object.
-            with open(self.path, "rb") as handle:
+            with self.opener() as handle:
                 for item in jsonstream.items(
                     handle, "", max_depth=self.max_depth, map_type=self._map_type
                 ):
@@ -116,7 +118,7 @@ class ConversationStream:
                         raise ijson.JSONError("`conversations` is not a list")
 
     def _stream(self, prefix: str) -> Iterator[Any]:
-        with open(self.path, "rb") as handle:
+        with self.opener() as handle:
             for item in jsonstream.items(
                 handle, prefix, max_depth=self.max_depth, map_type=self._map_type
             ):
@@ -141,13 +143,17 @@ def one_line(exc: BaseException) -> str:
 
 
 def load_small_json(
-    path: Path, limit: int = 256 * 1024 * 1024, *, max_depth: int = jsonstream.DEFAULT_MAX_DEPTH
+    opener: Opener,
+    size: int,
+    limit: int = 256 * 1024 * 1024,
+    *,
+    max_depth: int = jsonstream.DEFAULT_MAX_DEPTH,
 ) -> Any:
-    """Parse a map-sized JSON document (name maps, library listings, manifests)."""
-    size = path.stat().st_size
+    """Parse a map-sized JSON document (name maps, library listings, manifests) of
+    `size` bytes."""
     if size > limit:
         raise DocumentError(f"{size} bytes is larger than the {limit} bytes allowed for a map")
-    with open(path, "rb") as handle:
+    with opener() as handle:
         try:
             return next(jsonstream.items(handle, "", max_depth=max_depth))
         except jsonstream.JsonTooDeep as exc:
@@ -158,9 +164,11 @@ def load_small_json(
             raise DocumentError("invalid JSON: empty document") from exc
 
 
-def iter_json_array(path: Path, *, max_depth: int = jsonstream.DEFAULT_MAX_DEPTH) -> Iterator[Any]:
+def iter_json_array(
+    opener: Opener, *, max_depth: int = jsonstream.DEFAULT_MAX_DEPTH
+) -> Iterator[Any]:
     """The items of a top-level array, streamed (library_files.json can be long)."""
-    with open(path, "rb") as handle:
+    with opener() as handle:
         try:
             yield from jsonstream.items(handle, "item", max_depth=max_depth)
         except jsonstream.JsonTooDeep as exc:
@@ -170,30 +178,20 @@ def iter_json_array(path: Path, *, max_depth: int = jsonstream.DEFAULT_MAX_DEPTH
 
 
 def extract_assets_json(
-    path: Path, *, window: int = 64 * 1024 * 1024, max_depth: int = jsonstream.DEFAULT_MAX_DEPTH
+    opener: Opener,
+    *,
+    window: int = 64 * 1024 * 1024,
+    max_depth: int = jsonstream.DEFAULT_MAX_DEPTH,
 ) -> dict[str, str]:
     """`var assetsJson = {...}` from chat.html, which also embeds every conversation.
 
-    The file is scanned in chunks for the marker, then the object after it is decoded
-    from a bounded window, so a multi-gigabyte chat.html never sits in memory whole.
+    The file is read once, in chunks, for the marker; the object after it is decoded
+    from a bounded window, so a multi-gigabyte chat.html never sits in memory whole (and
+    the stream need not seek: an object store's may not).
     """
-    marker = b"assetsJson"
-    carry = b""
-    offset = 0
-    with open(path, "rb") as handle:
-        while True:
-            chunk = handle.read(1 << 20)
-            if not chunk:
-                return {}
-            data = carry + chunk
-            position = data.find(marker)
-            if position >= 0:
-                start = offset - len(carry) + position
-                break
-            carry = data[-len(marker) :]
-            offset += len(chunk)
-        handle.seek(start)
-        blob = handle.read(window)
+    blob = _window_after(opener, b"assetsJson", window)
+    if blob is None:
+        return {}
     brace = blob.find(b"{")
     if brace < 0:
         return {}
@@ -207,6 +205,28 @@ def extract_assets_json(
     if not isinstance(value, dict):
         raise DocumentError("assetsJson is not an object")
     return {str(k): str(v) for k, v in value.items() if isinstance(v, str)}
+
+
+def _window_after(opener: Opener, marker: bytes, window: int) -> bytes | None:
+    """`window` bytes from the first `marker` on, or None when there is none."""
+    carry = b""
+    with opener() as handle:
+        while True:
+            chunk = handle.read(1 << 20)
+            if not chunk:
+                return None
+            data = carry + chunk
+            position = data.find(marker)
+            if position >= 0:
+                blob = data[position:]
+                break
+            carry = data[-len(marker) :]
+        while len(blob) < window:
+            chunk = handle.read(min(1 << 20, window - len(blob)))
+            if not chunk:
+                break
+            blob += chunk
+    return blob[:window]
 
 
 def _first_value(text: str, max_depth: int) -> Any:

@@ -23,9 +23,9 @@ import stat
 from pathlib import Path
 
 from mediasyncd.errors import MediasyncdError
-from mediasyncd.fingerprint import fingerprint_of, folder_listing
-from mediasyncd.fsguard import RefusedPath, check
-from mediasyncd.fstree import Entry, TreeWalk
+from mediasyncd.fs.guard import RefusedPath, check
+from mediasyncd.fs.tree import Entry, TreeWalk
+from mediasyncd.ingest.fingerprint import fingerprint_of, folder_listing
 
 # What lives in the state dir besides drop folders a user may have put there.
 _STATE_AREAS = ("objects", "quarantine", "tmp", "locks")

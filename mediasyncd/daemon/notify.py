@@ -31,10 +31,6 @@ class Notifier:
         self._last_status = ""
 
     @property
-    def enabled(self) -> bool:
-        return self.address is not None
-
-    @property
     def watchdog_interval(self) -> float | None:
         """How often to send WATCHDOG=1: half the timeout systemd enforces (sd_watchdog_enabled)."""
         return None if self.watchdog_seconds is None else self.watchdog_seconds / 2

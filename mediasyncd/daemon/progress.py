@@ -1,8 +1,8 @@
 """The daemon's view of the ingest it runs: published for `status`, logged now and then.
 
-`status` reads the published file (`daemon.progress`); the log gets an `ingest.progress`
-event every `logging.progress_interval_seconds`, so journald sees a long ingest move
-without a line per member.
+`status` reads the published file (`daemon.progress`, see progress_file); the log gets
+an `ingest.progress` event every `logging.progress_interval_seconds`, so journald sees a
+long ingest move without a line per member.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import structlog
 
-from mediasyncd.daemon import state
-from mediasyncd.progress import Throttle, TrackingProgress
+from mediasyncd.daemon.progress_file import clear_progress, publish_progress
+from mediasyncd.ingest.progress import Throttle, TrackingProgress
 
 log = structlog.get_logger("mediasyncd.daemon")
 
@@ -47,10 +47,10 @@ class DaemonProgress(TrackingProgress):
         data = snapshot.to_json()
         # Progress is a courtesy: a full disk must not fail the ingest over it.
         with contextlib.suppress(OSError):
-            state.publish_progress(self.state_dir, data)
+            publish_progress(self.state_dir, data)
         if phase_changed or self._log.due():
             log.info("ingest.progress", **{k: v for k, v in data.items() if k != "path"})
 
     def finished(self) -> None:
         with contextlib.suppress(OSError):
-            state.clear_progress(self.state_dir)
+            clear_progress(self.state_dir)

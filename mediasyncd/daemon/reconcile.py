@@ -20,12 +20,11 @@ from pathlib import Path
 
 import structlog
 
-from mediasyncd.daemon import jobs
 from mediasyncd.daemon.settle import is_ignored
-from mediasyncd.fingerprint import fingerprint_of
-from mediasyncd.fsguard import RefusedPath, check
-from mediasyncd.index import Index, records
-from mediasyncd.pathtext import path_text
+from mediasyncd.fs.guard import RefusedPath, check
+from mediasyncd.fs.pathtext import path_text
+from mediasyncd.index import Index, jobs, sources
+from mediasyncd.ingest.fingerprint import fingerprint_of
 
 log = structlog.get_logger("mediasyncd.daemon")
 
@@ -72,7 +71,7 @@ def needs_ingest(index: Index, path: Path, fingerprint: str) -> bool:
             return False
         if last.state == "failed" and last.fingerprint == fingerprint:
             return False
-    source = records.get_source(index, text)
+    source = sources.get_source(index, text)
     return not (
         source is not None
         and source.fingerprint == fingerprint

@@ -28,10 +28,11 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from mediasyncd.config import Config
-from mediasyncd.gc import GcBusy, collect_garbage, ingest_lock
-from mediasyncd.index import Index, open_index
-from mediasyncd.store import ObjectStore
-from mediasyncd.verify import VerifyReport, verify_store
+from mediasyncd.index import Index, objects
+from mediasyncd.store import Store
+from mediasyncd.store.gc import collect_garbage
+from mediasyncd.store.locks import GcBusy, ingest_lock
+from mediasyncd.store.verify import VerifyReport, verify_store
 
 log = structlog.get_logger("mediasyncd.daemon")
 
@@ -54,13 +55,7 @@ def slice_bounds(k: int, n: int) -> tuple[str, str | None]:
 
 def slice_digests(index: Index, k: int, n: int) -> list[str]:
     lo, hi = slice_bounds(k, n)
-    if hi is None:
-        rows = index.execute("SELECT digest FROM blobs WHERE digest >= ? ORDER BY digest", (lo,))
-    else:
-        rows = index.execute(
-            "SELECT digest FROM blobs WHERE digest >= ? AND digest < ? ORDER BY digest", (lo, hi)
-        )
-    return [str(row[0]) for row in rows]
+    return objects.blob_digests(index, lo, hi)
 
 
 class _Stopped(Exception):
@@ -73,14 +68,14 @@ class Maintenance:
     def __init__(
         self,
         *,
-        index_path: Path,
-        store: ObjectStore,
+        connect: Callable[..., Index],
+        store: Store,
         config: Config,
         state_dir: Path,
         request_reconcile: Callable[[], None],
         report_error: Callable[[str], None],
     ):
-        self.index_path = index_path
+        self.connect = connect
         self.store = store
         self.config = config
         self.state_dir = state_dir
@@ -137,12 +132,7 @@ class Maintenance:
         return run
 
     def _open(self, busy_timeout_ms: int | None = None) -> Index:
-        return open_index(
-            self.index_path,
-            synchronous=self.config.index.synchronous,
-            busy_timeout_ms=busy_timeout_ms or self.config.index.busy_timeout_ms,
-            migrate=False,
-        )
+        return self.connect(busy_timeout_ms=busy_timeout_ms)
 
     # -- the jobs ---------------------------------------------------------------------
 

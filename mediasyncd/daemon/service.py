@@ -15,7 +15,6 @@ loop wakes at least every `TICK` seconds to act on them:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import queue
@@ -24,7 +23,6 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -32,18 +30,19 @@ import structlog
 
 from mediasyncd.app import App, default_umask
 from mediasyncd.config import Config, load_config, resolve_state_dir
-from mediasyncd.daemon import jobs, state
 from mediasyncd.daemon.notify import Notifier
 from mediasyncd.daemon.reconcile import DropFolder, needs_ingest, reconcile
 from mediasyncd.daemon.scheduler import Maintenance
 from mediasyncd.daemon.settle import Settled, Settler
 from mediasyncd.daemon.watcher import Watcher, inotify_exhausted, limit_message
 from mediasyncd.daemon.worker import Outcome, Worker, resolve_done_folder
-from mediasyncd.errors import ConfigError, MediasyncdError
-from mediasyncd.fstree import first_too_deep
-from mediasyncd.index import open_index
+from mediasyncd.errors import ConfigError
+from mediasyncd.fs.pathtext import path_text
+from mediasyncd.fs.tree import first_too_deep
+from mediasyncd.index import Index, daemon_state, jobs
 from mediasyncd.logconfig import configure_logging
-from mediasyncd.pathtext import path_text
+from mediasyncd.store import Store
+from mediasyncd.store.locks import daemon_lock
 
 log = structlog.get_logger("mediasyncd.daemon")
 
@@ -55,10 +54,6 @@ MAX_BACKOFF_SECONDS = 3600.0
 # Consecutive failed ticks (the index unusable for about a minute) before giving up.
 MAX_TICK_FAILURES = 20
 DEFAULT_DROP = "drop"
-
-
-class AlreadyRunning(MediasyncdError):
-    """Another daemon holds this state dir."""
 
 
 def drop_folders(config: Config, state_dir: Path) -> list[DropFolder]:
@@ -86,22 +81,6 @@ def drop_folders(config: Config, state_dir: Path) -> list[DropFolder]:
                 exclude.add(path / other.relative_to(path).parts[0])
         folders.append(DropFolder(path, frozenset(exclude)))
     return folders
-
-
-@contextlib.contextmanager
-def daemon_lock(state_dir: Path) -> Iterator[None]:
-    """One daemon per state dir: two would ingest the same drops twice."""
-    fd = os.open(state_dir / "daemon.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise AlreadyRunning(
-                f"another mediasyncd daemon is running on {state_dir} (it holds daemon.lock)"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
 
 
 class _StdlibBridge(logging.Handler):
@@ -202,6 +181,23 @@ class Daemon:
         logging.getLogger().addHandler(bridge)
         previous_hook = threading.excepthook
         threading.excepthook = self._on_thread_crash
+        self._build_parts(store)
+        exit_code = 0
+        try:
+            self._start(index)
+            exit_code = self._loop()
+        finally:
+            self._shut_down(index)
+            logging.getLogger().removeHandler(bridge)
+            threading.excepthook = previous_hook
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.notifier.close()
+            log.info("daemon.stopped", exit_code=exit_code)
+        return exit_code
+
+    def _build_parts(self, store: Store) -> None:
+        """The settler, the watcher, the worker thread and the maintenance scheduler."""
         self.settler = Settler(
             self.config.watch.settle_seconds,
             self.config.watch.ignore,
@@ -214,12 +210,7 @@ class Daemon:
             max_depth=self.config.limits.max_folder_depth,
         )
         self.worker = Worker(
-            open_index=lambda: open_index(
-                self.app.index_path,
-                synchronous=self.config.index.synchronous,
-                busy_timeout_ms=self.config.index.busy_timeout_ms,
-                migrate=False,
-            ),
+            open_index=self.app.connect,
             store=store,
             state_dir=self.app.state_dir,
             config=lambda: self.config,
@@ -228,56 +219,51 @@ class Daemon:
             stop=self._stop,
         )
         self.maintenance = Maintenance(
-            index_path=self.app.index_path,
+            connect=self.app.connect,
             store=store,
             config=self.config,
             state_dir=self.app.state_dir,
             request_reconcile=self.request_reconcile,
             report_error=self._report_error_threadsafe,
         )
-        exit_code = 0
-        try:
-            since = state.started(index, "starting")
-            resumed, given_up = jobs.recover(index)
-            for path in given_up:
-                record = jobs.latest(index, path)
-                reason = record.error if record and record.error else "the daemon kept dying"
-                log.error("job.given_up", source=path, error=reason)
-                self._report_error(f"{path}: failed: {reason}")
-            self.folders = drop_folders(self.config, self.app.state_dir)
-            log.info(
-                "daemon.started",
-                pid=os.getpid(),
-                since=since,
-                state_dir=str(self.app.state_dir),
-                config=str(self.config.source_path) if self.config.source_path else None,
-                folders=[str(f.path) for f in self.folders],
-                resumed_jobs=resumed,
-            )
-            self.notifier.ready(f"index open; watching {len(self.folders)} folder(s)")
-            self._start_watches()
-            self.worker.start()
-            self.maintenance.start()
-            exit_code = self._loop()
-        finally:
-            self.notifier.stopping()
-            log.info("daemon.stopping")
-            self.maintenance.shutdown()
-            self.watcher.stop_all()
-            self._stop.set()
-            self.worker.wake.set()
-            if self.worker.is_alive():
-                self.worker.join()
-            with contextlib.suppress(Exception):
-                state.stopped(index)
-            self.app.close()
-            logging.getLogger().removeHandler(bridge)
-            threading.excepthook = previous_hook
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            self.notifier.close()
-            log.info("daemon.stopped", exit_code=exit_code)
-        return exit_code
+
+    def _start(self, index: Index) -> None:
+        """Recover the queue, say READY, and start watching and working."""
+        since = daemon_state.started(index, "starting")
+        resumed, given_up = jobs.recover(index)
+        for path in given_up:
+            record = jobs.latest(index, path)
+            reason = record.error if record and record.error else "the daemon kept dying"
+            log.error("job.given_up", source=path, error=reason)
+            self._report_error(f"{path}: failed: {reason}")
+        self.folders = drop_folders(self.config, self.app.state_dir)
+        log.info(
+            "daemon.started",
+            pid=os.getpid(),
+            since=since,
+            state_dir=str(self.app.state_dir),
+            config=str(self.config.source_path) if self.config.source_path else None,
+            folders=[str(f.path) for f in self.folders],
+            resumed_jobs=resumed,
+        )
+        self.notifier.ready(f"index open; watching {len(self.folders)} folder(s)")
+        self._start_watches()
+        self.worker.start()
+        self.maintenance.start()
+
+    def _shut_down(self, index: Index) -> None:
+        """Stop watching and scheduling, let the worker finish or abandon its job."""
+        self.notifier.stopping()
+        log.info("daemon.stopping")
+        self.maintenance.shutdown()
+        self.watcher.stop_all()
+        self._stop.set()
+        self.worker.wake.set()
+        if self.worker.is_alive():
+            self.worker.join()
+        with contextlib.suppress(Exception):
+            daemon_state.stopped(index)
+        self.app.close()
 
     def _loop(self) -> int:
         now = time.monotonic()
@@ -333,7 +319,7 @@ class Daemon:
             self._probe_inotify()
         if now >= self._next_beat:
             self._next_beat = now + HEARTBEAT_SECONDS
-            state.heartbeat(self.app.index, self._watch_text())
+            daemon_state.heartbeat(self.app.index, self._watch_text())
             self.notifier.status(self._status_text())
 
     # -- the pieces of a tick -----------------------------------------------------------
@@ -533,8 +519,7 @@ class Daemon:
     def _status_text(self) -> str:
         """systemd's STATUS= line: the activity, the queue (the drop being ingested
         included, as `status` counts it) and the current or last drop."""
-        counts = jobs.counts(self.app.index)
-        parts = [self._watch_text(), f"queue {counts['queued'] + counts['running']}"]
+        parts = [self._watch_text(), f"queue {jobs.queue_length(self.app.index)}"]
         current = self.worker.current
         if current:
             parts.append(f"ingesting {Path(current).name}")
@@ -544,14 +529,14 @@ class Daemon:
 
     def _report_error(self, message: str) -> None:
         with contextlib.suppress(Exception):
-            state.record_error(self.app.index, message)
+            daemon_state.record_error(self.app.index, message)
 
     def _report_error_threadsafe(self, message: str) -> None:
         # Called from the scheduler thread: use its own short-lived connection.
         with contextlib.suppress(Exception):
-            index = open_index(self.app.index_path, migrate=False)
+            index = self.app.connect()
             try:
-                state.record_error(index, message)
+                daemon_state.record_error(index, message)
             finally:
                 index.close()
 

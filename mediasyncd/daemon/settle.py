@@ -34,10 +34,10 @@ from pathlib import Path
 import structlog
 
 from mediasyncd.config import MAX_FOLDER_DEPTH
-from mediasyncd.fingerprint import fingerprint_of
-from mediasyncd.fsguard import RefusedPath, check, open_file, read_head
-from mediasyncd.fstree import TreeWalk
-from mediasyncd.pathtext import path_text
+from mediasyncd.fs.guard import RefusedPath, check, open_file, read_head
+from mediasyncd.fs.pathtext import path_text
+from mediasyncd.fs.tree import TreeWalk
+from mediasyncd.ingest.fingerprint import fingerprint_of
 from mediasyncd.sources.safety import count_central_records
 from mediasyncd.sources.zipnames import open_zip
 

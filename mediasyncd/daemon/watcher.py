@@ -42,8 +42,8 @@ from watchdog.observers.polling import PollingObserver
 from watchdog.utils import BaseThread
 
 from mediasyncd.config import LimitsConfig
-from mediasyncd.fstree import first_too_deep
-from mediasyncd.pathtext import path_text
+from mediasyncd.fs.pathtext import path_text
+from mediasyncd.fs.tree import first_too_deep
 
 log = structlog.get_logger("mediasyncd.daemon")
 

@@ -13,7 +13,6 @@ the queue, so the next start resumes it.
 from __future__ import annotations
 
 import queue
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,17 +21,17 @@ from pathlib import Path
 import structlog
 
 from mediasyncd.config import Config
-from mediasyncd.daemon import jobs
 from mediasyncd.daemon.afteringest import DropChanged, move_what_was_read, remove_what_was_read
 from mediasyncd.daemon.progress import DaemonProgress
 from mediasyncd.export.archive import configured_dir, export_archive
-from mediasyncd.fingerprint import fingerprint_of
-from mediasyncd.fsguard import RefusedPath
-from mediasyncd.gc import ingest_lock
-from mediasyncd.index import Index, records
-from mediasyncd.ingest import Ingester, IngestSummary
-from mediasyncd.pathtext import path_from_text, path_text
-from mediasyncd.store import ObjectStore
+from mediasyncd.fs.guard import RefusedPath
+from mediasyncd.fs.pathtext import path_from_text, path_text
+from mediasyncd.index import Index, engine, jobs, sources
+from mediasyncd.ingest.fingerprint import fingerprint_of
+from mediasyncd.ingest.pipeline import Ingester, IngestSummary
+from mediasyncd.kinds import all_kinds
+from mediasyncd.store import Store
+from mediasyncd.store.locks import ingest_lock
 from mediasyncd.timeutil import utc_now_iso
 
 log = structlog.get_logger("mediasyncd.daemon")
@@ -55,7 +54,7 @@ class Worker(threading.Thread):
         self,
         *,
         open_index: Callable[[], Index],
-        store: ObjectStore,
+        store: Store,
         state_dir: Path,
         config: Callable[[], Config],
         drop_folder_of: Callable[[Path], Path | None],
@@ -119,6 +118,43 @@ class Worker(threading.Thread):
         self.outcomes.put(outcome)
 
     def _ingest(self, index: Index, job: jobs.Job, path: Path) -> Outcome:
+        early = self._still_wanted(index, job, path)
+        if early is not None:
+            return early
+        config = self.config()
+        summary = IngestSummary()
+        log.info("job.started", attempt=job.attempts, resumed=job.resumed)
+        try:
+            with ingest_lock(self.state_dir, exclusive=False):
+                progress = DaemonProgress(self.state_dir, config.logging.progress_interval_seconds)
+                ingester = Ingester(
+                    index,
+                    self.store,
+                    config,
+                    self.state_dir,
+                    progress=progress,
+                    should_stop=self.stop.is_set,
+                )
+                state = ingester.ingest_one(path, summary, retry_failed=job.resumed)
+        except engine.OPERATIONAL_ERRORS as exc:
+            # The index was locked too long or could not be written: not the drop's fault.
+            locked = f"index error: {exc}"
+            log.warning("job.retry", error=locked)
+            jobs.release(index, job.id)
+            return Outcome(path, "retry", locked)
+        except Exception as exc:
+            # A bug in a reader on one drop must not stop the daemon;
+            # the drop is failed in this version and not retried until it changes.
+            crash = f"{type(exc).__name__}: {exc}"
+            log.exception("job.failed", error=crash)
+            jobs.fail(index, job.id, crash)
+            with index.write():
+                sources.fail_pending_source(index, str(path.absolute()), crash)
+            return Outcome(path, "failed", crash)
+        return self._close_job(index, job, path, state, summary, config)
+
+    def _still_wanted(self, index: Index, job: jobs.Job, path: Path) -> Outcome | None:
+        """None when the drop is still the one that settled; else how the job ended."""
         try:
             fingerprint, _ = fingerprint_of(path)
         except RefusedPath as exc:
@@ -135,36 +171,18 @@ class Worker(threading.Thread):
             jobs.release(index, job.id)
             log.info("job.released", reason="changed after it settled; settling again")
             return Outcome(path, "changed")
-        config = self.config()
-        summary = IngestSummary()
-        log.info("job.started", attempt=job.attempts, resumed=job.resumed)
-        try:
-            with ingest_lock(self.state_dir, exclusive=False):
-                progress = DaemonProgress(self.state_dir, config.logging.progress_interval_seconds)
-                ingester = Ingester(
-                    index,
-                    self.store,
-                    config,
-                    self.state_dir,
-                    progress=progress,
-                    should_stop=self.stop.is_set,
-                )
-                state = ingester.ingest_one(path, summary, retry_failed=job.resumed)
-        except sqlite3.OperationalError as exc:
-            # The index was locked too long or could not be written: not the drop's fault.
-            locked = f"index error: {exc}"
-            log.warning("job.retry", error=locked)
-            jobs.release(index, job.id)
-            return Outcome(path, "retry", locked)
-        except Exception as exc:
-            # A bug in a reader on one drop must not stop the daemon;
-            # the drop is failed in this version and not retried until it changes.
-            crash = f"{type(exc).__name__}: {exc}"
-            log.exception("job.failed", error=crash)
-            jobs.fail(index, job.id, crash)
-            with index.write():
-                records.fail_pending_source(index, str(path.absolute()), crash)
-            return Outcome(path, "failed", crash)
+        return None
+
+    def _close_job(
+        self,
+        index: Index,
+        job: jobs.Job,
+        path: Path,
+        state: str,
+        summary: IngestSummary,
+        config: Config,
+    ) -> Outcome:
+        """The job row after the ingest ended in `state`, and what the main loop hears."""
         error = _error_of(index, path, summary)
         if state not in ("ok", "partial") and self.stop.is_set():
             jobs.requeue(index, job.id)
@@ -198,7 +216,7 @@ class Worker(threading.Thread):
             blobs_new=summary.blobs_new,
             bytes_new=summary.bytes_new,
             blobs_deduplicated=summary.blobs_deduplicated,
-            conversations_new=summary.conversations_new,
+            **{name: summary.counts[name] for kind in all_kinds() for name in kind.counters},
             matches_added=summary.matches_added,
             skipped_members=len(summary.failures),
             after_ingest=config.watch.after_ingest,
@@ -212,12 +230,7 @@ class Worker(threading.Thread):
         out_dir = configured_dir(config)
         if out_dir is None:
             return
-        if not (
-            summary.conversations_new
-            or summary.conversations_changed
-            or summary.matches_added
-            or summary.matches_removed
-        ):
+        if not summary.changed:
             return
         try:
             result = export_archive(index, self.store, config, out_dir, state_dir=self.state_dir)
@@ -283,19 +296,13 @@ def resolve_done_folder(drop_folder: Path, done_folder: str) -> Path:
 
 def _read_fingerprint(index: Index, path: Path) -> str | None:
     """The fingerprint of the version of the drop the ingest read (its source row)."""
-    row = index.execute(
-        "SELECT fingerprint FROM sources WHERE path = ?", (path_text(path.absolute()),)
-    ).fetchone()
-    return str(row[0]) if row and row[0] else None
+    return sources.fingerprint_at(index, path_text(path.absolute()))
 
 
 def _rename_source(index: Index, old: Path, new: str) -> None:
     with index.write():
-        # OR IGNORE: if a source already has the new name, the old row keeps its name.
-        index.execute(
-            "UPDATE OR IGNORE sources SET path = ? WHERE path = ?",
-            (new, path_text(old.absolute())),
-        )
+        # If a source already has the new name, the old row keeps its name.
+        sources.rename_source(index, path_text(old.absolute()), new)
 
 
 # Problems named in a job.partial / job.failed event; the index keeps them all.
@@ -311,13 +318,11 @@ def _problems_of(summary: IngestSummary) -> dict[str, object]:
 def _error_of(index: Index, path: Path, summary: IngestSummary) -> str | None:
     """What the source row says went wrong (its problems, or why it failed), else the
     first failure of this attempt; never the path itself, which the job row names."""
-    row = index.execute(
-        "SELECT error FROM sources WHERE path = ?", (path_text(path.absolute()),)
-    ).fetchone()
-    if row and row[0]:
+    error = sources.error_at(index, path_text(path.absolute()))
+    if error:
         # The source row's summary of its problems ("N problems; first: member: error");
         # it never repeats the path, which the job row and the log name already.
-        return str(row[0])
+        return error
     if summary.failures:
         failure = summary.failures[0]
         return f"{failure.member}: {failure.error}" if failure.member else failure.error

@@ -1,15 +1,18 @@
 """Browsable exports: one folder per conversation with its media, HTML or Markdown pages.
 
-- `plan`: which folder and which files each conversation gets, with a fingerprint;
+- `archive`: `export_archive`, the whole run (and the top-level index page);
+- `run`: what one run shares, and placing media;
+- `conversations` / `users`: writing conversation folders, and per-user trace pages;
+- `plan` / `traces`: which folder and which files each conversation or user gets, with
+  a fingerprint;
 - `naming`: safe, readable folder and file names;
 - `thread`: the message tree as a page shows it (current branch, other branches);
-- `media`: hard links (or copies) from the store;
-- `html` / `markdown`: the pages; `traces`: per-user trace-pair pages;
-- `state`: what the last export wrote, atomic writes, the export lock;
-- `archive`: `export_archive`, the whole run.
+- `media`: reflinks, copies or hard links from the store;
+- `html` / `markdown`: the pages;
+- `state`: what the last export wrote, atomic writes, the export lock.
 """
 
-from mediasyncd.export.archive import ExportSummary, configured_dir, export_archive, parse_since
-from mediasyncd.export.model import ExportError
+from mediasyncd.export.archive import configured_dir, export_archive
+from mediasyncd.export.model import ExportError, ExportSummary
 
-__all__ = ["ExportError", "ExportSummary", "configured_dir", "export_archive", "parse_since"]
+__all__ = ["ExportError", "ExportSummary", "configured_dir", "export_archive"]

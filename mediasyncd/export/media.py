@@ -31,14 +31,13 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import BinaryIO, Final, Literal
 
 from mediasyncd.errors import StoreError
 from mediasyncd.export.model import MediaFile
-from mediasyncd.store import ObjectStore
+from mediasyncd.store import Store
 
 MediaMode = Literal["clone", "copy", "hardlink"]
-MEDIA_MODES: Final = ("clone", "copy", "hardlink")
 TEMP_MARK: Final = ".mediasyncd-tmp"
 # linux/fs.h: _IOW(0x94, 9, int), clone the whole file.
 FICLONE: Final = 0x40049409
@@ -89,7 +88,7 @@ def ensure_real_dir(path: Path) -> None:
 
 
 def place_media(
-    store: ObjectStore,
+    store: Store,
     folder: Path,
     files: list[MediaFile],
     previous: Mapping[str, tuple[str, str]],
@@ -116,10 +115,8 @@ def place_media(
             return stats
     for media in files:
         target = folder / media.name
-        try:
-            source = store.path_of(media.digest)
-            source_stat = source.stat()
-        except (StoreError, FileNotFoundError):
+        source = _source(store, media.digest)
+        if source is None:
             media.available = False
             stats.missing += 1
             with contextlib.suppress(FileNotFoundError):
@@ -130,48 +127,72 @@ def place_media(
         except FileNotFoundError:
             existing = None
         if existing is not None and _still_good(
-            existing, source_stat, previous.get(media.name), media, mode
+            existing, source, previous.get(media.name), media, mode
         ):
             stats.kept += 1
             continue
-        how = _put(source, target, mode=mode)
+        how = _put(store, media.digest, source, target, mode=mode)
         if how == "linked":
             stats.linked += 1
         elif how == "cloned":
             stats.cloned += 1
         else:
             stats.copied += 1
-            stats.bytes_copied += source_stat.st_size
+            stats.bytes_copied += source.size
     return stats
+
+
+@dataclass(frozen=True)
+class _Source:
+    """An object to place: its local file when the store keeps one (hard link, reflink),
+    else it is copied from the store's stream."""
+
+    path: Path | None
+    size: int
+    # (inode, device) of the local file: a hard link to it shares the store's damage.
+    identity: tuple[int, int] | None
+
+
+def _source(store: Store, digest: str) -> _Source | None:
+    """The object, or None when the store lacks it."""
+    try:
+        path = store.local_path(digest)
+        if path is None:
+            found = store.stat(digest)
+            return None if found is None else _Source(None, found.size, None)
+        st = path.stat()
+    except (StoreError, FileNotFoundError):
+        return None
+    return _Source(path, st.st_size, (st.st_ino, st.st_dev))
 
 
 def _still_good(
     existing: os.stat_result,
-    source_stat: os.stat_result,
+    source: _Source,
     previous: tuple[str, str] | None,
     media: MediaFile,
     mode: MediaMode,
 ) -> bool:
     """Whether the file in place may stay: for a hard link, it is the object's inode;
     otherwise it is a file of its own, made from this very object file."""
-    shares_inode = (existing.st_ino, existing.st_dev) == (source_stat.st_ino, source_stat.st_dev)
+    shares_inode = (existing.st_ino, existing.st_dev) == source.identity
     if mode == "hardlink":
         return shares_inode
     return (
         not shares_inode  # a hard link left by an older export carries the store's damage
         and previous == (media.digest, media.origin)
-        and existing.st_size == source_stat.st_size
+        and existing.st_size == source.size
         and not stat.S_ISLNK(existing.st_mode)
     )
 
 
-def _put(source: Path, target: Path, *, mode: MediaMode) -> str:
-    """Link, clone or copy `source` to `target` through a temp name; returns which."""
+def _put(store: Store, digest: str, source: _Source, target: Path, *, mode: MediaMode) -> str:
+    """Link, clone or copy the object to `target` through a temp name; returns which."""
     temp = temp_name(target)
     try:
-        if mode == "hardlink":
+        if mode == "hardlink" and source.path is not None:
             try:
-                os.link(source, temp)
+                os.link(source.path, temp)
             except OSError as exc:
                 if exc.errno not in _CANNOT_LINK:
                     raise
@@ -180,8 +201,8 @@ def _put(source: Path, target: Path, *, mode: MediaMode) -> str:
                 return "linked"
         # A file of its own, owner-writable so the user can tidy the export by hand.
         how = "copied"
-        with open(source, "rb") as src, open(temp, "xb") as dst:
-            if mode == "clone" and _clone(src.fileno(), dst.fileno()):
+        with _open_source(store, digest, source) as src, open(temp, "xb") as dst:
+            if mode == "clone" and source.path is not None and _clone(src.fileno(), dst.fileno()):
                 how = "cloned"
             else:
                 shutil.copyfileobj(src, dst, 1024 * 1024)
@@ -190,6 +211,12 @@ def _put(source: Path, target: Path, *, mode: MediaMode) -> str:
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
+
+
+def _open_source(store: Store, digest: str, source: _Source) -> BinaryIO:
+    if source.path is not None:
+        return open(source.path, "rb")
+    return store.open(digest)
 
 
 def _clone(source_fd: int, target_fd: int) -> bool:

@@ -8,8 +8,8 @@ fingerprints cheaply.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Final, Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final, Literal
 from urllib.parse import quote
 
 from mediasyncd.errors import MediasyncdError
@@ -153,3 +153,27 @@ class ConversationPlan:
     @property
     def id(self) -> str:
         return self.summary.id
+
+
+@dataclass
+class ExportSummary:
+    dir: str
+    format: str
+    conversations: int = 0
+    written: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    users_written: int = 0
+    users_removed: int = 0
+    files_linked: int = 0
+    files_cloned: int = 0
+    files_copied: int = 0
+    bytes_copied: int = 0
+    files_missing: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["seconds"] = round(self.seconds, 3)
+        return data

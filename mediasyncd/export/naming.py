@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from mediasyncd.conversations.keys import file_id_in_name
-from mediasyncd.digest import digest_bytes
+from mediasyncd.store.digest import digest_bytes
 
 # Characters no file name may hold on Windows, plus C0/C1 controls.
 _UNSAFE: Final = re.compile(r'[\x00-\x1f\x7f-\x9f<>:"/\\|?*]')

@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from mediasyncd.digest import digest_bytes
 from mediasyncd.export import naming
 from mediasyncd.export.model import (
     ConversationPlan,
@@ -29,7 +28,8 @@ from mediasyncd.export.model import (
     MissingRef,
 )
 from mediasyncd.index import Index
-from mediasyncd.reports import RESOLVED_SQL
+from mediasyncd.index import export as export_db
+from mediasyncd.store.digest import digest_bytes
 
 CHUNK: Final = 400
 _NOWHERE: Final = 1 << 62  # sorts conversation-level files after every message
@@ -47,10 +47,7 @@ def load_summaries(index: Index) -> list[ConversationSummary]:
             content_hash=str(row[5]),
             model=row[6] if isinstance(row[6], str) else None,
         )
-        for row in index.execute(
-            """SELECT id, title, create_time, update_time, message_count, content_hash, model
-               FROM conversations ORDER BY id"""
-        )
+        for row in export_db.conversation_summaries(index)
     ]
 
 
@@ -144,10 +141,6 @@ def build_plans(
             )
 
 
-def _marks(values: Sequence[Any]) -> str:
-    return ", ".join("?" for _ in values)
-
-
 def _extra(text: Any) -> dict[str, Any]:
     if not text:
         return {}
@@ -164,17 +157,7 @@ def _text(value: Any) -> str | None:
 
 def _link_rows(index: Index, ids: Sequence[str]) -> dict[str, list[_Row]]:
     out: dict[str, list[_Row]] = {}
-    for row in index.execute(
-        f"""SELECT m.conversation_id, m.message_id, m.digest, m.strategy, m.association,
-                   m.confidence, r.kind, r.extra, b.size, b.mime, b.kind, msg.position
-            FROM matches m
-            LEFT JOIN refs r ON r.id = m.ref_id
-            LEFT JOIN blobs b ON b.digest = m.digest
-            LEFT JOIN messages msg ON msg.conversation_id = m.conversation_id
-                                  AND msg.id = m.message_id
-            WHERE m.subject = 'conversation' AND m.conversation_id IN ({_marks(ids)})""",
-        list(ids),
-    ):
+    for row in export_db.link_rows(index, ids):
         out.setdefault(str(row[0]), []).append(
             _Row(
                 message_id=row[1],
@@ -196,17 +179,7 @@ def _link_rows(index: Index, ids: Sequence[str]) -> dict[str, list[_Row]]:
 def _missing_refs(index: Index, ids: Sequence[str]) -> dict[str, list[MissingRef]]:
     out: dict[str, list[MissingRef]] = {}
     seen: set[tuple[str, str | None, str, str]] = set()
-    for row in index.execute(
-        f"""SELECT r.conversation_id, r.message_id, r.kind, r.key, r.extra, msg.position
-            FROM refs r
-            LEFT JOIN messages msg ON msg.conversation_id = r.conversation_id
-                                  AND msg.id = r.message_id
-            WHERE r.subject = 'conversation' AND r.conversation_id IN ({_marks(ids)})
-              -- A file name in prose is a weak clue, not a promise that a file exists.
-              AND r.kind != 'text_mention'
-              AND NOT {RESOLVED_SQL}""",
-        list(ids),
-    ):
+    for row in export_db.missing_ref_rows(index, ids):
         conversation_id, message_id, kind, key = str(row[0]), row[1], str(row[2]), str(row[3])
         slot = (conversation_id, message_id, kind, key)
         if slot in seen:
@@ -250,19 +223,12 @@ def best_names(index: Index, digests: Sequence[str]) -> dict[str, str]:
 
     for start in range(0, len(digests), CHUNK):
         chunk = list(digests[start : start + CHUNK])
-        for digest, member_name in index.execute(
-            f"SELECT digest, name FROM occurrences WHERE digest IN ({_marks(chunk)})", chunk
-        ):
-            found = naming.name_from_member(str(member_name or ""))
+        for digest, member_name in export_db.member_names(index, chunk):
+            found = naming.name_from_member(member_name)
             if found is not None:
-                offer(str(digest), found[0], found[1])
-        for digest, key in index.execute(
-            f"""SELECT o.digest, k.key FROM occurrence_keys k
-                JOIN occurrences o ON o.id = k.occurrence_id
-                WHERE k.key_kind = 'filename' AND o.digest IN ({_marks(chunk)})""",
-            chunk,
-        ):
-            offer(str(digest), 2, str(key))
+                offer(digest, found[0], found[1])
+        for digest, key in export_db.original_names(index, chunk):
+            offer(digest, 2, key)
     return {digest: value[2] for digest, value in ranked.items()}
 
 
@@ -283,53 +249,52 @@ def plan_conversation(
         return (min(positions) if positions else _NOWHERE, item[0])
 
     ordered = sorted(by_digest.items(), key=first_seen)
-    wanted: list[tuple[str, str]] = []
-    files: list[MediaFile] = []
-    for digest, found in ordered:
-        found.sort(
-            key=lambda r: (_NOWHERE if r.position is None else r.position, r.message_id or "")
-        )
-        head = found[0]
-        name = next(
-            (
-                safe
-                for r in found
-                if (safe := naming.safe_file_name(_text(r.extra.get("name")), head.mime))
-            ),
-            None,
-        )
-        name = (
-            name
-            or naming.safe_file_name(names.get(digest), head.mime)
-            or naming.fallback_name(digest, head.mime)
-        )
-        wanted.append((digest, name))
-        files.append(
-            MediaFile(
-                digest=digest,
-                name=name,
-                kind=head.kind,
-                mime=head.mime,
-                size=head.size,
-                links=[
-                    Link(
-                        message_id=r.message_id,
-                        strategy=r.strategy,
-                        association=r.association,
-                        confidence=r.confidence,
-                        prompt=_text(r.extra.get("prompt")),
-                        ref_kind=r.ref_kind,
-                        position=r.position,
-                    )
-                    for r in found
-                ],
-            )
-        )
+    files = [_media_file(digest, found, names) for digest, found in ordered]
+    wanted = [(media.digest, media.name) for media in files]
     final = naming.unique_names(wanted)
     for media in files:
         media.name = final[media.digest]
     fingerprint = _fingerprint(summary, folder, files, missing, salt)
     return ConversationPlan(summary, folder, files, missing, fingerprint)
+
+
+def _media_file(digest: str, found: list[_Row], names: Mapping[str, str]) -> MediaFile:
+    """One file of the conversation with its links, in message order, and the name it
+    wants: an attachment's own name, else the best one it was found under."""
+    found.sort(key=lambda r: (_NOWHERE if r.position is None else r.position, r.message_id or ""))
+    head = found[0]
+    name = next(
+        (
+            safe
+            for r in found
+            if (safe := naming.safe_file_name(_text(r.extra.get("name")), head.mime))
+        ),
+        None,
+    )
+    name = (
+        name
+        or naming.safe_file_name(names.get(digest), head.mime)
+        or naming.fallback_name(digest, head.mime)
+    )
+    return MediaFile(
+        digest=digest,
+        name=name,
+        kind=head.kind,
+        mime=head.mime,
+        size=head.size,
+        links=[
+            Link(
+                message_id=r.message_id,
+                strategy=r.strategy,
+                association=r.association,
+                confidence=r.confidence,
+                prompt=_text(r.extra.get("prompt")),
+                ref_kind=r.ref_kind,
+                position=r.position,
+            )
+            for r in found
+        ],
+    )
 
 
 def _fingerprint(

@@ -16,6 +16,7 @@ from typing import Final, Literal
 
 from mediasyncd.export.model import MediaFile, MissingRef
 from mediasyncd.index import Index
+from mediasyncd.index import export as export_db
 
 MAX_DEPTH: Final = 12
 
@@ -66,12 +67,7 @@ def load_messages(index: Index, conversation_id: str) -> list[Message]:
             position=int(r[8]),
             text=r[9] or "",
         )
-        for r in index.execute(
-            """SELECT id, parent_id, role, author_name, recipient, content_type, create_time,
-                      on_current_branch, position, text
-               FROM messages WHERE conversation_id = ? ORDER BY position, id""",
-            (conversation_id,),
-        )
+        for r in export_db.messages_of(index, conversation_id)
     ]
 
 

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Final
 
-from mediasyncd.digest import digest_bytes
 from mediasyncd.export import naming
 from mediasyncd.export.html import when
 from mediasyncd.export.model import Link, MediaFile, MissingRef
 from mediasyncd.export.plan import best_names
 from mediasyncd.index import Index
+from mediasyncd.index import export as export_db
+from mediasyncd.store.digest import digest_bytes
 
 # Trace inputs can hold whole images as base64 data URIs: a page shows a readable head.
 TEXT_LIMIT: Final = 4000
@@ -61,14 +62,7 @@ def user_folder(user_id: str) -> str:
 
 
 def list_users(index: Index) -> list[str]:
-    return sorted(
-        str(row[0])
-        for row in index.execute(
-            """SELECT user_id FROM traces WHERE user_id IS NOT NULL AND user_id != ''
-               UNION SELECT user_id FROM dump_images WHERE user_id != ''
-               UNION SELECT user_id FROM matches WHERE subject = 'trace' AND user_id IS NOT NULL"""
-        )
-    )
+    return export_db.trace_users(index)
 
 
 def build_user_plans(index: Index, users: Sequence[str], salt: str) -> Iterator[UserPlan]:
@@ -76,7 +70,27 @@ def build_user_plans(index: Index, users: Sequence[str], salt: str) -> Iterator[
         yield _plan_user(index, user_id, salt)
 
 
+# digest -> (size, mime, kind) of the objects a user's page shows.
+_Blobs = dict[str, tuple[int, str, str]]
+
+
 def _plan_user(index: Index, user_id: str, salt: str) -> UserPlan:
+    traces = _traces(index, user_id)
+    blobs: _Blobs = {}
+    links = _links(index, user_id, {t.id: t for t in traces}, blobs)
+    photos = _photos(index, user_id, blobs)
+    paired = {d for t in traces for d in t.digests}
+    unpaired = [d for d in photos if d not in paired]
+    order = [d for t in traces for d in t.digests] + [d for d in links if d not in paired]
+    order += unpaired
+    order = list(dict.fromkeys(order))
+    files = _files(index, order, blobs, links)
+    fingerprint = _fingerprint(salt, user_id, traces, files)
+    return UserPlan(user_id, user_folder(user_id), traces, files, unpaired, fingerprint)
+
+
+def _traces(index: Index, user_id: str) -> list[TraceRow]:
+    """The user's traces, each with the media it names that no photo satisfies."""
     traces = [
         TraceRow(
             id=str(r[0]),
@@ -89,39 +103,32 @@ def _plan_user(index: Index, user_id: str, salt: str) -> UserPlan:
             output=r[7],
             content_hash=str(r[8]),
         )
-        for r in index.execute(
-            """SELECT id, ts, timestamp, name, model, session_id, input, output, content_hash
-               FROM traces WHERE user_id = ? ORDER BY ts, id""",
-            (user_id,),
-        )
+        for r in export_db.traces_of(index, user_id)
     ]
     by_trace = {t.id: t for t in traces}
-    blobs: dict[str, tuple[int, str, str]] = {}
+    for trace_id, key, extra in export_db.missing_media_of(index, user_id):
+        trace = by_trace.get(str(trace_id))
+        if trace is not None:
+            mime = _extra_type(extra)
+            trace.missing.append(
+                MissingRef(None, "langfuse_media", str(key), "inline", mime_type=mime)
+            )
+    return traces
+
+
+def _blob(size: Any, mime: Any, kind: Any) -> tuple[int, str, str]:
+    return int(size or 0), str(mime or "application/octet-stream"), str(kind or "data")
+
+
+def _links(
+    index: Index, user_id: str, by_trace: dict[str, TraceRow], blobs: _Blobs
+) -> dict[str, list[Link]]:
+    """digest -> the links of the user's photo; each trace learns its photos."""
     links: dict[str, list[Link]] = {}
-    for (
-        trace_id,
-        digest,
-        strategy,
-        association,
-        confidence,
-        size,
-        mime,
-        kind,
-        detail,
-    ) in index.execute(
-        """SELECT m.trace_id, m.digest, m.strategy, m.association, m.confidence,
-                  b.size, b.mime, b.kind, m.detail
-           FROM matches m LEFT JOIN blobs b ON b.digest = m.digest
-           WHERE m.subject = 'trace' AND m.user_id = ?
-           ORDER BY m.trace_id, m.digest""",
-        (user_id,),
-    ):
+    for row in export_db.links_of(index, user_id):
+        trace_id, digest, strategy, association, confidence, size, mime, kind, detail = row
         digest = str(digest)
-        blobs[digest] = (
-            int(size or 0),
-            str(mime or "application/octet-stream"),
-            str(kind or "data"),
-        )
+        blobs[digest] = _blob(size, mime, kind)
         links.setdefault(digest, []).append(
             Link(
                 message_id=trace_id,
@@ -134,40 +141,24 @@ def _plan_user(index: Index, user_id: str, salt: str) -> UserPlan:
         trace = by_trace.get(str(trace_id))
         if trace is not None and digest not in trace.digests:
             trace.digests.append(digest)
-    for trace_id, key, extra in index.execute(
-        # Through traces(user_id) and refs(trace_id): both indexed, refs has no user index.
-        """SELECT r.trace_id, r.key, r.extra FROM traces t
-           JOIN refs r ON r.trace_id = t.id AND r.subject = 'trace'
-           WHERE t.user_id = ? AND r.key_kind = 'langfuse_media'
-             AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.ref_id = r.id)
-           ORDER BY r.trace_id, r.key""",
-        (user_id,),
-    ):
-        trace = by_trace.get(str(trace_id))
-        if trace is not None:
-            mime = _extra_type(extra)
-            trace.missing.append(
-                MissingRef(None, "langfuse_media", str(key), "inline", mime_type=mime)
-            )
+    return links
+
+
+def _photos(index: Index, user_id: str, blobs: _Blobs) -> list[str]:
+    """The user's photos (digests, by time, each once)."""
     photos: list[str] = []
-    for digest, size, mime, kind in index.execute(
-        """SELECT DISTINCT o.digest, b.size, b.mime, b.kind FROM dump_images d
-           JOIN occurrences o ON o.id = d.occurrence_id
-           LEFT JOIN blobs b ON b.digest = o.digest
-           WHERE d.user_id = ? ORDER BY d.ts, o.digest""",
-        (user_id,),
-    ):
+    for digest, size, mime, kind in export_db.photos_of(index, user_id):
         digest = str(digest)
-        blobs.setdefault(
-            digest, (int(size or 0), str(mime or "application/octet-stream"), str(kind or "data"))
-        )
+        blobs.setdefault(digest, _blob(size, mime, kind))
         if digest not in photos:
             photos.append(digest)
-    paired = {d for t in traces for d in t.digests}
-    unpaired = [d for d in photos if d not in paired]
-    order = [d for t in traces for d in t.digests] + [d for d in links if d not in paired]
-    order += unpaired
-    order = list(dict.fromkeys(order))
+    return photos
+
+
+def _files(
+    index: Index, order: list[str], blobs: _Blobs, links: dict[str, list[Link]]
+) -> list[MediaFile]:
+    """The page's files, in order, under unique readable names."""
     names = best_names(index, order)
     wanted = []
     for digest in order:
@@ -180,7 +171,7 @@ def _plan_user(index: Index, user_id: str, salt: str) -> UserPlan:
             )
         )
     final = naming.unique_names(wanted)
-    files = [
+    return [
         MediaFile(
             digest=d,
             name=final[d],
@@ -191,7 +182,11 @@ def _plan_user(index: Index, user_id: str, salt: str) -> UserPlan:
         )
         for d in order
     ]
-    fingerprint = digest_bytes(
+
+
+def _fingerprint(salt: str, user_id: str, traces: list[TraceRow], files: list[MediaFile]) -> str:
+    """What the page shows, hashed: it is rewritten only when this changes."""
+    return digest_bytes(
         json.dumps(
             [
                 salt,
@@ -211,7 +206,6 @@ def _plan_user(index: Index, user_id: str, salt: str) -> UserPlan:
             ensure_ascii=False,
         ).encode("utf-8", "surrogatepass")
     )
-    return UserPlan(user_id, user_folder(user_id), traces, files, unpaired, fingerprint)
 
 
 def _gap_note(detail: Any) -> str | None:

@@ -3,7 +3,7 @@
 Append new migrations at the end; never edit one that has shipped. Each migration is a
 function of the database and runs in its own transaction with the record that it ran.
 
-Tables (see docs/architecture.md):
+Tables (docs/architecture.md, "The index", says which module writes each):
 - blobs: one row per stored object (digest, size, media type from magic bytes).
 - sources: one row per dropped file or folder, with its fingerprint and state.
 - occurrences: where each object was found (source, member path inside it).

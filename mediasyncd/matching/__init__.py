@@ -1,7 +1,8 @@
 """Matching: turning references and file occurrences into links, incrementally.
 
 Every reference has a lookup key and every occurrence the keys it can satisfy
-(docs/architecture.md). A `SubjectMatcher` owns one subject ("conversation" or "trace"):
+(docs/architecture.md, "Matching"). A `SubjectMatcher` owns one subject ("conversation"
+or "trace"; each kind registers its matcher in mediasyncd.kinds):
 given keys that changed it names the affected subjects, and it recomputes the matches of
 just those in one transaction. The defining invariant: incremental results equal a full
 `rematch`.
@@ -10,7 +11,6 @@ just those in one transaction. The defining invariant: incremental results equal
 from __future__ import annotations
 
 import abc
-import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -44,19 +44,3 @@ class SubjectMatcher(abc.ABC):
     @abc.abstractmethod
     def rematch(self, index: Index, ids: set[str] | None) -> MatchDelta:
         """Recompute the matches of `ids` (None: all) and return what changed."""
-
-
-# Modules that define matchers, each with a module-level `MATCHERS` list of classes.
-MATCHER_MODULES: tuple[str, ...] = (
-    "mediasyncd.conversations.matcher",
-    "mediasyncd.traces.matcher",
-)
-
-
-def all_matchers(config: Config) -> list[SubjectMatcher]:
-    """A fresh instance of every matcher."""
-    matchers: list[SubjectMatcher] = []
-    for name in MATCHER_MODULES:
-        module = importlib.import_module(name)
-        matchers.extend(factory(config) for factory in module.MATCHERS)
-    return matchers

@@ -19,6 +19,7 @@ is specific to its kind:
 from __future__ import annotations
 
 import abc
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Literal
 
 from mediasyncd.config import Config
 from mediasyncd.sources.container import Member
-from mediasyncd.store import ObjectStore, PutResult
+from mediasyncd.store import PutResult, Store
 
 if TYPE_CHECKING:
     from mediasyncd.index import Index
@@ -66,7 +67,7 @@ class StoredOccurrence:
 @dataclass
 class InterpretContext:
     index: Index
-    store: ObjectStore
+    store: Store
     config: Config
     source_id: int
     source: Path
@@ -81,13 +82,23 @@ class InterpretContext:
 
 @dataclass
 class InterpretResult:
-    conversations_new: int = 0
-    conversations_changed: int = 0
-    # Subjects whose own data changed (not just their files): rematched after interpret.
-    touched_conversations: set[str] = field(default_factory=set)
-    touched_users: set[str] = field(default_factory=set)
+    """What interpreting a drop's documents changed, counted by its kind."""
+
+    # The kind's `ingest --json` counters (mediasyncd.kinds: e.g. conversations_new).
+    counts: Counter[str] = field(default_factory=Counter)
+    # Subject -> ids whose own data changed (not just their files): rematched after.
+    touched: dict[str, set[str]] = field(default_factory=dict)
     # Keys that interpreting added to files (e.g. from a name map): their subjects rematch.
     changed_keys: set[tuple[str, str]] = field(default_factory=set)
+
+    def touch(self, subject: str, ids: Iterable[str]) -> None:
+        self.touched.setdefault(subject, set()).update(ids)
+
+    def merge(self, other: InterpretResult) -> None:
+        self.counts.update(other.counts)
+        for subject, ids in other.touched.items():
+            self.touch(subject, ids)
+        self.changed_keys |= other.changed_keys
 
 
 class SourceHandler(abc.ABC):

@@ -26,9 +26,9 @@ from typing import BinaryIO, cast
 
 from mediasyncd.config import LimitsConfig
 from mediasyncd.errors import SourceError
-from mediasyncd.fsguard import open_file, read_head, refusal
-from mediasyncd.fstree import TreeWalk
-from mediasyncd.pathtext import path_text
+from mediasyncd.fs.guard import open_file, read_head, refusal
+from mediasyncd.fs.pathtext import path_text
+from mediasyncd.fs.tree import TreeWalk
 from mediasyncd.sources.safety import (
     Budget,
     count_central_records,
@@ -66,11 +66,6 @@ class Member:
     def name(self) -> str:
         """The last path component."""
         return self.path.rsplit("/", 1)[-1]
-
-    @property
-    def inner_path(self) -> str:
-        """The path inside the innermost archive."""
-        return self.path.rsplit(NESTED_SEPARATOR, 1)[-1]
 
     def open(self) -> BinaryIO:
         return self.opener()

@@ -2,22 +2,28 @@
 
 It is the fallback when no other handler recognises a drop, so it claims everything with
 the lowest non-zero score. Member paths still yield keys (file ids, conversation folders,
-names), so a later export that points at these files finds them.
+names: each kind says which, mediasyncd.kinds), so a later export that points at these
+files finds them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
-from mediasyncd.conversations.keys import keys_for_member
-from mediasyncd.mediatype import kind_of
 from mediasyncd.sources.base import OccurrenceKey, Role, SourceHandler, SourceProbe
 from mediasyncd.sources.container import Member
 from mediasyncd.store import PutResult
+from mediasyncd.store.mediatype import kind_of
+
+# The keys a loose file at a member path can satisfy: (path, size, is_image) -> keys.
+LooseKeys = Callable[[str, int, bool], Iterable[tuple[str, str, str | None]]]
 
 
 class PlainMediaHandler(SourceHandler):
     kind = "plain"
+
+    def __init__(self, loose_keys: Sequence[LooseKeys] = ()):
+        self.loose_keys = list(loose_keys)
 
     def detect(self, probe: SourceProbe) -> int:
         return 1
@@ -29,5 +35,6 @@ class PlainMediaHandler(SourceHandler):
         # Loose files keep the ids and folders their names carry (a user may drop files
         # copied out of an export), so they match like the export's own members.
         is_image = kind_of(stored.mime) == "image"
-        for kind, key, extra in keys_for_member(member.path, size=stored.size, is_image=is_image):
-            yield OccurrenceKey(kind, key, extra)
+        for keys_of in self.loose_keys:
+            for kind, key, extra in keys_of(member.path, stored.size, is_image):
+                yield OccurrenceKey(kind, key, extra)

@@ -1,6 +1,6 @@
 """When a dumped photo was uploaded (or taken), from the clocks it carries.
 
-In order of trust (docs/formats.md §3): the S3 listing's `LastModified` (upload time, UTC,
+In order of trust (docs/formats.md, section 8): the S3 listing's `LastModified` (upload time, UTC,
 whole seconds); EXIF `DateTimeOriginal` with `OffsetTimeOriginal` (capture time with its
 zone); a timestamp in the file name; EXIF `DateTimeOriginal` without an offset; the file
 mtime (for zip members, the entry date). Times without a zone are read in the configured

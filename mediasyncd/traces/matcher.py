@@ -24,13 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from mediasyncd.config import Config
-from mediasyncd.index import Index
+from mediasyncd.index import Index, trace_links
 from mediasyncd.matching import MatchDelta, SubjectMatcher
 from mediasyncd.traces.pairing import pair_by_time
 from mediasyncd.traces.record import MEDIA_KIND, USER_TIME_KIND
 
 CHUNK: Final = 400
-MEDIA_CONFIDENCE: Final = 1.0
 # How far each clock is trusted; a time match's confidence starts here and halves at the
 # edge of the window.
 SOURCE_CONFIDENCE: Final = {
@@ -168,48 +167,26 @@ def _detail(photo: Photo, trace: Trace, gap_ms: int | None, media_id: str | None
     return json.dumps(data, sort_keys=True)
 
 
-def _marks(values: Sequence[Any]) -> str:
-    return ", ".join("?" for _ in values)
-
-
 def load_users(index: Index, users: Sequence[str]) -> dict[str, UserData]:
     """Photos, traces and media references of these users, in three indexed queries."""
     data: dict[str, UserData] = {user: UserData() for user in users}
-    marks = _marks(users)
-    for user, occurrence_id, ts, source, digest, key, media_id in index.execute(
-        f"""SELECT d.user_id, d.occurrence_id, d.ts, d.time_source, o.digest, k.extra, m.key
-            FROM dump_images d JOIN occurrences o ON o.id = d.occurrence_id
-            LEFT JOIN occurrence_keys k
-                   ON k.occurrence_id = d.occurrence_id AND k.key_kind = '{USER_TIME_KIND}'
-            LEFT JOIN occurrence_keys m
-                   ON m.occurrence_id = d.occurrence_id AND m.key_kind = '{MEDIA_KIND}'
-            WHERE d.user_id IN ({marks})""",
-        list(users),
+    for user, occurrence_id, ts, source, digest, key, media_id in trace_links.photos_of(
+        index, users
     ):
         data[user].photos.append(
             Photo(
-                int(occurrence_id),
-                str(digest),
+                occurrence_id,
+                digest,
                 str(key) if key is not None else f"#{occurrence_id}",
                 media_id,
                 _to_ms(ts),
                 source,
             )
         )
-    for user, trace_id, ts in index.execute(
-        f"SELECT user_id, id, ts FROM traces WHERE user_id IN ({marks}) AND ts IS NOT NULL",
-        list(users),
-    ):
-        data[user].traces.append(Trace(str(trace_id), round(float(ts) * 1000)))
-    # CROSS JOIN keeps SQLite on traces(user_id) then refs(trace_id): left to itself it
-    # scans every media reference by kind, 1000x slower for one user on a large index.
-    for user, ref_id, trace_id, key in index.execute(
-        f"""SELECT t.user_id, r.id, r.trace_id, r.key FROM traces t
-            CROSS JOIN refs r ON r.trace_id = t.id
-            WHERE t.user_id IN ({marks}) AND r.subject = 'trace' AND r.key_kind = ?""",
-        [*users, MEDIA_KIND],
-    ):
-        data[user].media_refs.setdefault(str(trace_id), []).append((int(ref_id), str(key)))
+    for user, trace_id, ts in trace_links.timed_traces_of(index, users):
+        data[user].traces.append(Trace(trace_id, round(ts * 1000)))
+    for user, ref_id, trace_id, key in trace_links.media_refs_of(index, users):
+        data[user].media_refs.setdefault(trace_id, []).append((ref_id, key))
     return data
 
 
@@ -231,34 +208,11 @@ class TraceMatcher(SubjectMatcher):
                 media.append(key)
         media = sorted(set(media))
         for start in range(0, len(media), CHUNK):
-            chunk = media[start : start + CHUNK]
-            marks = _marks(chunk)
-            for (user,) in index.execute(
-                f"""SELECT DISTINCT t.user_id FROM refs r JOIN traces t ON t.id = r.trace_id
-                    WHERE r.key_kind = ? AND r.key IN ({marks})""",
-                [MEDIA_KIND, *chunk],
-            ):
-                users.add(str(user))
-            for (user,) in index.execute(
-                f"""SELECT DISTINCT d.user_id FROM occurrence_keys k
-                    JOIN dump_images d ON d.occurrence_id = k.occurrence_id
-                    WHERE k.key_kind = ? AND k.key IN ({marks})""",
-                [MEDIA_KIND, *chunk],
-            ):
-                users.add(str(user))
+            users |= trace_links.users_with_media(index, media[start : start + CHUNK])
         return users
 
     def all_users(self, index: Index) -> list[str]:
-        return [
-            str(row[0])
-            for row in index.execute(
-                """SELECT user_id FROM traces WHERE user_id IS NOT NULL
-                   UNION SELECT user_id FROM dump_images
-                   UNION SELECT user_id FROM matches
-                         WHERE subject = 'trace' AND user_id IS NOT NULL
-                   ORDER BY 1"""
-            )
-        ]
+        return trace_links.all_users(index)
 
     def rematch(self, index: Index, ids: set[str] | None) -> MatchDelta:
         delta = MatchDelta()
@@ -272,14 +226,7 @@ class TraceMatcher(SubjectMatcher):
     def _rematch_chunk(self, index: Index, users: list[str]) -> MatchDelta:
         delta = MatchDelta(recomputed=len(users))
         data = load_users(index, users)
-        existing: dict[str, dict[MatchRow, int]] = defaultdict(dict)
-        for match_id, user, *row in index.execute(
-            f"""SELECT id, user_id, trace_id, digest, ref_id, strategy, association,
-                       confidence, detail
-                FROM matches WHERE subject = 'trace' AND user_id IN ({_marks(users)})""",
-            users,
-        ):
-            existing[str(user)][tuple(row)] = int(match_id)
+        existing = trace_links.links_of(index, users)
         stale: list[int] = []
         fresh: list[tuple[Any, ...]] = []
         for user in users:
@@ -287,14 +234,8 @@ class TraceMatcher(SubjectMatcher):
             have = existing.get(user, {})
             stale.extend(match_id for row, match_id in have.items() if row not in wanted)
             fresh.extend((user, *row) for row in sorted(wanted, key=_row_order) if row not in have)
-        if stale:
-            index.conn.executemany("DELETE FROM matches WHERE id = ?", [(i,) for i in stale])
-        index.conn.executemany(
-            """INSERT INTO matches (subject, user_id, trace_id, digest, ref_id, strategy,
-                                    association, confidence, detail)
-               VALUES ('trace', ?, ?, ?, ?, ?, ?, ?, ?)""",
-            fresh,
-        )
+        trace_links.remove_links(index, stale)
+        trace_links.add_links(index, fresh)
         delta.removed += len(stale)
         delta.added += len(fresh)
         return delta
@@ -302,6 +243,3 @@ class TraceMatcher(SubjectMatcher):
 
 def _row_order(row: MatchRow) -> tuple[str, str, str]:
     return row[0], row[1], row[3]
-
-
-MATCHERS = [TraceMatcher]

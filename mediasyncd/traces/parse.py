@@ -1,6 +1,6 @@
 """Reading Langfuse trace exports into `TraceRecord`s, streaming, one record at a time.
 
-Shapes (docs/formats.md §3), told apart by content, never by name:
+Shapes (docs/formats.md, section 9), told apart by content, never by name:
 - API pages `{"data": [...], "meta": {...}}` (several pages may be concatenated);
 - UI batch exports: a JSON array, JSON lines, or CSV in which every cell is JSON-encoded
   and then quoted;

@@ -1,7 +1,7 @@
 """Writing traces, their media references and image-dump photos into the index.
 
-Only SQL here (no file I/O). Each writer returns the user ids whose data changed, so the
-caller rematches exactly those users.
+No file I/O here, and the SQL is mediasyncd.index.traces'. Each writer returns the user
+ids whose data changed, so the caller rematches exactly those users.
 
 Traces from several exports merge: a field the new copy lacks keeps its old value (a
 download has model and cost, a CSV export may not), and media references accumulate.
@@ -13,27 +13,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
-from mediasyncd.digest import digest_bytes
 from mediasyncd.index import Index
+from mediasyncd.index import traces as traces_db
+from mediasyncd.index.traces import MEDIA_KIND, TRACE_FIELDS, USER_TIME_KIND
+from mediasyncd.store.digest import digest_bytes
 from mediasyncd.traces.parse import TraceRecord
 
-MEDIA_KIND: Final = "langfuse_media"
-USER_TIME_KIND: Final = "user_time"
-_FIELDS: Final = (
-    "timestamp",
-    "ts",
-    "user_id",
-    "session_id",
-    "name",
-    "input",
-    "output",
-    "metadata",
-    "model",
-    "cost",
-    "tags",
-)
+__all__ = ["MEDIA_KIND", "USER_TIME_KIND", "DumpImage", "record_dump_images", "record_traces"]
 
 
 def _json(value: Any) -> str | None:
@@ -57,23 +45,14 @@ def record_traces(index: Index, records: Sequence[TraceRecord], source_id: int) 
             "cost": record.cost,
             "tags": _json(record.tags),
         }
-        old = index.execute(
-            f"SELECT {', '.join(_FIELDS)}, content_hash FROM traces WHERE id = ?", (record.id,)
-        ).fetchone()
-        if old is not None:
-            previous = dict(zip(_FIELDS, old[:-1], strict=True))
-            merged = {k: (new[k] if new[k] is not None else previous[k]) for k in _FIELDS}
-        else:
-            previous = None
-            merged = new
-        old_refs = {
-            str(row[0]): str(row[1] or "{}")
-            for row in index.execute(
-                "SELECT key, extra FROM refs WHERE subject = 'trace' AND trace_id = ? "
-                "AND key_kind = ?",
-                (record.id, MEDIA_KIND),
-            )
-        }
+        stored = traces_db.stored_trace(index, record.id)
+        previous = stored[0] if stored is not None else None
+        merged = (
+            new
+            if previous is None
+            else {k: (new[k] if new[k] is not None else previous[k]) for k in TRACE_FIELDS}
+        )
+        old_refs = traces_db.media_refs_of(index, record.id)
         refs = dict(old_refs)
         for ref in record.media:
             refs.setdefault(
@@ -81,31 +60,13 @@ def record_traces(index: Index, records: Sequence[TraceRecord], source_id: int) 
                 json.dumps({"type": ref.mime, "source": ref.source, "field": ref.field}),
             )
         content_hash = digest_bytes(
-            json.dumps([merged[k] for k in _FIELDS] + sorted(refs.items())).encode("utf-8")
+            json.dumps([merged[k] for k in TRACE_FIELDS] + sorted(refs.items())).encode("utf-8")
         )
-        if old is not None and old[-1] == content_hash:
+        if stored is not None and stored[1] == content_hash:
             continue
-        index.execute(
-            f"""INSERT INTO traces (id, {", ".join(_FIELDS)}, content_hash, source_id)
-                VALUES (?, {", ".join("?" for _ in _FIELDS)}, ?, ?)
-                ON CONFLICT(id) DO UPDATE SET
-                {", ".join(f"{k} = excluded.{k}" for k in _FIELDS)},
-                content_hash = excluded.content_hash, source_id = excluded.source_id""",
-            (record.id, *(merged[k] for k in _FIELDS), content_hash, source_id),
-        )
+        traces_db.upsert_trace(index, record.id, merged, content_hash, source_id)
         if refs != old_refs or (previous is not None and previous["user_id"] != merged["user_id"]):
-            index.execute(
-                "DELETE FROM refs WHERE subject = 'trace' AND trace_id = ? AND key_kind = ?",
-                (record.id, MEDIA_KIND),
-            )
-            index.conn.executemany(
-                """INSERT INTO refs (subject, trace_id, user_id, kind, key_kind, key, extra)
-                   VALUES ('trace', ?, ?, ?, ?, ?, ?)""",
-                [
-                    (record.id, merged["user_id"], MEDIA_KIND, MEDIA_KIND, key, extra)
-                    for key, extra in sorted(refs.items())
-                ],
-            )
+            traces_db.replace_media_refs(index, record.id, merged["user_id"], sorted(refs.items()))
         touched.add(str(merged["user_id"]))
         if previous is not None and previous["user_id"]:
             touched.add(str(previous["user_id"]))
@@ -127,15 +88,7 @@ class DumpImage:
 
 def existing_dump_images(index: Index, source_id: int) -> dict[int, tuple[Any, ...]]:
     """occurrence id -> (user_id, taken, ts, time_source) for this source's photos."""
-    return {
-        int(row[0]): tuple(row[1:])
-        for row in index.execute(
-            """SELECT d.occurrence_id, d.user_id, d.taken, d.ts, d.time_source
-               FROM dump_images d JOIN occurrences o ON o.id = d.occurrence_id
-               WHERE o.source_id = ?""",
-            (source_id,),
-        )
-    }
+    return traces_db.dump_images_of(index, source_id)
 
 
 def record_dump_images(
@@ -152,36 +105,15 @@ def record_dump_images(
         keys: list[tuple[str, str, str | None]] = [(USER_TIME_KIND, image.user_id, image.key)]
         if image.media_id:
             keys.append((MEDIA_KIND, image.media_id, None))
-        old_keys = [
-            (str(r[0]), str(r[1]), r[2])
-            for r in index.execute(
-                """SELECT key_kind, key, extra FROM occurrence_keys
-                   WHERE occurrence_id = ? AND key_kind IN (?, ?) ORDER BY key_kind, key""",
-                (image.occurrence_id, MEDIA_KIND, USER_TIME_KIND),
-            )
-        ]
+        old_keys = traces_db.photo_keys(index, image.occurrence_id)
         if sorted(keys, key=lambda k: (k[0], k[1])) != old_keys:
-            index.execute(
-                "DELETE FROM occurrence_keys WHERE occurrence_id = ? AND key_kind IN (?, ?)",
-                (image.occurrence_id, MEDIA_KIND, USER_TIME_KIND),
-            )
-            index.conn.executemany(
-                """INSERT INTO occurrence_keys (occurrence_id, key_kind, key, extra)
-                   VALUES (?, ?, ?, ?)""",
-                [(image.occurrence_id, *k) for k in keys],
-            )
+            traces_db.replace_photo_keys(index, image.occurrence_id, keys)
             changed_keys.update((k[0], k[1]) for k in keys + old_keys)
             touched.add(image.user_id)
             touched.update(k[1] for k in old_keys if k[0] == USER_TIME_KIND)
         if before == row:
             continue
-        index.execute(
-            """INSERT INTO dump_images (occurrence_id, user_id, taken, ts, time_source)
-               VALUES (?, ?, ?, ?, ?)
-               ON CONFLICT(occurrence_id) DO UPDATE SET user_id = excluded.user_id,
-                   taken = excluded.taken, ts = excluded.ts, time_source = excluded.time_source""",
-            (image.occurrence_id, *row),
-        )
+        traces_db.upsert_dump_image(index, image.occurrence_id, row)
         touched.add(image.user_id)
         if before is not None:
             touched.add(str(before[0]))
@@ -192,15 +124,7 @@ def forget_dump_images(index: Index, occurrence_ids: Iterable[int]) -> set[str]:
     """Photos that are no longer dump images (moved out of a user folder); their users."""
     touched: set[str] = set()
     for occurrence_id in occurrence_ids:
-        row = index.execute(
-            "SELECT user_id FROM dump_images WHERE occurrence_id = ?", (occurrence_id,)
-        ).fetchone()
-        if row is None:
-            continue
-        touched.add(str(row[0]))
-        index.execute("DELETE FROM dump_images WHERE occurrence_id = ?", (occurrence_id,))
-        index.execute(
-            "DELETE FROM occurrence_keys WHERE occurrence_id = ? AND key_kind IN (?, ?)",
-            (occurrence_id, MEDIA_KIND, USER_TIME_KIND),
-        )
+        user = traces_db.forget_dump_image(index, occurrence_id)
+        if user is not None:
+            touched.add(user)
     return touched

@@ -13,15 +13,14 @@ the trace's time (a photo's time when there is no trace), never change what is m
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any, Final
 
-from mediasyncd.index import Index
+from mediasyncd.index import Index, reports, status
+from mediasyncd.index.traces import MEDIA_KIND
 from mediasyncd.traces.matcher import Photo, representatives
-from mediasyncd.traces.record import MEDIA_KIND, USER_TIME_KIND
 
 PAIR_COLUMNS: Final[Sequence[str]] = (
     "user_id",
@@ -50,8 +49,6 @@ UNRESOLVED_TRACE_COLUMNS: Final[Sequence[str]] = (
     "digest",
     "path",
 )
-_SINCE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass(frozen=True)
@@ -61,45 +58,12 @@ class TimeFilter:
     start: float | None = None
     end: float | None = None
 
-    def sql(self, column: str) -> tuple[str, list[float]]:
-        parts: list[str] = []
-        params: list[float] = []
-        if self.start is not None:
-            parts.append(f"{column} >= ?")
-            params.append(self.start)
-        if self.end is not None:
-            parts.append(f"{column} < ?")
-            params.append(self.end)
-        return (" AND ".join(parts) or "1"), params
-
     def keeps(self, ts: float | None) -> bool:
         if self.start is None and self.end is None:
             return True
         if ts is None:
             return False
         return (self.start is None or ts >= self.start) and (self.end is None or ts < self.end)
-
-
-def parse_since(text: str, now: datetime | None = None) -> float:
-    """'7d', '12h', '30m', '90s', '2w' before now, as epoch seconds."""
-    match = _SINCE.match(text)
-    if not match:
-        raise ValueError(f"not a duration like 7d, 12h or 30m: {text!r}")
-    seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    return ((now or datetime.now(UTC)) - timedelta(seconds=seconds)).timestamp()
-
-
-def parse_moment(text: str, zone: tzinfo) -> float:
-    """A date or date-time (ISO 8601); without a zone it is read in `zone`."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise ValueError(
-            f"not a date or time like 2025-01-31 or 2025-01-31T16:30: {text!r}"
-        ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.timestamp()
 
 
 def show_time(ts: float | None, zone: tzinfo) -> str | None:
@@ -127,28 +91,15 @@ def iter_trace_pairs(
     window: TimeFilter = TimeFilter(),
 ) -> Iterator[dict[str, Any]]:
     """One record per photo-trace link: contract fields plus the seed's columns."""
-    where = ["m.subject = 'trace'", "m.confidence >= ?"]
-    params: list[Any] = [min_confidence]
-    for column, values in (("m.user_id", users), ("m.strategy", strategies)):
-        if values:
-            where.append(f"{column} IN ({', '.join('?' for _ in values)})")
-            params.extend(values)
-    clause, extra = window.sql("COALESCE(t.ts, json_extract(m.detail, '$.image_ts'))")
-    where.append(clause)
-    params.extend(extra)
-    cursor = index.execute(
-        f"""SELECT m.user_id, m.trace_id, m.digest, m.strategy, m.association, m.confidence,
-                   m.detail, t.name, t.input, t.output, t.model, t.cost, t.ts,
-                   s.path || '!/' || o.member
-            FROM matches m
-            LEFT JOIN traces t ON t.id = m.trace_id
-            LEFT JOIN occurrences o ON o.id = json_extract(m.detail, '$.occurrence_id')
-            LEFT JOIN sources s ON s.id = o.source_id
-            WHERE {" AND ".join(where)}
-            ORDER BY m.user_id, t.ts, m.trace_id, m.digest""",
-        params,
+    rows = reports.trace_pair_rows(
+        index,
+        users=users,
+        strategies=strategies,
+        min_confidence=min_confidence,
+        start=window.start,
+        end=window.end,
     )
-    for row in cursor:
+    for row in rows:
         user, trace_id, digest, strategy, association, confidence, detail_text = row[:7]
         name, input_text, output_text, model, cost, trace_ts, path = row[7:]
         detail = json.loads(detail_text or "{}")
@@ -185,30 +136,14 @@ def iter_trace_unresolved(
     window: TimeFilter = TimeFilter(),
 ) -> Iterator[dict[str, Any]]:
     """Unused traces, unmatched photos, and media references no photo satisfies."""
-    user_clause = f"IN ({', '.join('?' for _ in users)})" if users else "IS NOT NULL"
-    clause, extra = window.sql("t.ts")
-    for trace_id, user, ts in index.execute(
-        f"""SELECT t.id, t.user_id, t.ts FROM traces t
-            WHERE t.user_id {user_clause} AND {clause}
-            AND t.id NOT IN (SELECT trace_id FROM matches
-                             WHERE subject = 'trace' AND trace_id IS NOT NULL)
-            ORDER BY t.user_id, t.ts, t.id""",
-        [*users, *extra],
-    ):
+    for trace_id, user, ts in reports.unused_traces(index, users, window.start, window.end):
         yield _unresolved("unused_trace", user, trace_id, trace_id, show_time(ts, zone))
     for photo, user, path in _unmatched_photos(index, users):
         ts = None if photo.ts_ms is None else photo.ts_ms / 1000
         if window.keeps(ts):
             record = _unresolved("unmatched_image", user, None, photo.key, show_time(ts, zone))
             yield record | {"digest": photo.digest, "path": path}
-    for trace_id, user, key, ts in index.execute(
-        f"""SELECT r.trace_id, t.user_id, r.key, t.ts FROM refs r
-            JOIN traces t ON t.id = r.trace_id
-            WHERE r.subject = 'trace' AND r.key_kind = ? AND t.user_id {user_clause}
-            AND {clause} AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.ref_id = r.id)
-            ORDER BY t.user_id, t.ts, r.trace_id, r.key""",
-        [MEDIA_KIND, *users, *extra],
-    ):
+    for trace_id, user, key, ts in reports.unresolved_media(index, users, window.start, window.end):
         yield _unresolved(MEDIA_KIND, user, trace_id, key, show_time(ts, zone))
 
 
@@ -233,20 +168,10 @@ def _photos(
     index: Index, users: Sequence[str]
 ) -> Iterator[tuple[str, list[Photo], dict[int, str]]]:
     """Per user (in order): every dumped photo occurrence and its path."""
-    user_clause = f"WHERE d.user_id IN ({', '.join('?' for _ in users)})" if users else ""
     current: str | None = None
     photos: list[Photo] = []
     paths: dict[int, str] = {}
-    for user, occurrence_id, ts, source, digest, key, path in index.execute(
-        f"""SELECT d.user_id, d.occurrence_id, d.ts, d.time_source, o.digest, k.extra,
-                   s.path || '!/' || o.member
-            FROM dump_images d JOIN occurrences o ON o.id = d.occurrence_id
-            JOIN sources s ON s.id = o.source_id
-            LEFT JOIN occurrence_keys k
-                   ON k.occurrence_id = d.occurrence_id AND k.key_kind = '{USER_TIME_KIND}'
-            {user_clause} ORDER BY d.user_id""",
-        list(users),
-    ):
+    for user, occurrence_id, ts, source, digest, key, path in reports.photo_rows(index, users):
         if user != current:
             if current is not None:
                 yield current, photos, paths
@@ -259,18 +184,8 @@ def _photos(
         yield current, photos, paths
 
 
-def _matched_photos(index: Index) -> set[tuple[str, str, str]]:
-    return {
-        (str(u), str(k), str(d))
-        for u, k, d in index.execute(
-            """SELECT user_id, json_extract(detail, '$.image_key'), digest FROM matches
-               WHERE subject = 'trace'"""
-        )
-    }
-
-
 def _unmatched_photos(index: Index, users: Sequence[str]) -> Iterator[tuple[Photo, str, str]]:
-    matched = _matched_photos(index)
+    matched = reports.matched_photos(index)
     for user, photos, paths in _photos(index, users):
         for photo in representatives(photos):
             if (user, photo.key, photo.digest) not in matched:
@@ -279,57 +194,21 @@ def _unmatched_photos(index: Index, users: Sequence[str]) -> Iterator[tuple[Phot
 
 def trace_pair_stats(index: Index) -> dict[str, Any]:
     """Users, images, traces, pairs, match rate and gap statistics (for `status`)."""
-    traces = int(index.scalar("SELECT COUNT(*) FROM traces") or 0)
-    users = int(
-        index.scalar(
-            """SELECT COUNT(*) FROM (SELECT user_id FROM traces WHERE user_id IS NOT NULL
-                                     UNION SELECT user_id FROM dump_images)"""
-        )
-        or 0
-    )
-    images = int(
-        index.scalar(
-            f"""SELECT COUNT(*) FROM (
-                   SELECT DISTINCT d.user_id, COALESCE(k.extra, '#' || d.occurrence_id),
-                          o.digest
-                   FROM dump_images d JOIN occurrences o ON o.id = d.occurrence_id
-                   LEFT JOIN occurrence_keys k ON k.occurrence_id = d.occurrence_id
-                        AND k.key_kind = '{USER_TIME_KIND}')"""
-        )
-        or 0
-    )
-    pairs, used_traces, matched_images = index.execute(
-        """SELECT COUNT(*), COUNT(DISTINCT trace_id),
-                  COUNT(DISTINCT user_id || char(0) || json_extract(detail, '$.image_key')
-                        || char(0) || digest)
-           FROM matches WHERE subject = 'trace'"""
-    ).fetchone()
-    by_strategy = {
-        str(s): int(c)
-        for s, c in index.execute(
-            "SELECT strategy, COUNT(*) FROM matches WHERE subject = 'trace' GROUP BY strategy"
-        )
-    }
-    gaps = sorted(
-        abs(float(g))
-        for (g,) in index.execute(
-            """SELECT json_extract(detail, '$.gap_seconds') FROM matches
-               WHERE subject = 'trace' AND strategy = 'time'"""
-        )
-        if g is not None
-    )
+    traces = status.trace_count(index)
+    counts = status.trace_pair_counts(index)
+    images = counts.images
     return {
-        "users": users,
+        "users": counts.users,
         "images": images,
         "traces": traces,
-        "pairs": int(pairs),
-        "pairs_by_strategy": by_strategy,
-        "matched_images": int(matched_images),
-        "unmatched_images": images - int(matched_images),
-        "unused_traces": traces - int(used_traces),
-        "match_rate": round(int(matched_images) / images, 4) if images else None,
-        "gap_median_seconds": _percentile(gaps, 0.5),
-        "gap_p95_seconds": _percentile(gaps, 0.95),
+        "pairs": counts.pairs,
+        "pairs_by_strategy": counts.by_strategy,
+        "matched_images": counts.matched_images,
+        "unmatched_images": images - counts.matched_images,
+        "unused_traces": traces - counts.used_traces,
+        "match_rate": round(counts.matched_images / images, 4) if images else None,
+        "gap_median_seconds": _percentile(counts.gaps, 0.5),
+        "gap_p95_seconds": _percentile(counts.gaps, 0.95),
     }
 
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import CliResult
-from tests.export.builders import CID_TRIP, sample_export
 from tests.helpers import run_mediasyncd, tree_snapshot
+from tests.support.export_builders import CID_TRIP, sample_export
 
 Run = Callable[..., CliResult]
 
@@ -69,6 +69,18 @@ def test_export_config_format_and_since(run_cli: Run, tmp_path: Path, state_dir:
     assert (out / "index.md").is_file()
     recent = run_cli(*args, "--since", "1d", "--json", state=False)
     assert json.loads(recent.stdout)["written"] == 0
+
+
+def test_export_since_takes_every_span_and_date_matches_does(
+    run_cli: Run, tmp_path: Path, state_dir: Path
+) -> None:
+    """One time parser: `export --since 90s` (seconds) and `--since 1.5h` were refused
+    though `matches --since` took them; every conversation here is older than that."""
+    run_cli("ingest", sample_export(tmp_path / "e.zip"))
+    for span in ("90s", "1.5h", "2W"):
+        result = run_cli("export", tmp_path / f"out-{span}", "--since", span, "--json")
+        assert result.code == 0, result.stderr
+        assert json.loads(result.stdout)["written"] == 0
 
 
 def test_export_errors_are_one_line_exit_2(run_cli: Run, tmp_path: Path) -> None:

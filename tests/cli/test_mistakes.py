@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.chatgpt_corpus import build_corpus, write_export
 from tests.helpers import make_zip, media_bytes, run_mediasyncd, tree_snapshot
+from tests.support.chatgpt_corpus import build_corpus, write_export
 
 
 @pytest.fixture(scope="module")

@@ -1,38 +1,33 @@
 """The outcome contract through the real CLI in child processes: ok / partial / failed per
 drop, `sources[].problems`, `status --json` counting partial drops and showing the last
-problem, and the exit codes 0 / 3 / 1 / 2 (mediasyncd.outcome)."""
+problem, and the exit codes 0 / 3 / 1 / 2 (mediasyncd.ingest.outcome)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from tests.drops import conversations_json, cut_after, export_zip, file_id
-from tests.helpers import make_zip, media_bytes, run_mediasyncd, write_files
-
-
-def _run(state: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    done = run_mediasyncd(["--state-dir", str(state), *(str(a) for a in args)])
-    assert "Traceback" not in done.stderr, done.stderr
-    return done
-
-
-def _ingest(state: Path, *paths: Path) -> tuple[int, dict[str, Any]]:
-    done = _run(state, "ingest", "--json", *paths)
-    return done.returncode, json.loads(done.stdout)
+from tests.helpers import (
+    ingest_json,
+    make_zip,
+    media_bytes,
+    run_in_state,
+    run_mediasyncd,
+    write_files,
+)
 
 
 def _status(state: Path) -> dict[str, Any]:
-    done = _run(state, "status", "--json")
+    done = run_in_state(state, "status", "--json")
     assert done.returncode == 0, done.stderr
     data: dict[str, Any] = json.loads(done.stdout)
     return data
 
 
 def _linked_conversations(state: Path) -> set[str]:
-    done = _run(state, "matches", "--format", "jsonl")
+    done = run_in_state(state, "matches", "--format", "jsonl")
     return {json.loads(line)["conversation_id"] for line in done.stdout.splitlines()}
 
 
@@ -47,7 +42,7 @@ def test_truncated_conversations_json_is_partial_and_a_later_whole_drop_complete
     whole = conversations_json(5)
     drop = export_zip(tmp_path / "export.zip", cut_after(whole, 3), range(5))
 
-    code, summary = _ingest(state, drop)
+    code, summary = ingest_json(state, drop)
     assert code == 3, summary
     (source,) = summary["sources"]
     assert source["state"] == "partial"
@@ -68,7 +63,7 @@ def test_truncated_conversations_json_is_partial_and_a_later_whole_drop_complete
 
     # The same export downloaded again, whole, under the same name.
     export_zip(drop, whole, range(5))
-    code, summary = _ingest(state, drop)
+    code, summary = ingest_json(state, drop)
     assert code == 0, summary
     assert [(s["state"], s["problems"]) for s in summary["sources"]] == [("ok", [])]
     assert summary["conversations_new"] == 2 and summary["conversations_changed"] == 0
@@ -84,8 +79,8 @@ def test_a_whole_copy_under_another_name_completes_the_picture(tmp_path: Path) -
     state = tmp_path / "state"
     whole = conversations_json(4)
     cut = export_zip(tmp_path / "cut.zip", cut_after(whole, 1), range(4))
-    assert _ingest(state, cut)[0] == 3
-    code, summary = _ingest(state, export_zip(tmp_path / "whole.zip", whole, range(4)))
+    assert ingest_json(state, cut)[0] == 3
+    code, summary = ingest_json(state, export_zip(tmp_path / "whole.zip", whole, range(4)))
     assert code == 0 and summary["conversations_new"] == 3
     status = _status(state)
     assert status["sources"]["partial"] == 1 and status["sources"]["ok"] == 1
@@ -104,19 +99,19 @@ def test_exit_codes(tmp_path: Path) -> None:
     broken = tmp_path / "broken.zip"
     broken.write_bytes(b"PK\x03\x04 then nothing")
 
-    assert _ingest(state, good)[0] == 0
-    code, summary = _ingest(state, unsafe, good)
+    assert ingest_json(state, good)[0] == 0
+    code, summary = ingest_json(state, unsafe, good)
     assert code == 3
     assert [s["state"] for s in summary["sources"]] == ["partial", "ok"]
     assert summary["sources"][0]["problems"] == [
         {"member": "../../evil.png", "error": summary["failures"][0]["error"]}
     ]
-    code, summary = _ingest(state, unsafe, broken)
+    code, summary = ingest_json(state, unsafe, broken)
     assert code == 1
     assert [s["state"] for s in summary["sources"]] == ["partial", "failed"]
     assert summary["sources"][1]["problems"][0]["member"] is None
-    assert _run(state, "ingest").returncode == 2
-    assert _run(state, "ingest", "--no-such-option", good).returncode == 2
+    assert run_in_state(state, "ingest").returncode == 2
+    assert run_in_state(state, "ingest", "--no-such-option", good).returncode == 2
     bad_config = tmp_path / "bad.toml"
     bad_config.write_text("[limits]\nmax_json_depth = 3\n")
     config_run = run_mediasyncd(["--config", str(bad_config), "--state-dir", str(state), "status"])
@@ -128,18 +123,18 @@ def test_human_output_names_each_problem_and_help_documents_the_codes(tmp_path: 
     `ingest --help` explains the states and exit codes."""
     state = tmp_path / "state"
     drop = export_zip(tmp_path / "export.zip", cut_after(conversations_json(3), 1), range(3))
-    done = _run(state, "ingest", drop)
+    done = run_in_state(state, "ingest", drop)
     assert done.returncode == 3
     assert done.stdout.startswith(f"partial chatgpt_export   {drop}")
     assert f"error: {drop} [conversations.json]: invalid JSON after 1 conversation(s)" in (
         done.stderr
     )
-    again = _run(state, "ingest", drop)
+    again = run_in_state(state, "ingest", drop)
     assert again.returncode == 3 and "(unchanged, skipped)" in again.stdout
     assert "[conversations.json]" in again.stderr
-    top = " ".join(_run(state, "--help").stdout.split())
+    top = " ".join(run_in_state(state, "--help").stdout.split())
     assert "Exit status: 0 ok 3 ingest: some drop was read only partly" in top
-    text = " ".join(_run(state, "ingest", "--help").stdout.split())
+    text = " ".join(run_in_state(state, "ingest", "--help").stdout.split())
     for words in (
         "0 every drop is ok",
         "3 some drop is partial, none failed",
@@ -156,11 +151,11 @@ def test_a_file_the_export_points_at_is_still_linked_when_only_some_conversation
     unlinked until the conversation arrives in a later drop."""
     state = tmp_path / "state"
     whole = conversations_json(3)
-    _ingest(state, export_zip(tmp_path / "a.zip", cut_after(whole, 2), range(3)))
+    ingest_json(state, export_zip(tmp_path / "a.zip", cut_after(whole, 2), range(3)))
     orphan = file_id(2)
-    assert orphan not in _run(state, "matches", "--format", "jsonl").stdout
-    _ingest(state, export_zip(tmp_path / "b.zip", whole, range(0)))
-    matched = _run(state, "matches", "--format", "jsonl").stdout
+    assert orphan not in run_in_state(state, "matches", "--format", "jsonl").stdout
+    ingest_json(state, export_zip(tmp_path / "b.zip", whole, range(0)))
+    matched = run_in_state(state, "matches", "--format", "jsonl").stdout
     assert sum(1 for _ in matched.splitlines()) == 3
 
 
@@ -176,12 +171,12 @@ def test_notes_do_not_make_a_drop_partial(tmp_path: Path) -> None:
             "loose.jpg": media_bytes(900, "note-loose", "jpeg"),
         },
     )
-    code, summary = _ingest(state, dump)
+    code, summary = ingest_json(state, dump)
     assert code == 0, summary
     (source,) = summary["sources"]
     assert (source["state"], source["problems"]) == ("ok", [])
     assert [n["member"] for n in source["notes"]] == ["loose.jpg"]
-    human = _run(tmp_path / "state2", "ingest", dump)
+    human = run_in_state(tmp_path / "state2", "ingest", dump)
     assert human.returncode == 0 and f"note: {dump} [loose.jpg]: image is not under" in (
         human.stderr
     )

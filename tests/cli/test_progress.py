@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.chatgpt_corpus import build_corpus, write_export
 from tests.helpers import make_zip, media_bytes, run_in_terminal, run_mediasyncd
+from tests.support.chatgpt_corpus import build_corpus, write_export
 
 # What rich's DownloadColumn draws: "12.3/45.6 MB".
 BAR_COUNT = re.compile(r"(\d+(?:\.\d+)?)/(\d+(?:\.\d+)?) (bytes|kB|MB|GB)")

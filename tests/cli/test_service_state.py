@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.chatgpt_corpus import build_corpus, write_export
 from tests.helpers import REPO_ROOT
+from tests.support.chatgpt_corpus import build_corpus, write_export
 
 UNIT = REPO_ROOT / "systemd" / "mediasyncd.service"
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")

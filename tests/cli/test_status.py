@@ -8,23 +8,9 @@ from pathlib import Path
 
 from mediasyncd.index import open_index
 from tests.conftest import CliResult
-from tests.helpers import media_bytes, run_mediasyncd, write_files
+from tests.helpers import STATUS_JSON_KEYS, media_bytes, run_mediasyncd, write_files
 
 Run = Callable[..., CliResult]
-
-KEYS = {
-    "blobs",
-    "bytes",
-    "conversations",
-    "messages",
-    "traces",
-    "references",
-    "matches",
-    "orphans",
-    "sources",
-    "last_ingest",
-    "daemon",
-}
 
 
 def test_status_json_on_a_fresh_state_dir(run_cli: Run, state_dir: Path) -> None:
@@ -33,7 +19,7 @@ def test_status_json_on_a_fresh_state_dir(run_cli: Run, state_dir: Path) -> None
     result = run_cli("status", "--json")
     assert result.code == 0
     data = json.loads(result.stdout)
-    assert set(data) >= KEYS
+    assert tuple(data) == (*STATUS_JSON_KEYS, "state_dir")
     assert set(data["references"]) == {"resolved", "unresolved"}
     assert set(data["sources"]) == {"ok", "partial", "failed", "pending"}
     assert {"running", "pid", "since", "queue"} <= set(data["daemon"])

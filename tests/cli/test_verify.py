@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from mediasyncd.digest import digest_bytes
+from mediasyncd.store.digest import digest_bytes
 from tests.conftest import CliResult
 from tests.helpers import media_bytes, run_mediasyncd, write_files
 

@@ -1,5 +1,5 @@
 """End to end: generated exports of every era and the privacy archive, ingested through
-the real CLI into a real state dir, against the ground truth of tests/chatgpt_corpus.py.
+the real CLI into a real state dir, against the ground truth of tests/support/chatgpt_corpus.py.
 
 Each check is exact: every expected link found with its strategy, association and
 confidence; no link the spec does not call for; every reference no file satisfies listed
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.chatgpt_corpus import (
+from tests.support.chatgpt_corpus import (
     Corpus,
     Truth,
     WrittenDrop,

@@ -1,5 +1,5 @@
 """Real export forms from 2023 to 2026 (issue 13), each built the way a real export lays
-it out (tests/chatgpt_gen/forms.py) and ingested by the real CLI in a child process.
+it out (tests/support/chatgpt_gen/forms.py) and ingested by the real CLI in a child process.
 
 Every test checks every link (message, strategy, association, confidence), and every
 unresolved entry, that its form must give.
@@ -15,9 +15,10 @@ import pytest
 import xxhash
 
 from mediasyncd.app import App
-from mediasyncd.manifest import MANIFEST_MEMBER
-from tests.chatgpt_gen import messages as m
-from tests.chatgpt_gen.forms import (
+from mediasyncd.store.manifest import MANIFEST_MEMBER
+from tests.helpers import media_bytes, run_mediasyncd, zip_bytes
+from tests.support.chatgpt_gen import messages as m
+from tests.support.chatgpt_gen.forms import (
     EXPORT_DOCUMENTS_2026,
     Ids,
     Thread,
@@ -27,7 +28,6 @@ from tests.chatgpt_gen.forms import (
     export_zip,
     library_entry,
 )
-from tests.helpers import media_bytes, run_mediasyncd, zip_bytes
 
 Row = tuple[str | None, str, str, str, float]  # (message, digest, strategy, association, conf)
 

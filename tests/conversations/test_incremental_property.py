@@ -1,4 +1,5 @@
-"""The defining invariant of incremental matching (docs/architecture.md), with Hypothesis:
+"""The defining invariant of incremental matching (docs/architecture.md, "Matching"),
+with Hypothesis:
 for random splits of a generated corpus across several drops (exports of any era, zip or
 folder, some carrying an older version of a conversation, and privacy archives), ingested
 one by one in a random order, the matches and unresolved references equal those after a
@@ -20,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tests.chatgpt_corpus import (
+from tests.support.chatgpt_corpus import (
     Corpus,
     DropSpec,
     SplitPlan,

@@ -11,8 +11,8 @@ from typing import Any
 from mediasyncd.app import App
 from mediasyncd.config import Config
 from mediasyncd.conversations.matcher import ConversationMatcher
-from mediasyncd.ingest import Ingester
-from mediasyncd.reports import iter_matches
+from mediasyncd.index.reports import iter_matches
+from mediasyncd.ingest.pipeline import Ingester
 
 A = "11111111-1111-4111-8111-111111111111"
 B = "22222222-2222-4222-8222-222222222222"
@@ -193,7 +193,7 @@ def test_stronger_link_hides_conversation_level_duplicate(tmp_path: Path) -> Non
 def test_two_references_to_one_file_in_a_message_are_both_resolved(tmp_path: Path) -> None:
     """A library entry and a pointer naming one file keep one link row; neither reference
     is then listed as unresolved."""
-    from mediasyncd.reports import iter_unresolved
+    from mediasyncd.index.reports import iter_unresolved
 
     conv = _conv(
         A,

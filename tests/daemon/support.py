@@ -84,6 +84,21 @@ class DaemonProcess:
     def db(self) -> Path:
         return self.state_dir / "index.db"
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`mediasyncd --config C --state-dir S ARGS` beside the daemon, as a user runs it."""
+        from tests.helpers import run_mediasyncd
+
+        return run_mediasyncd(
+            ["--config", str(self.config), "--state-dir", str(self.state_dir), *args]
+        )
+
+    def status(self) -> dict[str, Any]:
+        """`status --json` beside the daemon (exit 0, no traceback)."""
+        done = self.cli("status", "--json")
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        data: dict[str, Any] = json.loads(done.stdout)
+        return data
+
     def start(self, env: Mapping[str, str] | None = None, prefix: list[str] | None = None) -> None:
         child_env = dict(os.environ)
         child_env.pop("MEDIASYNCD_FAULT", None)

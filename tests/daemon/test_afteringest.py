@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from mediasyncd.daemon.afteringest import DropChanged, move_what_was_read, remove_what_was_read
-from mediasyncd.fingerprint import fingerprint_of
-from mediasyncd.fsguard import RefusedPath
+from mediasyncd.fs.guard import RefusedPath
+from mediasyncd.ingest.fingerprint import fingerprint_of
 from tests.helpers import write_files
 
 

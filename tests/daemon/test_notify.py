@@ -29,7 +29,7 @@ def test_messages_reach_the_socket(listener: tuple[socket.socket, str]) -> None:
     """READY, STATUS, WATCHDOG and STOPPING arrive as one datagram each."""
     sock, path = listener
     notifier = Notifier({"NOTIFY_SOCKET": path})
-    assert notifier.enabled
+    assert notifier.address is not None
     notifier.ready("index open")
     assert sock.recv(4096).decode().splitlines()[:2] == ["READY=1", "STATUS=index open"]
     notifier.status("queue 3")
@@ -60,7 +60,7 @@ def test_abstract_socket_address() -> None:
 def test_without_systemd_nothing_is_sent() -> None:
     """No $NOTIFY_SOCKET: every call is a no-op and the watchdog is off."""
     notifier = Notifier({})
-    assert not notifier.enabled
+    assert notifier.address is None
     assert notifier.send("READY=1") is False
     assert notifier.watchdog_interval is None
 

@@ -6,7 +6,6 @@ incomplete-zip timeout)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections.abc import Callable
@@ -15,24 +14,17 @@ from typing import Any
 
 from tests.daemon.support import DaemonProcess, wait_until
 from tests.drops import conversations_json, cut_after, export_zip
-from tests.helpers import media_bytes, run_mediasyncd, write_files
+from tests.helpers import media_bytes, write_files
 
 MakeDaemon = Callable[..., DaemonProcess]
 
 
 def _status(daemon: DaemonProcess) -> dict[str, Any]:
-    done = run_mediasyncd(
-        ["--config", str(daemon.config), "--state-dir", str(daemon.state_dir), "status", "--json"]
-    )
-    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
-    data: dict[str, Any] = json.loads(done.stdout)
-    return data
+    return daemon.status()
 
 
 def _status_text(daemon: DaemonProcess) -> str:
-    done = run_mediasyncd(
-        ["--config", str(daemon.config), "--state-dir", str(daemon.state_dir), "status"]
-    )
+    done = daemon.cli("status")
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mediasyncd.app import App
-from mediasyncd.daemon import jobs
 from mediasyncd.daemon.reconcile import DropFolder, list_drops, needs_ingest, reconcile
-from mediasyncd.ingest import Ingester, IngestSummary, fingerprint_of
+from mediasyncd.index import jobs
+from mediasyncd.ingest.fingerprint import fingerprint_of
+from mediasyncd.ingest.pipeline import Ingester, IngestSummary
 from tests.helpers import make_zip, media_bytes, write_files
 
 IGNORE = ["*.part", ".*"]

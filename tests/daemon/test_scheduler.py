@@ -23,8 +23,8 @@ from mediasyncd.daemon.scheduler import (
     slice_bounds,
     slice_digests,
 )
-from mediasyncd.gc import ingest_lock
-from mediasyncd.ingest import IngestSummary
+from mediasyncd.ingest.pipeline import IngestSummary
+from mediasyncd.store.locks import ingest_lock
 from tests.daemon.support import wait_until
 from tests.helpers import media_bytes, write_files
 
@@ -50,7 +50,7 @@ def test_every_digest_is_in_exactly_one_slice(n: int, raw: bytes) -> None:
 
 def _maintenance(app: App, config: Config, errors: list[str]) -> Maintenance:
     return Maintenance(
-        index_path=app.index_path,
+        connect=app.connect,
         store=app.store,
         config=config,
         state_dir=app.state_dir,
@@ -136,7 +136,7 @@ def test_scheduler_runs_jobs_and_stops(app: App) -> None:
     )
     asked = threading.Event()
     maintenance = Maintenance(
-        index_path=app.index_path,
+        connect=app.connect,
         store=app.store,
         config=config,
         state_dir=app.state_dir,

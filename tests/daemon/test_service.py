@@ -4,12 +4,10 @@ with real inotify; every wait is a condition polled with a timeout."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import zipfile
 from collections.abc import Callable
@@ -18,11 +16,10 @@ from pathlib import Path
 import pytest
 
 from mediasyncd.app import App
-from mediasyncd.digest import digest_bytes
-from mediasyncd.ingest import Ingester
+from mediasyncd.ingest.pipeline import Ingester
+from mediasyncd.store.digest import digest_bytes
 from tests.daemon.support import DaemonProcess, query, wait_until, write_config
 from tests.helpers import (
-    REPO_ROOT,
     assert_store_consistent,
     content_objects,
     index_state,
@@ -34,25 +31,7 @@ MakeDaemon = Callable[..., DaemonProcess]
 
 
 def _status(daemon: DaemonProcess) -> dict[str, object]:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mediasyncd",
-            "--config",
-            str(daemon.config),
-            "--state-dir",
-            str(daemon.state_dir),
-            "status",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO_ROOT,
-    )
-    data: dict[str, object] = json.loads(result.stdout)
-    return data
+    return daemon.status()
 
 
 def _blob_digests(daemon: DaemonProcess) -> set[str]:
@@ -296,8 +275,11 @@ def test_failed_drop_is_not_retried_until_it_changes(make_daemon: MakeDaemon, dr
     fixed = drop / ".broken.zip.tmp"
     fixed.write_bytes(good_zip)
     fixed.rename(bad)
-    wait_until(lambda: daemon.state_of(bad) == "ok", what="the fixed zip")
-    assert [s for s, _ in daemon.jobs_for(bad)] == ["failed", "done"]
+    # The job is marked done just after its source: wait for the job, not the source.
+    wait_until(
+        lambda: [s for s, _ in daemon.jobs_for(bad)] == ["failed", "done"], what="the fixed zip"
+    )
+    assert daemon.state_of(bad) == "ok"
     assert daemon.stop() == 0
 
 
@@ -491,7 +473,7 @@ def _chattr(flag: str, path: Path) -> bool:
 def test_store_error_is_retried_until_it_clears(make_daemon: MakeDaemon, drop: Path) -> None:
     """When the store cannot be written (here: objects/ made immutable, as a full disk
     would refuse writes), the drop stays pending and is retried with a backoff, not
-    failed; once writes work again it lands (reliability.md scenario 8)."""
+    failed; once writes work again it lands (docs/reliability.md, scenario 8)."""
     daemon = make_daemon()
     daemon.start()
     daemon.wait_started()
@@ -507,6 +489,9 @@ def test_store_error_is_retried_until_it_clears(make_daemon: MakeDaemon, drop: P
         assert daemon.jobs_for(target) == []  # released, not failed
     finally:
         _chattr("-i", objects)
-    wait_until(lambda: daemon.state_of(target) == "ok", 30, what="the retry after the fix")
-    assert daemon.jobs_for(target) == [("done", None)]
+    # The job is marked done just after its source: wait for the job, not the source.
+    wait_until(
+        lambda: daemon.jobs_for(target) == [("done", None)], 30, what="the retry after the fix"
+    )
+    assert daemon.state_of(target) == "ok"
     assert daemon.stop() == 0

@@ -16,15 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from tests.daemon.support import DaemonProcess, wait_until
-from tests.helpers import make_zip, media_bytes, run_mediasyncd, wait_stopped
+from tests.helpers import make_zip, media_bytes, wait_stopped
 
 MakeDaemon = Callable[..., DaemonProcess]
 
 
 def status(daemon: DaemonProcess, *args: str) -> str:
-    result = run_mediasyncd(
-        ["--config", str(daemon.config), "--state-dir", str(daemon.state_dir), "status", *args]
-    )
+    result = daemon.cli("status", *args)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

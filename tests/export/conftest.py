@@ -14,9 +14,9 @@ import pytest
 
 from mediasyncd.app import App
 from mediasyncd.export import ExportSummary, export_archive
-from mediasyncd.ingest import IngestSummary
+from mediasyncd.ingest.pipeline import IngestSummary
 from tests.export.browser import Chromium
-from tests.export.builders import sample_export
+from tests.support.export_builders import sample_export
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 
@@ -77,7 +77,7 @@ def browser(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture
 def sample(app: App, ingest: Callable[..., IngestSummary], tmp_path: Path) -> App:
-    """An App whose index holds the sample export (tests/export/builders.py)."""
+    """An App whose index holds the sample export (tests/support/export_builders.py)."""
     summary = ingest(sample_export(tmp_path / "export.zip"))
     assert not summary.failures, summary.failures
     return app

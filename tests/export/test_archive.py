@@ -19,8 +19,9 @@ from mediasyncd.app import App
 from mediasyncd.config import Config, parse_config
 from mediasyncd.export import ExportError, ExportSummary, configured_dir, export_archive
 from mediasyncd.export.state import LOCK_NAME, STATE_NAME, export_lock
-from mediasyncd.ingest import IngestSummary
-from tests.export.builders import (
+from mediasyncd.ingest.pipeline import IngestSummary
+from tests.helpers import make_zip, run_mediasyncd, tree_snapshot
+from tests.support.export_builders import (
     CID_HOSTILE,
     CID_LONG,
     CID_PATH,
@@ -34,7 +35,6 @@ from tests.export.builders import (
     simple,
     trip_conversation,
 )
-from tests.helpers import make_zip, run_mediasyncd, tree_snapshot
 
 Export = Callable[..., ExportSummary]
 Ingest = Callable[..., IngestSummary]

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlparse
 
 from mediasyncd.export import ExportSummary
 from tests.export.browser import Chromium
-from tests.export.builders import CID_HOSTILE, CID_TRIP, HOSTILE_TITLE, PROMPT
+from tests.support.export_builders import CID_HOSTILE, CID_TRIP, HOSTILE_TITLE, PROMPT
 
 IMAGES = """Array.from(document.images).map(i => ({
     src: i.getAttribute('src'), complete: i.complete, width: i.naturalWidth}))"""

@@ -12,17 +12,17 @@ from urllib.parse import unquote
 import pytest
 
 from mediasyncd.app import App
-from mediasyncd.digest import digest_stream
 from mediasyncd.export import export_archive
-from mediasyncd.ingest import IngestSummary
-from mediasyncd.reports import iter_unresolved
-from tests.chatgpt_corpus import (
+from mediasyncd.index.reports import iter_unresolved
+from mediasyncd.ingest.pipeline import IngestSummary
+from mediasyncd.store.digest import digest_stream
+from tests.export.test_archive import parse
+from tests.support.chatgpt_corpus import (
     build_corpus,
     write_export,
     write_multipart,
     write_privacy_archive,
 )
-from tests.export.test_archive import parse
 
 
 @pytest.mark.parametrize("era", ["A", "C", "multipart"])

@@ -16,8 +16,8 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from mediasyncd.export.markdown import checked_page, escape_block
-from tests.export.builders import conversation, node
 from tests.helpers import make_zip, run_mediasyncd
+from tests.support.export_builders import conversation, node
 
 BYPASSES = [
     "> [x]: javascript:alert(1)\n\nsee [here][x]",

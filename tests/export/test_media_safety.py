@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from mediasyncd.digest import digest_stream
+from mediasyncd.store.digest import digest_stream
 from tests.drops import conversations_json, export_zip, file_id
 from tests.helpers import make_zip, media_bytes, run_mediasyncd
 

@@ -12,30 +12,22 @@ import yaml
 
 from mediasyncd.app import App
 from mediasyncd.export import export_archive
-from mediasyncd.ingest import IngestSummary
+from mediasyncd.ingest.pipeline import IngestSummary
 from tests.export.browser import Chromium
 from tests.export.test_archive import parse
-from tests.traces.generate import (
+from tests.support.traces_gen import (
     BASE,
     Photo,
     Scenario,
     iso,
     jpeg,
     media_ref,
+    photo,
     write_dump,
     write_traces,
 )
 
 HOSTILE_USER = '"><script>window.__pwned=1</script>'
-
-
-def photo(user: str, name: str, seconds: float) -> Photo:
-    return Photo(
-        user,
-        f"meal-images/{user}/{name}",
-        jpeg(f"{user}/{name}"),
-        BASE + timedelta(seconds=seconds),
-    )
 
 
 def trace(

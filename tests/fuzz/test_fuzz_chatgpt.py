@@ -7,6 +7,7 @@ SourceError or yields members/rejections, and the conversation stream records an
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import zipfile
@@ -133,7 +134,7 @@ def test_conversation_stream_never_raises(tmp_path: Path, payload: bytes) -> Non
     """Bad shard bytes end the stream with a recorded error, never an exception."""
     path = tmp_path / "shard.json"
     path.write_bytes(payload)
-    stream = ConversationStream(path)
+    stream = ConversationStream(functools.partial(path.open, "rb"))
     items = list(stream)
     assert stream.count == len(items)
 

@@ -1,6 +1,6 @@
 """One drop of every kind mediasyncd reads, from the project's generators: a ChatGPT export
-(era A zip) with its privacy-request archive (tests/chatgpt_corpus.py), and an image dump
-with its Langfuse trace export (tests/traces/generate.py). Small enough for a crash sweep,
+(era A zip) with its privacy-request archive (tests/support/chatgpt_corpus.py), and an image dump
+with its Langfuse trace export (tests/support/traces_gen.py). Small enough for a crash sweep,
 rich enough that every reader, matcher and rematch step has work to do.
 
 `links_snapshot` is what "the same matches" means: every conversation link, unresolved
@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from mediasyncd.index import Index
-from mediasyncd.reports import iter_matches, iter_unresolved
+from mediasyncd.index.reports import iter_matches, iter_unresolved
 from mediasyncd.traces.report import iter_trace_pairs
-from tests.chatgpt_corpus import build_corpus, write_export, write_privacy_archive
-from tests.traces.generate import generate_users, write_dump, write_traces
+from tests.support.chatgpt_corpus import build_corpus, write_export, write_privacy_archive
+from tests.support.traces_gen import generate_users, write_dump, write_traces
 
 
 def write_full_corpus(drops: Path, *, seed: int = 11) -> list[Path]:

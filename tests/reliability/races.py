@@ -13,7 +13,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.daemon.support import wait_until
 from tests.helpers import REPO_ROOT
 
 
@@ -54,19 +53,6 @@ class Child:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=30)
-
-
-def is_stopped(pid: int) -> bool:
-    """Whether the process is stopped by a signal (state T in /proc/<pid>/stat)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return text.rsplit(")", 1)[1].split()[0] == "T"
-
-
-def wait_stopped(pid: int, what: str) -> None:
-    wait_until(lambda: is_stopped(pid), timeout=60, what=f"{what} to stop at its fault point")
 
 
 def resume(pid: int) -> None:

@@ -13,10 +13,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from mediasyncd.digest import digest_bytes
+from mediasyncd.store.digest import digest_bytes
 from tests.daemon.support import DaemonProcess, query, wait_until
-from tests.helpers import media_bytes, write_files
-from tests.reliability.races import resume, wait_stopped
+from tests.helpers import media_bytes, wait_stopped, write_files
+from tests.reliability.races import resume
 
 MakeDaemon = Callable[..., DaemonProcess]
 DURABLE = {"store": {"fsync": True}, "index": {"synchronous": "FULL"}}

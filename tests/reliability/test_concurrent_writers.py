@@ -18,8 +18,8 @@ from typing import Any
 
 from mediasyncd.app import App
 from tests.daemon.support import DaemonProcess, wait_until, write_config
-from tests.helpers import index_state, media_bytes, run_mediasyncd, write_files
-from tests.reliability.races import Child, resume, wait_stopped
+from tests.helpers import index_state, media_bytes, run_mediasyncd, wait_stopped, write_files
+from tests.reliability.races import Child, resume
 
 MakeDaemon = Callable[..., DaemonProcess]
 
@@ -126,15 +126,14 @@ def test_reindex_is_refused_while_the_daemon_runs(
     first = drop / "first.png"
     first.write_bytes(media_bytes(2000, "reindex-first"))
     wait_until(lambda: daemon.state_of(first) == "ok", what="the first drop")
-    args = ["--config", str(daemon.config), "--state-dir", str(daemon.state_dir)]
-    done = run_mediasyncd([*args, "reindex", "--yes"])
+    done = daemon.cli("reindex", "--yes")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "stop the daemon" in done.stderr and "Traceback" not in done.stderr
     assert not list(daemon.state_dir.glob("index.db.before-reindex-*"))
     second = drop / "second.png"
     second.write_bytes(media_bytes(2000, "reindex-second"))
     wait_until(lambda: daemon.state_of(second) == "ok", what="the drop after the refusal")
-    status = json.loads(run_mediasyncd([*args, "status", "--json"]).stdout)
+    status = daemon.status()
     assert status["daemon"]["running"] is True
     assert daemon.stop() == 0
 

@@ -1,4 +1,4 @@
-"""A full disk during ingest (reliability.md scenario 8), on a real small filesystem.
+"""A full disk during ingest (docs/reliability.md, scenario 8), on a real small filesystem.
 
 The state dir is a tmpfs of a few megabytes mounted for the test (root and a working
 `mount` are needed; otherwise the tests skip and say why). Each case: the ingest stops
@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from mediasyncd.app import App
-from mediasyncd.ingest import Ingester
+from mediasyncd.ingest.pipeline import Ingester
 from tests.daemon.support import DaemonProcess, wait_until
 from tests.helpers import (
     assert_store_consistent,

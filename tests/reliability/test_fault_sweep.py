@@ -1,7 +1,7 @@
 """SIGKILL at every named fault point in the code, over a corpus with every kind of drop
-(reliability.md scenario 1), in the CLI, in the daemon and in the export.
+(docs/reliability.md, scenario 1), in the CLI, in the daemon and in the export.
 
-tests/test_crash.py kills the CLI at each ingest point on plain drops. Here the drops are a
+test_crash.py kills the CLI at each ingest point on plain drops. Here the drops are a
 ChatGPT export, its privacy archive, an image dump and a Langfuse export, so the kills land
 in every reader and rematch; the daemon is killed while processing them; and the export is
 killed mid-run. After each kill and a restart: every object re-hashes to its name, every
@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from mediasyncd.app import App
-from mediasyncd.ingest import Ingester
+from mediasyncd.ingest.pipeline import Ingester
 from tests.daemon.support import DaemonProcess, query, wait_until
 from tests.helpers import (
     REPO_ROOT,

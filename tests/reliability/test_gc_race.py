@@ -1,7 +1,7 @@
-"""`gc` racing an ingest (reliability.md scenario 10): an object an ingest has linked but
+"""`gc` racing an ingest (docs/reliability.md, scenario 10): an object an ingest has linked but
 not yet recorded in a committed row must survive.
 
-tests/test_gc.py shows `gc` waiting for the ingest lock. Here the race is run for real:
+tests/store/test_gc.py shows `gc` waiting for the ingest lock. Here the race is run for real:
 `mediasyncd gc --grace 0` (no age protection at all) in a loop of child processes while
 `mediasyncd ingest` of every kind of drop runs in another, and the daemon with its own gc
 every 0.2 s (grace 0) while drops arrive. Afterwards every row names an existing object
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from mediasyncd.app import App
-from mediasyncd.ingest import Ingester
+from mediasyncd.ingest.pipeline import Ingester
 from tests.daemon.support import DaemonProcess, query, wait_until
 from tests.helpers import (
     REPO_ROOT,

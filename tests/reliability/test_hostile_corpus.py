@@ -1,5 +1,5 @@
-"""Every hostile archive of the generated corpus (tests/reliability/corpus.py), dropped on a
-real mediasyncd: reliability.md scenarios 5 (zip slip), 6 (bombs) and 7 (broken input).
+"""Every hostile archive of the generated corpus (tests/support/hostile_corpus.py), dropped on a
+real mediasyncd: docs/reliability.md, scenarios 5 (zip slip), 6 (bombs) and 7 (broken input).
 
 Each case runs twice:
 - `mediasyncd ingest` in a child process with a good zip beside it: the expected clear
@@ -26,10 +26,9 @@ from typing import Any
 import pytest
 
 from mediasyncd.app import App
-from mediasyncd.manifest import MANIFEST_MEMBER
+from mediasyncd.store.manifest import MANIFEST_MEMBER
 from tests.daemon.support import DaemonProcess, query, wait_until
 from tests.helpers import assert_store_consistent, tree_snapshot
-from tests.reliability.corpus import CASES, GOOD, MAX_MEMBERS, Case, good_zip
 from tests.reliability.support import (
     MAX_RSS_BYTES,
     MAX_STATE_DISK_BYTES,
@@ -38,6 +37,7 @@ from tests.reliability.support import (
     run_measured,
     write_limits_config,
 )
+from tests.support.hostile_corpus import CASES, GOOD, MAX_MEMBERS, Case, good_zip
 
 
 def _members_of(app: App, source: Path) -> set[str]:

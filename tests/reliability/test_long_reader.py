@@ -1,5 +1,5 @@
 """A reader holding a long read transaction while the daemon writes thousands of rows
-(reliability.md scenario 11).
+(docs/reliability.md, scenario 11).
 
 The reader is a real second connection to the daemon's index (as `mediasyncd status` or
 `matches` open it) that keeps one snapshot open for the whole ingest, while CLI reports run
@@ -46,18 +46,7 @@ def test_long_reader_while_daemon_writes_thousands_of_rows(
         cli_runs = []
         while daemon.state_of(target) != "ok":
             assert not daemon.exited(), daemon.log.read_text()[-3000:]
-            cli_runs.append(
-                run_mediasyncd(
-                    [
-                        "--config",
-                        str(daemon.config),
-                        "--state-dir",
-                        str(daemon.state_dir),
-                        "status",
-                        "--json",
-                    ]
-                )
-            )
+            cli_runs.append(daemon.cli("status", "--json"))
             # The snapshot is frozen: the reader sees none of the daemon's commits.
             assert reader.execute("SELECT COUNT(*) FROM occurrences").fetchone()[0] == before
         pinned_wal = wal.stat().st_size

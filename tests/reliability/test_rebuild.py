@@ -1,8 +1,8 @@
-"""The store is the source of truth (reliability.md scenario 12): with every drop deleted
+"""The store is the source of truth (docs/reliability.md, scenario 12): with every drop deleted
 and the index thrown away, `mediasyncd reindex` rebuilds it from the manifests and stored
 documents alone and ends with the same matches.
 
-tests/test_reindex.py does this in-process for a ChatGPT export and a privacy archive;
+tests/ingest/test_replay.py does this in-process for a ChatGPT export and a privacy archive;
 here the corpus also has an image dump and a Langfuse trace export, reindex runs as the
 CLI in a child process, and the index file is deleted outright (not just moved aside).
 """

@@ -15,17 +15,15 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from mediasyncd.digest import digest_bytes
+from mediasyncd.store.digest import digest_bytes
 from tests.daemon.support import DaemonProcess, query, wait_until
-from tests.helpers import media_bytes, run_mediasyncd
+from tests.helpers import media_bytes
 
 MakeDaemon = Callable[..., DaemonProcess]
 
 
 def _cli(daemon: DaemonProcess, *args: str) -> tuple[int, str, str]:
-    done = run_mediasyncd(
-        ["--config", str(daemon.config), "--state-dir", str(daemon.state_dir), *args]
-    )
+    done = daemon.cli(*args)
     return done.returncode, done.stdout, done.stderr
 
 

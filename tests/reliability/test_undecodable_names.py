@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from mediasyncd.digest import digest_bytes
+from mediasyncd.store.digest import digest_bytes
 from tests.daemon.support import DaemonProcess, query, wait_until
-from tests.helpers import make_zip, media_bytes, patch_bytes, run_mediasyncd
+from tests.helpers import make_zip, media_bytes, patch_bytes, run_mediasyncd, set_utf8_flags
 
 MakeDaemon = Callable[..., DaemonProcess]
 
@@ -86,14 +85,7 @@ def _cp437_names_marked_utf8(path: Path, placeholder: bytes, name: bytes) -> Non
     same length) and set the UTF-8 flag (bit 11) on every entry, local and central: what
     some Windows zippers write."""
     assert patch_bytes(path, placeholder, name) == 2
-    data = bytearray(path.read_bytes())
-    for signature, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
-        at = data.find(signature)
-        while at != -1:
-            (flags,) = struct.unpack_from("<H", data, at + flag_at)
-            struct.pack_into("<H", data, at + flag_at, flags | 0x800)
-            at = data.find(signature, at + 4)
-    path.write_bytes(bytes(data))
+    set_utf8_flags(path)
 
 
 def test_zip_with_names_marked_utf8_that_are_not_is_read_as_cp437(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """`mediasyncd verify` on a store holding every kind of drop, with one object damaged in
-each way (reliability.md scenario 9), then the user following its advice.
+each way (docs/reliability.md, scenario 9), then the user following its advice.
 
-tests/test_verify.py covers each classification on plain files in-process; here the CLI
+tests/store/test_verify.py covers each classification on plain files in-process; here the CLI
 runs in a child process on the full corpus and damage hits media and documents (the
 stored conversations.json and trace export) alike: each problem is classified, the
 exit code is non-zero, damaged objects are quarantined, the advice names exactly the

@@ -20,7 +20,7 @@ import pytest
 from mediasyncd.app import App
 from mediasyncd.config import Config, LimitsConfig
 from mediasyncd.errors import SourceError
-from mediasyncd.ingest import Ingester
+from mediasyncd.ingest.pipeline import Ingester
 from mediasyncd.sources.container import ContainerWalker, Member, Rejected
 from mediasyncd.sources.wrapped_zip import WRAP, needs_repair
 from tests.reliability.rawzip import (

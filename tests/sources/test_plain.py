@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from mediasyncd.kinds import all_handlers
 from mediasyncd.sources.base import SourceProbe
 from mediasyncd.sources.container import Member
 from mediasyncd.sources.plain import PlainMediaHandler
@@ -31,8 +32,10 @@ def test_every_member_is_media_and_nothing_is_expanded() -> None:
 
 def test_members_keep_the_keys_their_names_carry() -> None:
     """Loose files are keyed by their lower-case name, and by a file id when the name
-    carries one, so a later export that points at them finds them."""
-    handler = PlainMediaHandler()
+    carries one (the keys each kind registers), so a later export that points at them
+    finds them."""
+    handler = all_handlers()[-1]
+    assert isinstance(handler, PlainMediaHandler)
     png = PutResult("0" * 32, 3, True, "image/png")
     keys = {(k.key_kind, k.key) for k in handler.keys(_member("Photos/Report_Q3.PNG"), png)}
     assert keys == {("filename", "report_q3.png")}
@@ -43,4 +46,10 @@ def test_members_keep_the_keys_their_names_carry() -> None:
 def test_interpret_does_nothing() -> None:
     """A plain drop has no documents to read: interpret touches nothing."""
     result = PlainMediaHandler().interpret(None)  # type: ignore[arg-type]
-    assert (result.conversations_new, result.touched_conversations) == (0, set())
+    assert (result.counts, result.touched, result.changed_keys) == ({}, {}, set())
+
+
+def test_without_kinds_a_member_has_no_keys() -> None:
+    """The handler itself knows no key rules: they come from the kinds' registry."""
+    png = PutResult("0" * 32, 3, True, "image/png")
+    assert list(PlainMediaHandler().keys(_member("file-AbC123XyZ-photo.png"), png)) == []

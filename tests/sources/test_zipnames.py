@@ -9,20 +9,13 @@ from pathlib import Path
 from mediasyncd.config import LimitsConfig
 from mediasyncd.sources.container import ContainerWalker, Member, Rejected
 from mediasyncd.sources.zipnames import open_zip
-from tests.helpers import make_zip, patch_bytes, zip_bytes
+from tests.helpers import make_zip, patch_bytes, set_utf8_flags, zip_bytes
 
 
 def _falsely_marked(path: Path) -> Path:
     make_zip(path, {"ok.txt": b"fine", "na_ve.txt": b"latin"}, compression=zipfile.ZIP_DEFLATED)
     patch_bytes(path, b"na_ve", b"na\x8bve", expected=2)  # CP437 0x8b is "ï"
-    data = bytearray(path.read_bytes())
-    for signature, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
-        at = data.find(signature)
-        while at != -1:
-            (flags,) = struct.unpack_from("<H", data, at + flag_at)
-            struct.pack_into("<H", data, at + flag_at, flags | 0x800)
-            at = data.find(signature, at + 4)
-    path.write_bytes(bytes(data))
+    set_utf8_flags(path)
     return path
 
 

@@ -13,9 +13,9 @@ import pytest
 
 from mediasyncd.app import App
 from mediasyncd.config import Config, StoreConfig
-from mediasyncd.ingest import Ingester
+from mediasyncd.ingest.pipeline import Ingester
 from mediasyncd.traces.report import iter_trace_unresolved
-from tests.traces.generate import Scenario, generate_users, write_dump, write_traces
+from tests.support.traces_gen import Scenario, generate_users, write_dump, write_traces
 
 
 def run(tmp_path: Path, scenario: Scenario) -> tuple[App, set[tuple[str, str, str]]]:

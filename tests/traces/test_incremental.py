@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from mediasyncd.app import App
 from mediasyncd.config import Config, StoreConfig, TracesConfig
-from mediasyncd.ingest import Ingester
+from mediasyncd.ingest.pipeline import Ingester
 from mediasyncd.traces.matcher import TraceMatcher
-from tests.traces.generate import Scenario, generate_users, write_dump, write_traces
+from tests.support.traces_gen import Scenario, generate_users, write_dump, write_traces
 
 SHAPES = {"page": "json", "array": "json", "jsonl": "jsonl", "csv": "csv"}
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from mediasyncd.app import App
 from mediasyncd.config import Config, TracesConfig
-from mediasyncd.ingest import Ingester, IngestSummary
+from mediasyncd.ingest.pipeline import Ingester, IngestSummary
 from mediasyncd.traces.matcher import TraceMatcher
-from tests.traces.generate import (
+from tests.support.traces_gen import (
     BASE,
     Photo,
     Scenario,
@@ -22,6 +22,7 @@ from tests.traces.generate import (
     jpeg,
     media_id,
     media_ref,
+    photo,
     write_dump,
     write_traces,
 )
@@ -35,15 +36,6 @@ def trace(trace_id: str, user: str, seconds: float, text: Any = "hi") -> dict[st
         "name": "meal",
         "input": json.dumps(text),
     }
-
-
-def photo(user: str, name: str, seconds: float) -> Photo:
-    return Photo(
-        user,
-        f"meal-images/{user}/{name}",
-        jpeg(f"{user}/{name}"),
-        BASE + timedelta(seconds=seconds),
-    )
 
 
 def links(app: App) -> dict[tuple[str, str], tuple[str, float, float | None]]:

@@ -1,0 +1,191 @@
+"""Conversations, their messages and their references to files (`refs`, `ref_keys`).
+
+A reference row is owned by its `origin`: 'conversation' (the conversation's own
+content, replaced when the conversation changes) or 'doc:<digest>' (a document such as
+library_files.json). See mediasyncd.conversations.record for the rules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mediasyncd.index.engine import Index, marks
+from mediasyncd.timeutil import utc_now_iso
+
+
+@dataclass(frozen=True)
+class ConversationRow:
+    id: str
+    title: str | None
+    create_time: float | None
+    update_time: float | None
+    account: str | None
+    current_node: str | None
+    model: str | None
+    is_archived: bool | None
+    content_hash: str
+    message_count: int
+    source_id: int | None
+
+
+class Reference(Protocol):
+    """One reference to a file: its lookup key, and further keys it can be satisfied by
+    (mediasyncd.conversations.extract.RefRow)."""
+
+    @property
+    def message_id(self) -> str | None: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def key_kind(self) -> str: ...
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def extra(self) -> dict[str, Any]: ...
+
+    @property
+    def more_keys(self) -> Sequence[tuple[str, str]]: ...
+
+
+def stored_version(index: Index, conversation_id: str) -> tuple[str, float | None] | None:
+    """(content hash, update time) of the stored copy, if any."""
+    row = index.execute(
+        "SELECT content_hash, update_time FROM conversations WHERE id = ?", (conversation_id,)
+    ).fetchone()
+    return (str(row[0]), row[1]) if row else None
+
+
+def shared_keys(
+    index: Index, conversation_id: str, more_kinds: Sequence[str]
+) -> set[tuple[str, str]]:
+    """Keys of the conversation's own references whose links depend on other
+    conversations too: their further keys of `more_kinds`, and the lookup keys of its
+    file-id references and text mentions."""
+    return {
+        (str(kind), str(key))
+        for kind, key in index.execute(
+            f"""SELECT k.key_kind, k.key FROM ref_keys k JOIN refs r ON r.id = k.ref_id
+                WHERE r.conversation_id = ? AND r.origin = 'conversation'
+                AND k.key_kind IN ({marks(more_kinds)})
+                UNION
+                SELECT r.key_kind, r.key FROM refs r
+                WHERE r.conversation_id = ? AND r.origin = 'conversation'
+                AND (r.key_kind = 'file_id' OR r.kind = 'text_mention')""",
+            (conversation_id, *more_kinds, conversation_id),
+        )
+    }
+
+
+def clear_content(index: Index, conversation_id: str) -> None:
+    """Remove the conversation's own references and its messages (it is rewritten)."""
+    index.execute(
+        "DELETE FROM refs WHERE conversation_id = ? AND origin = 'conversation'",
+        (conversation_id,),
+    )
+    index.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+
+
+def upsert_conversation(index: Index, row: ConversationRow) -> None:
+    """Insert or update the conversation row (an account once known is kept)."""
+    index.execute(
+        """
+        INSERT INTO conversations (id, title, create_time, update_time, account, current_node,
+                                   model, is_archived, content_hash, message_count, source_id,
+                                   updated)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT(id) DO UPDATE SET title = excluded.title,
+            create_time = excluded.create_time, update_time = excluded.update_time,
+            account = COALESCE(excluded.account, conversations.account),
+            current_node = excluded.current_node, model = excluded.model,
+            is_archived = excluded.is_archived, content_hash = excluded.content_hash,
+            message_count = excluded.message_count,
+            source_id = excluded.source_id, updated = excluded.updated
+        """,
+        (
+            row.id,
+            row.title,
+            row.create_time,
+            row.update_time,
+            row.account,
+            row.current_node,
+            row.model,
+            None if row.is_archived is None else int(row.is_archived),
+            row.content_hash,
+            row.message_count,
+            row.source_id,
+            utc_now_iso(),
+        ),
+    )
+
+
+def write_messages(index: Index, conversation_id: str, messages: Iterable[Sequence[Any]]) -> None:
+    """Messages as (id, parent_id, role, author_name, recipient, content_type,
+    create_time, on_current_branch, position, text); a repeated id keeps the last."""
+    index.executemany(
+        """INSERT INTO messages (conversation_id, id, parent_id, role, author_name,
+               recipient, content_type, create_time, on_current_branch, position, text)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (conversation_id, id) DO UPDATE SET parent_id = excluded.parent_id,
+               role = excluded.role, author_name = excluded.author_name,
+               recipient = excluded.recipient, content_type = excluded.content_type,
+               create_time = excluded.create_time,
+               on_current_branch = excluded.on_current_branch,
+               position = excluded.position, text = excluded.text""",
+        [(conversation_id, *message) for message in messages],
+    )
+
+
+def insert_refs(
+    index: Index, conversation_id: str, refs: Iterable[Reference], *, origin: str
+) -> None:
+    for ref in refs:
+        ref_id = index.inserted_id(
+            """INSERT INTO refs (subject, conversation_id, message_id, kind, key_kind, key, extra,
+                                 origin)
+               VALUES ('conversation', ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+            (
+                conversation_id,
+                ref.message_id,
+                ref.kind,
+                ref.key_kind,
+                ref.key,
+                json.dumps(ref.extra, sort_keys=True) if ref.extra else None,
+                origin,
+            ),
+        )
+        if ref.more_keys:
+            index.executemany(
+                """INSERT INTO ref_keys (ref_id, key_kind, key) VALUES (?, ?, ?)
+                   ON CONFLICT DO NOTHING""",
+                [(ref_id, kind, key) for kind, key in ref.more_keys],
+            )
+
+
+def remove_library_ref(
+    index: Index, conversation_id: str, file_id: str, message_id: str | None
+) -> None:
+    """The row an earlier library listing wrote for this entry (a newer one restates it)."""
+    index.execute(
+        """DELETE FROM refs WHERE kind = 'library_file' AND conversation_id = ? AND key = ?
+           AND message_id IS NOT DISTINCT FROM ?""",
+        (conversation_id, file_id, message_id),
+    )
+
+
+# -- what a person typed -----------------------------------------------------------------
+
+
+def conversation_ids(index: Index) -> set[str]:
+    return {str(row[0]) for row in index.execute("SELECT id FROM conversations")}
+
+
+def title_of(index: Index, conversation_id: str) -> str | None:
+    value = index.scalar("SELECT title FROM conversations WHERE id = ?", (conversation_id,))
+    return None if value is None else str(value)

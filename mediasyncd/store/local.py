@@ -1,0 +1,303 @@
+"""The local object store (`ObjectStore`): the Store interface on a local filesystem.
+
+An object is the exact bytes of a file, named by its XXH3-128 digest, at
+`<state>/objects/<2 hex>/<30 hex>`, read-only. Writes follow restic and git: the bytes go to
+a temp file while they are hashed, the file is fsynced, hard-linked to its final name
+(`link()` never overwrites, so two writers racing on the same digest cannot clobber each
+other), the temp name is removed and the shard folder fsynced. An object that already
+exists is never rewritten; its size (and with `compare_bytes_on_hit`, its bytes) is
+compared so a collision or a damaged object is reported instead of silently merged.
+
+The temp file cannot live in the final shard folder because the digest is only known once
+the last byte is read; it lives in `objects/` itself, on the same filesystem, and is fsynced
+before it is linked so a crash can leave only an unreferenced temp file, never a
+half-written object under a real name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO, Final
+
+from mediasyncd import faults
+from mediasyncd.errors import CollisionError, MemberRejected, StoreError
+from mediasyncd.process import pid_alive
+from mediasyncd.store.base import ObjectStat, PutResult, SizeLimit, Store, StoredObject
+from mediasyncd.store.digest import CHUNK_SIZE, is_digest, new_hasher
+from mediasyncd.store.mediatype import SNIFF_BYTES, sniff
+
+TEMP_PREFIX: Final = "tmp-"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class ObjectStore(Store):
+    """Objects at `<root>/objects/<2 hex>/<30 hex>`, damaged ones in `<root>/quarantine`."""
+
+    def __init__(self, root: Path, *, fsync: bool = True, compare_bytes_on_hit: bool = False):
+        self.root = root
+        self.objects = root / "objects"
+        self.quarantine_dir = root / "quarantine"
+        self.fsync = fsync
+        self.compare_bytes_on_hit = compare_bytes_on_hit
+
+    def ensure(self) -> None:
+        self.objects.mkdir(parents=True, exist_ok=True)
+
+    def path_of(self, digest: str) -> Path:
+        """Where the object's file is (or would be): for this store's own use and its
+        tests; everything else goes through the Store interface."""
+        if not is_digest(digest):
+            raise StoreError(f"not a digest: {digest!r}", digest=digest)
+        return self.objects / digest[:2] / digest[2:]
+
+    def has(self, digest: str) -> bool:
+        return self.path_of(digest).is_file()
+
+    def open(self, digest: str) -> BinaryIO:
+        try:
+            return open(self.path_of(digest), "rb")
+        except OSError as exc:
+            raise StoreError(f"object {digest} cannot be read: {exc}", digest=digest) from exc
+
+    def stat(self, digest: str) -> ObjectStat | None:
+        try:
+            st = self.path_of(digest).stat()
+        except FileNotFoundError:
+            return None
+        return ObjectStat(st.st_size, st.st_mtime)
+
+    def location(self, digest: str) -> str:
+        return str(self.path_of(digest))
+
+    def local_path(self, digest: str) -> Path | None:
+        return self.path_of(digest)
+
+    def local_root(self) -> Path | None:
+        return self.root
+
+    # -- writing -------------------------------------------------------------------------
+
+    def put_stream(
+        self,
+        stream: BinaryIO,
+        *,
+        limit: SizeLimit | None = None,
+        want_sha256: bool = False,
+        should_abort: Callable[[], bool] | None = None,
+        known: Callable[[str], bool] | None = None,
+    ) -> PutResult:
+        """Stream `stream` into the store; returns the digest and whether it was new.
+
+        `known(digest)` says whether the index vouches for an object. On a hit on an
+        object it does not vouch for (a killed ingest's leftover, or a file planted in
+        the store) the object is re-hashed first and replaced if it is not what its name
+        says: only the size is compared on a hit, so a planted file of the right size
+        would otherwise stand in for the real bytes forever."""
+        try:
+            self.ensure()
+        except OSError as exc:
+            raise StoreError(f"cannot create the store at {self.objects}: {exc}") from exc
+        temp = self.objects / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
+        hasher = new_hasher()
+        sha = hashlib.sha256() if want_sha256 else None
+        size = 0
+        head = b""
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK_SIZE):
+                    size += len(chunk)
+                    if limit is not None and size > limit.max_bytes:
+                        raise MemberRejected(limit.reason, source=limit.source, member=limit.member)
+                    if should_abort is not None and should_abort():
+                        raise StoreError("ingest interrupted")
+                    if len(head) < SNIFF_BYTES:
+                        head += chunk[: SNIFF_BYTES - len(head)]
+                    hasher.update(chunk)
+                    if sha is not None:
+                        sha.update(chunk)
+                    out.write(chunk)
+                faults.point("store.after_temp_write")
+                out.flush()
+                if self.fsync:
+                    os.fsync(out.fileno())
+                faults.point("store.after_fsync")
+            digest = hasher.hexdigest()
+            result = PutResult(digest, size, True, sniff(head), sha.digest() if sha else None)
+            return self._link_into_place(temp, result, known)
+        except OSError as exc:
+            raise StoreError(f"cannot write to the store at {self.objects}: {exc}") from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+
+    def _link_into_place(
+        self, temp: Path, result: PutResult, known: Callable[[str], bool] | None = None
+    ) -> PutResult:
+        final = self.path_of(result.digest)
+        if os.path.lexists(final) and known is not None and not known(result.digest):
+            self._replace_if_not_genuine(final, result.digest)
+        if final.exists():
+            self._check_hit(final, temp, result)
+            return PutResult(result.digest, result.size, False, result.mime, result.sha256)
+        shard = final.parent
+        shard_created = not shard.exists()
+        shard.mkdir(exist_ok=True)
+        temp.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        try:
+            os.link(temp, final)
+        except FileExistsError:
+            # Another writer linked the same content first: that is a hit, not an error.
+            if known is not None and not known(result.digest):
+                self._replace_if_not_genuine(final, result.digest)
+                return self._link_into_place(temp, result)
+            self._check_hit(final, temp, result)
+            return PutResult(result.digest, result.size, False, result.mime, result.sha256)
+        faults.point("store.after_link")
+        if self.fsync:
+            fsync_dir(shard)
+            if shard_created:
+                fsync_dir(self.objects)
+        return result
+
+    def _replace_if_not_genuine(self, final: Path, digest: str) -> None:
+        """Quarantine `final` unless it is a regular file whose bytes hash to `digest`."""
+        if _is_genuine(final, digest):
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.quarantine_object(final, f"untrusted-{digest}")
+
+    def touch(self, digest: str) -> None:
+        """Mark an existing object as just used, as git does on a hit.
+
+        gc keeps unreferenced objects younger than its grace period; an ingest that is about
+        to name an old, unreferenced object must make it young again first.
+        """
+        with contextlib.suppress(OSError):
+            os.utime(self.path_of(digest))
+
+    def _check_hit(self, final: Path, temp: Path, result: PutResult) -> None:
+        with contextlib.suppress(OSError):
+            os.utime(final)
+        existing = final.stat().st_size
+        if existing != result.size:
+            raise CollisionError(
+                f"object {result.digest} exists with {existing} bytes but the new content has "
+                f"{result.size}: a digest collision or a damaged object (run `mediasyncd verify`)",
+                digest=result.digest,
+                path=final,
+            )
+        if self.compare_bytes_on_hit and not _same_bytes(final, temp):
+            raise CollisionError(
+                f"object {result.digest} exists with different bytes of the same size: "
+                "a digest collision or a damaged object (run `mediasyncd verify`)",
+                digest=result.digest,
+                path=final,
+            )
+
+    # -- the whole store ---------------------------------------------------------------
+
+    def iterate(self, prefix: str = "") -> Iterator[StoredObject]:
+        for path, digest in self._files(prefix):
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue  # removed since the listing
+            yield StoredObject(str(path), digest, st.st_size, st.st_mtime)
+
+    def _files(self, prefix: str) -> Iterator[tuple[Path, str | None]]:
+        """Every file under objects/ (or the shard of `prefix`) with the digest its place
+        names (None: not a valid name); temp files are not objects."""
+        if not self.objects.exists():
+            return
+        shards = [self.objects / prefix[:2]] if prefix else sorted(self.objects.iterdir())
+        for shard in shards:
+            if not shard.is_dir():
+                if not prefix and not shard.name.startswith(TEMP_PREFIX):
+                    yield shard, None
+                continue
+            for entry in sorted(shard.iterdir()):
+                name = shard.name + entry.name
+                if not name.startswith(prefix):
+                    continue
+                yield entry, name if (len(shard.name) == 2 and is_digest(name)) else None
+
+    def _entry(self, location: str) -> Path:
+        path = Path(location)
+        if not path.is_relative_to(self.objects):
+            raise StoreError(f"{location} is not in the store at {self.objects}")
+        return path
+
+    def open_location(self, location: str) -> BinaryIO:
+        return open(self._entry(location), "rb")
+
+    def remove(self, location: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._entry(location).unlink()
+
+    def quarantine(self, location: str, label: str) -> str:
+        return str(self.quarantine_object(self._entry(location), label))
+
+    def temp_files(self) -> list[Path]:
+        if not self.objects.exists():
+            return []
+        return sorted(p for p in self.objects.iterdir() if p.name.startswith(TEMP_PREFIX))
+
+    def remove_stale_temp_files(self) -> int:
+        """Temp files of dead writers (their pid is gone); ours and live ones are kept."""
+        removed = 0
+        for temp in self.temp_files():
+            pid_text = temp.name[len(TEMP_PREFIX) :].split("-", 1)[0]
+            if pid_text.isdigit() and pid_alive(int(pid_text)):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+                removed += 1
+        return removed
+
+    def quarantine_object(self, path: Path, label: str) -> Path:
+        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        target = self.quarantine_dir / f"{label}-{secrets.token_hex(4)}"
+        path.replace(target)
+        if self.fsync:
+            fsync_dir(path.parent)
+            fsync_dir(self.quarantine_dir)
+        return target
+
+
+def _is_genuine(path: Path, digest: str) -> bool:
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            hasher = new_hasher()
+            while chunk := handle.read(CHUNK_SIZE):
+                hasher.update(chunk)
+    except OSError:
+        return False
+    return hasher.hexdigest() == digest
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            ca = fa.read(CHUNK_SIZE)
+            cb = fb.read(CHUNK_SIZE)
+            if ca != cb:
+                return False
+            if not ca:
+                return True
