@@ -5,6 +5,7 @@ Every number is one indexed aggregate (mediasyncd.index.status); nothing walks t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,18 @@ def _progress(index: Index, current: str) -> dict[str, Any] | None:
     # earlier run: only the running job's own progress is shown.
     if progress is None or progress.get("path") != str(Path(current).absolute()):
         return None
+    # The daemon publishes when bytes or the phase move; a phase with no byte count
+    # (reading conversations, matching) may publish nothing for minutes, so the time is
+    # counted here from the ingest's start rather than shown as last published.
+    started = progress.get("started")
+    if isinstance(started, str):
+        try:
+            since = (datetime.now(UTC) - datetime.fromisoformat(started)).total_seconds()
+        except ValueError:
+            since = None
+        published = progress.get("elapsed_seconds")
+        if since is not None and isinstance(published, int | float) and since > published:
+            progress["elapsed_seconds"] = round(since, 1)
     return progress
 
 

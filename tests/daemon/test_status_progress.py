@@ -114,6 +114,27 @@ def test_status_names_the_phase_after_hashing(
     resume(daemon, path)
 
 
+def test_elapsed_time_grows_while_a_phase_reports_nothing(
+    make_daemon: MakeDaemon, drop: Path, tmp_path: Path
+) -> None:
+    """A phase without byte counts (reading conversations, matching) publishes nothing
+    new for a while: `status` still counts the time from the ingest's start, so a long
+    phase does not look frozen at `6 s so far` (seen on a 144 MiB export)."""
+    daemon = start_frozen_at(make_daemon, "ingest.before_rematch")
+    path = drop_zip(tmp_path, drop)
+    assert daemon.proc is not None
+    wait_stopped(daemon.proc.pid)
+    first = status_json(daemon)["daemon"]["progress"]["elapsed_seconds"]
+    # The daemon is frozen, so whatever it published stays as it is; 2.2 s later the
+    # elapsed time must have moved by about that much.
+    wait_until(
+        lambda: status_json(daemon)["daemon"]["progress"]["elapsed_seconds"] >= first + 2,
+        what="the elapsed time to grow",
+        timeout=10,
+    )
+    resume(daemon, path)
+
+
 def test_doing_line_never_lags_behind_last_drop(
     make_daemon: MakeDaemon, drop: Path, tmp_path: Path
 ) -> None:
