@@ -9,6 +9,7 @@ hashing: changed meanwhile, it is read again (FileChangedError).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mediasyncd.config import Config
@@ -25,6 +26,10 @@ class MemberWriter:
         self.index = index
         self.store = store
         self.config = config
+        # File-cache rows of disk members stored in the open batch: written with the
+        # batch's rows, after its barrier (a cache row must not name an object that a
+        # power cut could still take back).
+        self.cached_files: list[tuple[str, int, int, int, int, str]] = []
 
     def put(self, source: str, member: Member, want_sha256: bool) -> PutResult:
         """Stream the member into the store (or find it there already)."""
@@ -94,17 +99,16 @@ class MemberWriter:
                 source=source,
                 member=member.path,
             )
-        with self.index.write():
-            objects.remember_file(
-                self.index,
-                key,
-                member.device,
-                member.inode,
-                member.size,
-                member.mtime_ns,
-                result.digest,
-            )
+        self.cached_files.append(
+            (key, member.device, member.inode, member.size, member.mtime_ns, result.digest)
+        )
         return result
+
+    def record_cached_files(self) -> None:
+        """Write the file-cache rows of the batch (inside the batch's write)."""
+        for entry in self.cached_files:
+            objects.remember_file(self.index, *entry)
+        self.cached_files.clear()
 
     def _known(self, digest: str) -> bool:
         """Whether the index has a row for this object (an object without one may have
@@ -128,33 +132,76 @@ class MemberWriter:
         changed_keys: set[tuple[str, str]],
     ) -> StoredOccurrence:
         """Record one stored member: blob, occurrence, keys (inside a write)."""
-        role = handler.role(member) or "other"
-        objects.record_blob(
+        return self.record_batch(row, handler, [(member, result)], changed_keys)[0]
+
+    def record_batch(
+        self,
+        row: sources.SourceRow,
+        handler: SourceHandler,
+        stored: Sequence[tuple[Member, PutResult]],
+        changed_keys: set[tuple[str, str]],
+    ) -> list[StoredOccurrence]:
+        """Record a batch of stored members (inside a write), a few statements per
+        table instead of several per member. A member path that repeats in the batch (a
+        zip may name one twice) starts a new run of rows, so the later one wins as it
+        would one at a time."""
+        recorded: list[StoredOccurrence] = []
+        start = 0
+        while start < len(stored):
+            seen: set[str] = set()
+            end = start
+            while end < len(stored) and stored[end][0].path not in seen:
+                seen.add(stored[end][0].path)
+                end += 1
+            recorded += self._record_distinct(row, handler, stored[start:end], changed_keys)
+            start = end
+        return recorded
+
+    def _record_distinct(
+        self,
+        row: sources.SourceRow,
+        handler: SourceHandler,
+        stored: Sequence[tuple[Member, PutResult]],
+        changed_keys: set[tuple[str, str]],
+    ) -> list[StoredOccurrence]:
+        roles = [handler.role(member) or "other" for member, _ in stored]
+        objects.record_blobs(
             self.index,
-            result.digest,
-            result.size,
-            result.mime,
-            result.sha256.hex() if result.sha256 else None,
-            rewritten=result.new,
+            [
+                objects.NewBlob(
+                    r.digest, r.size, r.mime, r.sha256.hex() if r.sha256 else None, r.new
+                )
+                for _, r in stored
+            ],
         )
-        occurrence_id, is_new = objects.record_occurrence(
+        ids = objects.record_occurrences(
             self.index,
             row.id,
-            member.path,
-            result.digest,
-            role,
-            result.size,
-            member.crc32,
             row.run,
+            [
+                objects.NewOccurrence(m.path, r.digest, role, r.size, m.crc32)
+                for (m, r), role in zip(stored, roles, strict=True)
+            ],
         )
-        keys = [(k.key_kind, k.key, k.extra) for k in handler.keys(member, result)]
-        keys += objects.alias_keys(self.index, member.name, size=result.size)
-        if is_new and keys:
-            objects.record_keys(self.index, occurrence_id, keys)
-            changed_keys.update((kind, key) for kind, key, _ in keys)
-        return StoredOccurrence(
-            occurrence_id, member.path, result.digest, role, result.mime, result.size
-        )
+        aliases = objects.alias_keys_of(self.index, (member.name for member, _ in stored))
+        new_keys: list[tuple[int, str, str, str | None]] = []
+        recorded = []
+        for (member, result), role, (occurrence_id, is_new) in zip(stored, roles, ids, strict=True):
+            if is_new:
+                keys = [(k.key_kind, k.key, k.extra) for k in handler.keys(member, result)]
+                keys += [
+                    (kind, str(result.size) if kind == "size" else key, extra)
+                    for kind, key, extra in aliases.get(member.name, [])
+                ]
+                new_keys += [(occurrence_id, *key) for key in keys]
+                changed_keys.update((kind, key) for kind, key, _ in keys)
+            recorded.append(
+                StoredOccurrence(
+                    occurrence_id, member.path, result.digest, role, result.mime, result.size
+                )
+            )
+        objects.record_keys_of(self.index, new_keys)
+        return recorded
 
 
 class _GuardedStream:

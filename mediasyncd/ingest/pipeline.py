@@ -345,6 +345,14 @@ class Ingester:
         walker = ContainerWalker(
             path, self.config.limits, spool_dir=self.state_dir / "tmp", expand=run.handler.expand
         )
+        self.members.cached_files.clear()
+        with self.store.batch():
+            self._walk_members(walker, run, summary, bound)
+            self._flush(run)
+
+    def _walk_members(
+        self, walker: ContainerWalker, run: _Members, summary: IngestSummary, bound: Any
+    ) -> None:
         for item in walker.walk():
             self.progress.advance(walker.position, item.path)
             if self.should_stop is not None and self.should_stop():
@@ -375,22 +383,25 @@ class Ingester:
             run.pending.append((item, result))
             if len(run.pending) >= BATCH:
                 self._flush(run)
-        self._flush(run)
 
     def _skip(self, run: _Members, summary: IngestSummary, member: str, reason: str) -> None:
         run.failures.append((member, reason))
         summary.failures.append(Failure(run.row.path, member, reason))
 
     def _flush(self, run: _Members) -> None:
-        """Record the members stored since the last flush, in one write transaction."""
+        """Record the members stored since the last flush, in one write transaction,
+        once the store has made their objects durable (one barrier per batch)."""
         if not run.pending:
             return
+        self.store.sync_batch()
+        faults.point("store.after_batch_sync")
         with self.index.write():
-            for member, result in run.pending:
-                occurrence = self.members.record(
-                    run.row, run.handler, member, result, run.changed_keys
-                )
-                run.stored.append(occurrence)
+            self.members.record_cached_files()
+            recorded = self.members.record_batch(
+                run.row, run.handler, run.pending, run.changed_keys
+            )
+            run.stored += recorded
+            for (member, result), occurrence in zip(run.pending, recorded, strict=True):
                 run.manifest.append(
                     ManifestMember(
                         member.path,

@@ -135,8 +135,7 @@ def _record_members(
     """Record each member the store still holds, as its ingest did; a missing object is
     a failure of its source."""
     store = ingester.store
-    stored: list[StoredOccurrence] = []
-    changed: set[tuple[str, str]] = set()
+    present: list[tuple[Member, PutResult]] = []
     for entry in manifest.members:
         if not store.has(entry.digest):
             summary.missing_objects.append(entry.digest)
@@ -149,10 +148,9 @@ def _record_members(
             crc32=entry.crc32,
             mtime_ns=entry.mtime_ns,
         )
-        result = _describe(store, entry.digest, handler.want_sha256(member))
-        stored.append(ingester.members.record(row, handler, member, result, changed))
+        present.append((member, _describe(store, entry.digest, handler.want_sha256(member))))
         summary.members += 1
-    return stored
+    return ingester.members.record_batch(row, handler, present, set())
 
 
 def _describe(store: Store, digest: str, want_sha256: bool) -> PutResult:

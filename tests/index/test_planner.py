@@ -49,9 +49,7 @@ def test_an_ingested_index_plans_its_lookups_from_the_selective_index(tmp_path: 
     occurrences, not from every reference or every key of a kind."""
     state = tmp_path / "state"
     drop = write_export(build_corpus(seed=14, n_conversations=40), tmp_path / "drops", "A")
-    others = [
-        make_zip(tmp_path / "drops" / f"photos-{n}.zip", _photos(n)) for n in range(4)
-    ]
+    others = [make_zip(tmp_path / "drops" / f"photos-{n}.zip", _photos(n)) for n in range(4)]
     done = run_in_state(state, "ingest", drop.path, *others)
     assert done.returncode == 0, done.stderr
     db = state / "index.db"
