@@ -248,6 +248,30 @@ def record_keys_of(index: Index, keys: Iterable[tuple[int, str, str, str | None]
     )
 
 
+# (key kind, key, digest, member, role, extra): all a matcher reads of an occurrence's key.
+KeyedFile = tuple[str, str, str, str, str, str | None]
+
+
+def keyed_files(index: Index, keys: Iterable[tuple[str, str]]) -> set[KeyedFile]:
+    """Every occurrence key of these (key kind, key) pairs, with what the matchers read
+    of its occurrence: an occurrence that adds none of these tuples anew (the same file
+    under the same member path in another drop) changes no link."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return set()
+    join = index.dialect.ordered_join
+    with index.key_table("temp_keyed_files", wanted) as table:
+        return {
+            (str(kind), str(key), str(digest), str(member), str(role), extra)
+            for kind, key, digest, member, role, extra in index.execute(
+                f"""SELECT k.key_kind, k.key, o.digest, o.member, o.role, k.extra
+                    FROM {table} t
+                    {join} occurrence_keys k ON k.key_kind = t.key_kind AND k.key = t.key
+                    {join} occurrences o ON o.id = k.occurrence_id"""
+            )
+        }
+
+
 def record_keys(
     index: Index, occurrence_id: int, keys: Iterable[tuple[str, str, str | None]]
 ) -> None:

@@ -185,23 +185,49 @@ class MemberWriter:
         )
         aliases = objects.alias_keys_of(self.index, (member.name for member, _ in stored))
         new_keys: list[tuple[int, str, str, str | None]] = []
+        keyed: list[objects.KeyedFile] = []
         recorded = []
         for (member, result), role, (occurrence_id, is_new) in zip(stored, roles, ids, strict=True):
             if is_new:
-                keys = [(k.key_kind, k.key, k.extra) for k in handler.keys(member, result)]
-                keys += [
-                    (kind, str(result.size) if kind == "size" else key, extra)
-                    for kind, key, extra in aliases.get(member.name, [])
-                ]
+                keys = _first_of_each(
+                    [(k.key_kind, k.key, k.extra) for k in handler.keys(member, result)]
+                    + [
+                        (kind, str(result.size) if kind == "size" else key, extra)
+                        for kind, key, extra in aliases.get(member.name, [])
+                    ]
+                )
                 new_keys += [(occurrence_id, *key) for key in keys]
-                changed_keys.update((kind, key) for kind, key, _ in keys)
+                keyed += [(k, v, result.digest, member.path, role, e) for k, v, e in keys]
             recorded.append(
                 StoredOccurrence(
                     occurrence_id, member.path, result.digest, role, result.mime, result.size
                 )
             )
+        changed_keys.update(self._new_links(keyed))
         objects.record_keys_of(self.index, new_keys)
         return recorded
+
+    def _new_links(self, keyed: list[objects.KeyedFile]) -> set[tuple[str, str]]:
+        """The keys whose files these new occurrences change: only a (key, file) the index
+        did not hold before, so next month's export, which brings again the files the
+        last one had under the same names, rematches what it adds, not everything."""
+        held = objects.keyed_files(self.index, {(kind, key) for kind, key, *_ in keyed})
+        return {(kind, key) for kind, key, *rest in keyed if (kind, key, *rest) not in held}
+
+
+def _first_of_each(
+    keys: list[tuple[str, str, str | None]],
+) -> list[tuple[str, str, str | None]]:
+    """One row per (kind, key), the first given: what the member's own name says wins over
+    a map's alias of it, as when the map arrives after the file (`add_alias` keeps the
+    key a file has). The stored provenance then does not depend on the order of drops."""
+    seen: set[tuple[str, str]] = set()
+    first = []
+    for kind, key, extra in keys:
+        if (kind, key) not in seen:
+            seen.add((kind, key))
+            first.append((kind, key, extra))
+    return first
 
 
 class _GuardedStream:
