@@ -41,8 +41,9 @@ def test_status_imports_no_reader(tmp_path: Path) -> None:
 
 
 def test_an_ingest_without_a_terminal_does_not_import_the_progress_bar(tmp_path: Path) -> None:
-    """rich draws the bar on a terminal only; a pipe or a log gets lines, without it."""
+    """rich draws the bar on a terminal only; a pipe or a log gets lines, without it
+    (structlog still imports rich's console for its own renderer)."""
     drop = make_zip(tmp_path / "photos.zip", {"a.png": media_bytes(500, "b")})
     imported = _imported(tmp_path / "state", "ingest", str(drop))
     assert "mediasyncd.ingest.pipeline" in imported
-    assert not {name for name in imported if name == "rich" or name.startswith("rich.")}
+    assert "rich.progress" not in imported
