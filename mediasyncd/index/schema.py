@@ -727,3 +727,20 @@ _STATUS_FILL = (
          AND EXISTS (SELECT 1 FROM occurrences o WHERE o.digest = b.digest AND o.role = 'media'));
 """
 )
+
+
+@MIGRATIONS(name="0008_source_aliases")
+def _source_aliases(db: sqlite_utils.Database) -> None:
+    """A drop byte-identical to one ingested before (a copy at another path) is recorded
+    as an alias of it: `content` is its size and whole-file XXH3-128, `same_as` the
+    source whose occurrences it shares (mediasyncd.index.aliases). An alias has no
+    occurrences, keys or links of its own."""
+    run_statements(
+        db,
+        """
+        ALTER TABLE sources ADD COLUMN content TEXT;
+        ALTER TABLE sources ADD COLUMN same_as INTEGER REFERENCES sources(id) ON DELETE SET NULL;
+        CREATE INDEX sources_content ON sources(content) WHERE content IS NOT NULL;
+        CREATE INDEX sources_same_as ON sources(same_as) WHERE same_as IS NOT NULL;
+        """,
+    )
