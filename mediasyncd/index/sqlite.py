@@ -102,6 +102,10 @@ class SqliteIndex(Index):
         row = self._conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         return int(row[0]), int(row[1]), int(row[2])
 
+    def optimize(self) -> None:
+        if self._writer:
+            refresh_statistics(self._conn)
+
     def close(self) -> None:
         if self._writer:
             refresh_statistics(self._conn)
@@ -174,12 +178,17 @@ def refresh_statistics(conn: sqlite3.Connection) -> None:
     with `refs_origin` (every row matches: a scan of all references per continued
     conversation) and the stale keys of a source from every key of a kind. A writer
     that cannot get the lock at once (another one is writing) leaves it to the next."""
+    if conn.in_transaction:
+        return
+    timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
     try:
         conn.execute("PRAGMA busy_timeout = 0")
         conn.execute(f"PRAGMA analysis_limit = {ANALYSIS_LIMIT}")
         conn.execute("PRAGMA optimize")
     except sqlite3.Error:
         pass
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
 
 
 def _protect(path: Path) -> None:

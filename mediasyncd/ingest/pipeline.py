@@ -137,6 +137,8 @@ class Ingester:
                 log.info("source.changed_retry", source=path_text(path.absolute()), attempt=attempt)
                 continue
             summary.merge(trial)
+            # Statistics for the next drop's plans (the daemon's connection lives long).
+            self.index.optimize()
             return state
         raise AssertionError("unreachable: the last attempt always returns")
 
