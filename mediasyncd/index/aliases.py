@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mediasyncd.index.engine import Index
+from mediasyncd.timeutil import utc_now_iso
 
 # The subject whose links copied photos can change (the trace matcher's).
 PHOTO_SUBJECT = "trace"
@@ -53,9 +54,16 @@ def make_alias(index: Index, source_id: int, original: Original) -> None:
     """The source holds what `original` holds, in its state (inside a write)."""
     index.execute(
         """UPDATE sources SET same_as = ?, kind = ?, state = ?, error = ?, members = ?,
-               last_ingested = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
-           WHERE id = ?""",
-        (original.id, original.kind, original.state, original.error, original.members, source_id),
+               last_ingested = ? WHERE id = ?""",
+        (
+            original.id,
+            original.kind,
+            original.state,
+            original.error,
+            original.members,
+            utc_now_iso(),
+            source_id,
+        ),
     )
 
 
