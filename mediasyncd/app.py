@@ -90,6 +90,7 @@ class App:
             self.state_dir,
             fsync=self.config.store.fsync,
             compare_bytes_on_hit=self.config.store.compare_bytes_on_hit,
+            durability=self.config.store.durability,
         )
 
     def close(self) -> None:

@@ -51,6 +51,9 @@ class WatchConfig:
 class StoreConfig:
     compare_bytes_on_hit: bool = False
     fsync: bool = True
+    # "batch": one flush of the store's filesystem per batch of objects, before the index
+    # names them; "object": each object and its folder flushed as it is written.
+    durability: Literal["batch", "object"] = "batch"
 
 
 @dataclass(frozen=True)

@@ -45,3 +45,14 @@ def test_a_summary_reads_its_counters_as_attributes() -> None:
         pass
     else:  # pragma: no cover - the assertion below explains
         raise AssertionError("an unknown counter must not read as 0")
+
+
+def test_the_registry_constants_are_the_handlers_own() -> None:
+    """The kinds name their subject and counters without importing their readers (a
+    cold `status` does not pay for them); the values are the handlers' own."""
+    from mediasyncd.conversations import handler, kind
+    from mediasyncd.traces import kind as traces_kind
+    from mediasyncd.traces import langfuse
+
+    assert kind.SUBJECT == handler.SUBJECT and kind.COUNTERS == handler.COUNTERS
+    assert traces_kind.SUBJECT == langfuse.SUBJECT

@@ -3,30 +3,38 @@ on stderr otherwise (a log file, a CI job, a pipe)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from types import TracebackType
-from typing import TextIO
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.progress import Progress as RichProgress
+from typing import TYPE_CHECKING, TextIO
 
 from mediasyncd.cli.words import describe_progress
 from mediasyncd.ingest.progress import HASHING, Throttle, TrackingProgress
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
+
+# Variables with which rich treats a stream that is no terminal as one.
+_FORCING_ENV = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
 
 
 class RichIngestProgress(TrackingProgress):
     """The terminal bar: bytes of the drop read, of its size on disk, then the phase."""
 
     def __init__(self, console: Console | None = None) -> None:
+        # rich costs about 40 ms to import: only a terminal bar pays it.
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+        from rich.progress import Progress as RichProgress
+
         super().__init__()
         self._bar = RichProgress(
             TextColumn("{task.description}"),
@@ -118,6 +126,10 @@ def waiting_line(path: Path, holder: int | None) -> str:
 
 
 def wants_progress() -> bool:
+    if not sys.stderr.isatty() and not any(name in os.environ for name in _FORCING_ENV):
+        return False  # what rich would say, without importing it
+    from rich.console import Console
+
     return Console(stderr=True).is_terminal
 
 

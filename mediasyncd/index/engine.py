@@ -191,6 +191,10 @@ class Index(abc.ABC):
         An engine without one has nothing to do."""
         return 0, 0, 0
 
+    def optimize(self) -> None:  # noqa: B027 - an engine that plans without statistics
+        """Refresh the planner's statistics of the tables that changed a lot (a writer
+        calls it after each drop: a long-lived daemon grows its index from empty)."""
+
     @abc.abstractmethod
     def close(self) -> None: ...
 

@@ -39,6 +39,31 @@ def record_blob(
     )
 
 
+@dataclass(frozen=True)
+class NewBlob:
+    digest: str
+    size: int
+    mime: str
+    sha256: str | None
+    rewritten: bool
+
+
+def record_blobs(index: Index, blobs: Sequence[NewBlob]) -> None:
+    """`record_blob` for a batch: two statements, however many rows."""
+    index.executemany(
+        "UPDATE blobs SET repairs = repairs + 1 WHERE digest = ?",
+        [(blob.digest,) for blob in blobs if blob.rewritten],
+    )
+    now = utc_now_iso()
+    index.executemany(
+        """
+        INSERT INTO blobs (digest, size, mime, kind, sha256, first_seen) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT(digest) DO UPDATE SET sha256 = COALESCE(blobs.sha256, excluded.sha256)
+        """,
+        [(b.digest, b.size, b.mime, kind_of(b.mime), b.sha256, now) for b in blobs],
+    )
+
+
 def blob_info(index: Index, digest: str) -> BlobInfo | None:
     row = index.execute(
         "SELECT size, mime, sha256 FROM blobs WHERE digest = ?", (digest,)
@@ -142,6 +167,109 @@ def record_occurrence(
         (source_id, member, name, digest, role, size, crc32, run),
     )
     return occurrence_id, True
+
+
+@dataclass(frozen=True)
+class NewOccurrence:
+    member: str
+    digest: str
+    role: str
+    size: int
+    crc32: int | None
+
+
+def record_occurrences(
+    index: Index, source_id: int, run: int, rows: Sequence[NewOccurrence]
+) -> list[tuple[int, bool]]:
+    """`record_occurrence` for a batch of distinct members, a few statements per batch:
+    each member's occurrence id and whether it is new (or now names other bytes)."""
+    members = [row.member for row in rows]
+    if len(set(members)) != len(members):
+        raise ValueError("record_occurrences takes distinct members")
+    previous = _occurrence_ids(index, source_id, members, with_digest=True)
+    kept = [r for r in rows if r.member in previous and previous[r.member][1] == r.digest]
+    replaced = [r for r in rows if r.member in previous and previous[r.member][1] != r.digest]
+    fresh = [r for r in rows if r.member not in previous or previous[r.member][1] != r.digest]
+    index.executemany(
+        "UPDATE occurrences SET run = ?, role = ? WHERE id = ?",
+        [(run, r.role, previous[r.member][0]) for r in kept],
+    )
+    # Same member, new bytes: drop the old row (and its keys) so keys are recomputed.
+    index.executemany(
+        "DELETE FROM occurrences WHERE id = ?", [(previous[r.member][0],) for r in replaced]
+    )
+    index.executemany(
+        """INSERT INTO occurrences (source_id, member, name, digest, role, size, crc32, run)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+        [
+            (
+                source_id,
+                r.member,
+                r.member.rsplit("/", 1)[-1],
+                r.digest,
+                r.role,
+                r.size,
+                r.crc32,
+                run,
+            )
+            for r in fresh
+        ],
+    )
+    inserted = _occurrence_ids(index, source_id, [r.member for r in fresh], with_digest=False)
+    unchanged = {r.member for r in kept}
+    return [
+        (previous[r.member][0], False) if r.member in unchanged else (inserted[r.member][0], True)
+        for r in rows
+    ]
+
+
+def _occurrence_ids(
+    index: Index, source_id: int, members: Sequence[str], *, with_digest: bool
+) -> dict[str, tuple[int, str]]:
+    """member -> (occurrence id, digest) of these members of the source."""
+    found: dict[str, tuple[int, str]] = {}
+    for start in range(0, len(members), CHUNK):
+        chunk = members[start : start + CHUNK]
+        for member, occurrence_id, digest in index.execute(
+            f"""SELECT member, id, digest FROM occurrences
+                WHERE source_id = ? AND member IN ({marks(chunk)})""",
+            (source_id, *chunk),
+        ):
+            found[str(member)] = (int(occurrence_id), str(digest))
+    return found
+
+
+def record_keys_of(index: Index, keys: Iterable[tuple[int, str, str, str | None]]) -> None:
+    """`record_keys` for many occurrences at once: (occurrence id, kind, key, extra)."""
+    index.executemany(
+        """INSERT INTO occurrence_keys (occurrence_id, key_kind, key, extra) VALUES (?, ?, ?, ?)
+           ON CONFLICT (occurrence_id, key_kind, key) DO UPDATE SET extra = excluded.extra""",
+        list(keys),
+    )
+
+
+# (key kind, key, digest, member, role, extra): all a matcher reads of an occurrence's key.
+KeyedFile = tuple[str, str, str, str, str, str | None]
+
+
+def keyed_files(index: Index, keys: Iterable[tuple[str, str]]) -> set[KeyedFile]:
+    """Every occurrence key of these (key kind, key) pairs, with what the matchers read
+    of its occurrence: an occurrence that adds none of these tuples anew (the same file
+    under the same member path in another drop) changes no link."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return set()
+    join = index.dialect.ordered_join
+    with index.key_table("temp_keyed_files", wanted) as table:
+        return {
+            (str(kind), str(key), str(digest), str(member), str(role), extra)
+            for kind, key, digest, member, role, extra in index.execute(
+                f"""SELECT k.key_kind, k.key, o.digest, o.member, o.role, k.extra
+                    FROM {table} t
+                    {join} occurrence_keys k ON k.key_kind = t.key_kind AND k.key = t.key
+                    {join} occurrences o ON o.id = k.occurrence_id"""
+            )
+        }
 
 
 def record_keys(
@@ -261,6 +389,24 @@ def alias_keys(index: Index, name: str, *, size: int) -> list[tuple[str, str, st
     ):
         keys.append((kind, str(size) if kind == "size" else key, extra))
     return keys
+
+
+def alias_keys_of(
+    index: Index, names: Iterable[str]
+) -> dict[str, list[tuple[str, str, str | None]]]:
+    """`alias_keys` of many names at once, by name (a 'size' alias still to be given its
+    file's size by the caller, as `alias_keys` does)."""
+    found: dict[str, list[tuple[str, str, str | None]]] = {}
+    ordered = sorted(set(names))
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        for name, kind, key, extra in index.execute(
+            f"""SELECT name, key_kind, key, extra FROM name_aliases
+                WHERE name IN ({marks(chunk)}) ORDER BY name, key_kind, key""",
+            chunk,
+        ):
+            found.setdefault(str(name), []).append((str(kind), str(key), extra))
+    return found
 
 
 def add_alias(

@@ -467,3 +467,280 @@ def _partial_outcomes(db: sqlite_utils.Database) -> None:
             "ALTER TABLE member_failures ADD COLUMN kind TEXT NOT NULL DEFAULT 'problem' "
             "CHECK (kind IN ('problem', 'note'))"
         )
+
+
+# Whether a reference (alias r's id) resolves, as RESOLVED_SQL says, for the triggers below.
+_RESOLVES = """(EXISTS (SELECT 1 FROM matches m WHERE m.ref_id = {ref})
+    OR EXISTS (SELECT 1 FROM resolved_refs x WHERE x.ref_id = {ref}))"""
+# A reference `status` counts: one that exists and is not a text mention.
+_COUNTED_REF = "EXISTS (SELECT 1 FROM refs r WHERE r.id = {ref} AND r.kind != 'text_mention')"
+# An orphan is a media file found as media in some drop that no link names.
+_MEDIA_BLOB = (
+    "EXISTS (SELECT 1 FROM blobs b WHERE b.digest = {digest} "
+    "AND b.kind IN ('image', 'audio', 'video', 'document'))"
+)
+_MEDIA_OCCURRENCE = (
+    "EXISTS (SELECT 1 FROM occurrences o WHERE o.digest = {digest} AND o.role = 'media')"
+)
+_LINKED = "EXISTS (SELECT 1 FROM matches l WHERE l.digest = {digest})"
+
+
+def _bump(column: str, amount: str, when: str = "1") -> str:
+    return f"UPDATE status_counts SET {column} = {column} + ({amount}) WHERE id = 1 AND ({when});"
+
+
+def _status_counter_triggers() -> str:
+    """Triggers that keep `status_counts` equal to the counts `status` used to take:
+    each one adds what its row changes (a reference that starts or stops resolving, a
+    file that becomes or stops being an orphan)."""
+    new_ref, old_ref = "new.ref_id", "old.ref_id"
+    return f"""
+    CREATE TRIGGER status_blobs_in AFTER INSERT ON blobs BEGIN
+        {_bump("blobs", "1")} {_bump("blob_bytes", "new.size")}
+        {
+        _bump(
+            "orphans",
+            "1",
+            _MEDIA_OCCURRENCE.format(digest="new.digest")
+            + " AND NOT "
+            + _LINKED.format(digest="new.digest")
+            + " AND new.kind IN ('image', 'audio', "
+            "'video', 'document')",
+        )
+    }
+    END;
+    CREATE TRIGGER status_blobs_out AFTER DELETE ON blobs BEGIN
+        {_bump("blobs", "-1")} {_bump("blob_bytes", "-old.size")}
+        {
+        _bump(
+            "orphans",
+            "-1",
+            _MEDIA_OCCURRENCE.format(digest="old.digest")
+            + " AND NOT "
+            + _LINKED.format(digest="old.digest")
+            + " AND old.kind IN ('image', 'audio', "
+            "'video', 'document')",
+        )
+    }
+    END;
+    CREATE TRIGGER status_conversations_in AFTER INSERT ON conversations BEGIN
+        {_bump("conversations", "1")} {_bump("messages", "new.message_count")}
+    END;
+    CREATE TRIGGER status_conversations_out AFTER DELETE ON conversations BEGIN
+        {_bump("conversations", "-1")} {_bump("messages", "-old.message_count")}
+    END;
+    CREATE TRIGGER status_conversations_messages AFTER UPDATE OF message_count ON conversations
+    BEGIN
+        {_bump("messages", "new.message_count - old.message_count")}
+    END;
+    CREATE TRIGGER status_refs_in AFTER INSERT ON refs WHEN new.kind != 'text_mention' BEGIN
+        {_bump("refs", "1")}
+        {_bump("refs_resolved", "1", _RESOLVES.format(ref="new.id"))}
+    END;
+    CREATE TRIGGER status_refs_out AFTER DELETE ON refs WHEN old.kind != 'text_mention' BEGIN
+        {_bump("refs", "-1")}
+        {_bump("refs_resolved", "-1", _RESOLVES.format(ref="old.id"))}
+    END;
+    CREATE TRIGGER status_refs_kind AFTER UPDATE OF id, kind ON refs BEGIN
+        {_bump("refs", "-1", "old.kind != 'text_mention'")}
+        {
+        _bump(
+            "refs_resolved",
+            "-1",
+            "old.kind != 'text_mention' AND " + _RESOLVES.format(ref="old.id"),
+        )
+    }
+        {_bump("refs", "1", "new.kind != 'text_mention'")}
+        {
+        _bump(
+            "refs_resolved", "1", "new.kind != 'text_mention' AND " + _RESOLVES.format(ref="new.id")
+        )
+    }
+    END;
+    CREATE TRIGGER status_matches_in AFTER INSERT ON matches BEGIN
+        {
+        _bump(
+            "refs_resolved",
+            "1",
+            f"{new_ref} IS NOT NULL AND "
+            + _COUNTED_REF.format(ref=new_ref)
+            + f" AND (SELECT COUNT(*) FROM matches c WHERE c.ref_id = {new_ref}) = 1"
+            + f" AND NOT EXISTS (SELECT 1 FROM resolved_refs x WHERE x.ref_id = {new_ref})",
+        )
+    }
+        {
+        _bump(
+            "orphans",
+            "-1",
+            "(SELECT COUNT(*) FROM matches c WHERE c.digest = new.digest) = 1 "
+            "AND "
+            + _MEDIA_BLOB.format(digest="new.digest")
+            + " AND "
+            + _MEDIA_OCCURRENCE.format(digest="new.digest"),
+        )
+    }
+    END;
+    CREATE TRIGGER status_matches_out AFTER DELETE ON matches BEGIN
+        {
+        _bump(
+            "refs_resolved",
+            "-1",
+            f"{old_ref} IS NOT NULL AND "
+            + _COUNTED_REF.format(ref=old_ref)
+            + " AND NOT "
+            + _RESOLVES.format(ref=old_ref),
+        )
+    }
+        {
+        _bump(
+            "orphans",
+            "1",
+            "NOT "
+            + _LINKED.format(digest="old.digest")
+            + " AND "
+            + _MEDIA_BLOB.format(digest="old.digest")
+            + " AND "
+            + _MEDIA_OCCURRENCE.format(digest="old.digest"),
+        )
+    }
+    END;
+    CREATE TRIGGER status_resolved_in AFTER INSERT ON resolved_refs BEGIN
+        {
+        _bump(
+            "refs_resolved",
+            "1",
+            _COUNTED_REF.format(ref="new.ref_id")
+            + " AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.ref_id = new.ref_id)",
+        )
+    }
+    END;
+    CREATE TRIGGER status_resolved_out AFTER DELETE ON resolved_refs BEGIN
+        {
+        _bump(
+            "refs_resolved",
+            "-1",
+            _COUNTED_REF.format(ref="old.ref_id")
+            + " AND NOT "
+            + _RESOLVES.format(ref="old.ref_id"),
+        )
+    }
+    END;
+    CREATE TRIGGER status_occurrences_in AFTER INSERT ON occurrences WHEN new.role = 'media'
+    BEGIN
+        {
+        _bump(
+            "orphans",
+            "1",
+            "(SELECT COUNT(*) FROM occurrences c WHERE c.digest = new.digest "
+            "AND c.role = 'media') = 1 AND "
+            + _MEDIA_BLOB.format(digest="new.digest")
+            + " AND NOT "
+            + _LINKED.format(digest="new.digest"),
+        )
+    }
+    END;
+    CREATE TRIGGER status_occurrences_out AFTER DELETE ON occurrences WHEN old.role = 'media'
+    BEGIN
+        {
+        _bump(
+            "orphans",
+            "-1",
+            "NOT "
+            + _MEDIA_OCCURRENCE.format(digest="old.digest")
+            + " AND "
+            + _MEDIA_BLOB.format(digest="old.digest")
+            + " AND NOT "
+            + _LINKED.format(digest="old.digest"),
+        )
+    }
+    END;
+    CREATE TRIGGER status_occurrences_role AFTER UPDATE OF role, digest ON occurrences
+    WHEN old.role IS NOT new.role OR old.digest IS NOT new.digest BEGIN
+        {
+        _bump(
+            "orphans",
+            "-1",
+            "old.role = 'media' AND NOT "
+            + _MEDIA_OCCURRENCE.format(digest="old.digest")
+            + " AND "
+            + _MEDIA_BLOB.format(digest="old.digest")
+            + " AND NOT "
+            + _LINKED.format(digest="old.digest"),
+        )
+    }
+        {
+        _bump(
+            "orphans",
+            "1",
+            "new.role = 'media' AND (SELECT COUNT(*) FROM occurrences c "
+            "WHERE c.digest = new.digest AND c.role = 'media') = 1 AND "
+            + _MEDIA_BLOB.format(digest="new.digest")
+            + " AND NOT "
+            + _LINKED.format(digest="new.digest"),
+        )
+    }
+    END;
+    """
+
+
+@MIGRATIONS(name="0007_status_counters")
+def _status_counters(db: sqlite_utils.Database) -> None:
+    """One row of the counts `status` shows, kept by triggers as rows change, so a
+    `status` of a 50,000-conversation index reads them instead of counting (the resolved
+    references and the orphans took about 150 ms of it). Filled once from the tables."""
+    run_statements(
+        db,
+        """
+        CREATE TABLE status_counts (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            blobs INTEGER NOT NULL,
+            blob_bytes INTEGER NOT NULL,
+            conversations INTEGER NOT NULL,
+            messages INTEGER NOT NULL,
+            refs INTEGER NOT NULL,
+            refs_resolved INTEGER NOT NULL,
+            orphans INTEGER NOT NULL
+        );
+        """
+        + _STATUS_FILL
+        + _status_counter_triggers(),
+    )
+
+
+# The counts as `status` took them (mediasyncd.index.status), for the first fill.
+_STATUS_FILL = (
+    """
+    INSERT INTO status_counts (id, blobs, blob_bytes, conversations, messages, refs,
+                               refs_resolved, orphans)
+    SELECT 1,
+        (SELECT COUNT(*) FROM blobs),
+        (SELECT COALESCE(SUM(size), 0) FROM blobs),
+        (SELECT COUNT(*) FROM conversations),
+        (SELECT COALESCE(SUM(message_count), 0) FROM conversations),
+        (SELECT COUNT(*) FROM refs WHERE kind != 'text_mention'),
+        (SELECT COUNT(*) FROM refs r WHERE r.kind != 'text_mention' AND """
+    + _RESOLVES.format(ref="r.id")
+    + """),
+        (SELECT COUNT(*) FROM blobs b
+         WHERE NOT EXISTS (SELECT 1 FROM matches m WHERE m.digest = b.digest)
+         AND b.kind IN ('image', 'audio', 'video', 'document')
+         AND EXISTS (SELECT 1 FROM occurrences o WHERE o.digest = b.digest AND o.role = 'media'));
+"""
+)
+
+
+@MIGRATIONS(name="0008_source_aliases")
+def _source_aliases(db: sqlite_utils.Database) -> None:
+    """A drop byte-identical to one ingested before (a copy at another path) is recorded
+    as an alias of it: `content` is its size and whole-file XXH3-128, `same_as` the
+    source whose occurrences it shares (mediasyncd.index.aliases). An alias has no
+    occurrences, keys or links of its own."""
+    run_statements(
+        db,
+        """
+        ALTER TABLE sources ADD COLUMN content TEXT;
+        ALTER TABLE sources ADD COLUMN same_as INTEGER REFERENCES sources(id) ON DELETE SET NULL;
+        CREATE INDEX sources_content ON sources(content) WHERE content IS NOT NULL;
+        CREATE INDEX sources_same_as ON sources(same_as) WHERE same_as IS NOT NULL;
+        """,
+    )

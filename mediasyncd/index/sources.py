@@ -147,13 +147,17 @@ def rename_source(index: Index, old: str, new: str) -> None:
 
 
 def sources_holding(index: Index, digest: str) -> list[str]:
-    """The paths of the sources an object was found in, in order."""
+    """The paths of the sources an object was found in, in order (a copy recorded as an
+    alias holds what its original holds)."""
     return [
         str(row[0])
         for row in index.execute(
-            """SELECT DISTINCT s.path FROM occurrences o JOIN sources s ON s.id = o.source_id
-               WHERE o.digest = ? ORDER BY s.path""",
-            (digest,),
+            """SELECT s.path FROM occurrences o JOIN sources s ON s.id = o.source_id
+               WHERE o.digest = ?
+               UNION
+               SELECT a.path FROM occurrences o JOIN sources a ON a.same_as = o.source_id
+               WHERE o.digest = ? ORDER BY 1""",
+            (digest, digest),
         )
     ]
 

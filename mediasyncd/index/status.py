@@ -1,17 +1,52 @@
-"""What `mediasyncd status` counts: each number one indexed aggregate, cheap enough for a
-50,000-conversation index (the covering indexes of migrations 0003 and 0005)."""
+"""What `mediasyncd status` counts. The numbers that cost a count over a large table
+(objects and bytes, conversations and messages, references and resolved ones, orphans)
+are kept by triggers in the one row of `status_counts` (migration 0007) and read from
+it; the rest are indexed aggregates (migrations 0003 and 0005). The `*_counted`
+functions take the same numbers from the tables: for an engine without the row, and for
+tests that check the row against them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from mediasyncd.index import engine
 from mediasyncd.index.engine import Index
 from mediasyncd.index.reports import RESOLVED_SQL
+
+COUNTERS = ("blobs", "blob_bytes", "conversations", "messages", "refs", "refs_resolved", "orphans")
+
+
+def kept_counts(index: Index) -> dict[str, int] | None:
+    """The counters row, or None for an index without one."""
+    try:
+        row = index.execute(f"SELECT {', '.join(COUNTERS)} FROM status_counts").fetchone()
+    except engine.OPERATIONAL_ERRORS:  # read when called: each engine adds its own
+        return None
+    return None if row is None else dict(zip(COUNTERS, map(int, row), strict=True))
+
+
+def counted(index: Index) -> dict[str, int]:
+    """The same numbers, counted from the tables."""
+    blobs, size = blob_totals_counted(index)
+    conversations, messages = conversation_counts_counted(index)
+    refs, resolved = reference_counts_counted(index)
+    return dict(
+        zip(
+            COUNTERS,
+            (blobs, size, conversations, messages, refs, resolved, orphans_counted(index)),
+            strict=True,
+        )
+    )
 
 
 def blob_totals(index: Index) -> tuple[int, int]:
     """(objects, bytes) the index knows."""
+    kept = kept_counts(index)
+    return (kept["blobs"], kept["blob_bytes"]) if kept else blob_totals_counted(index)
+
+
+def blob_totals_counted(index: Index) -> tuple[int, int]:
     count, size = index.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs").fetchone()
     return int(count), int(size)
 
@@ -26,6 +61,11 @@ def source_states(index: Index) -> dict[str, int]:
 
 def reference_counts(index: Index) -> tuple[int, int]:
     """(references, resolved ones); text mentions are weak clues, counted apart."""
+    kept = kept_counts(index)
+    return (kept["refs"], kept["refs_resolved"]) if kept else reference_counts_counted(index)
+
+
+def reference_counts_counted(index: Index) -> tuple[int, int]:
     total = int(index.scalar("SELECT COUNT(*) FROM refs WHERE kind != 'text_mention'") or 0)
     resolved = int(
         index.scalar(
@@ -51,6 +91,11 @@ def match_count(index: Index) -> int:
 
 def orphans(index: Index) -> int:
     """Media files found as media in some drop that no link names."""
+    kept = kept_counts(index)
+    return kept["orphans"] if kept else orphans_counted(index)
+
+
+def orphans_counted(index: Index) -> int:
     # Unmatched first: most blobs have a match, so SQLite (which tests the terms in this
     # order) seldom looks at their occurrences.
     return int(
@@ -89,7 +134,15 @@ def last_problem(index: Index) -> dict[str, Any] | None:
 
 
 def conversation_counts(index: Index) -> tuple[int, int]:
-    """(conversations, messages); each conversation row keeps its message count."""
+    """(conversations, messages)."""
+    kept = kept_counts(index)
+    if kept:
+        return kept["conversations"], kept["messages"]
+    return conversation_counts_counted(index)
+
+
+def conversation_counts_counted(index: Index) -> tuple[int, int]:
+    """Each conversation row keeps its message count: a sum, not a count of messages."""
     conversations = int(index.scalar("SELECT COUNT(*) FROM conversations") or 0)
     messages = int(index.scalar("SELECT COALESCE(SUM(message_count), 0) FROM conversations") or 0)
     return conversations, messages

@@ -39,8 +39,9 @@ from mediasyncd.errors import (
 )
 from mediasyncd.fs.guard import RefusedPath, check
 from mediasyncd.fs.pathtext import path_text
-from mediasyncd.index import Index, expected, objects, sources
+from mediasyncd.index import Index, aliases, expected, objects, sources
 from mediasyncd.ingest import outcome
+from mediasyncd.ingest.alias import Copies, whole_file_content
 from mediasyncd.ingest.fingerprint import fingerprint_of
 from mediasyncd.ingest.members import MemberWriter
 from mediasyncd.ingest.progress import MATCHING, Progress, reading_phase
@@ -96,6 +97,7 @@ class Ingester:
         self.progress = progress or Progress()
         self.should_stop = should_stop
         self.members = MemberWriter(index, store, config)
+        self.copies = Copies(self)
 
     # -- public ------------------------------------------------------------------------
 
@@ -135,6 +137,8 @@ class Ingester:
                 log.info("source.changed_retry", source=path_text(path.absolute()), attempt=attempt)
                 continue
             summary.merge(trial)
+            # Statistics for the next drop's plans (the daemon's connection lives long).
+            self.index.optimize()
             return state
         raise AssertionError("unreachable: the last attempt always returns")
 
@@ -229,9 +233,7 @@ class Ingester:
         resumed = existing is not None and existing.state == outcome.PENDING
         self.progress.source_started(path, drop_size(path, self.config.limits.max_folder_depth))
         try:
-            kind, final_state = self._ingest_source(
-                path, row, summary, fingerprint, resumed=resumed
-            )
+            kind, final_state = self._run(path, row, summary, fingerprint, resumed=resumed)
         except MediasyncdError as exc:
             return self._run_failed(row, exc, summary, bound)
         finally:
@@ -241,7 +243,11 @@ class Ingester:
 
     def _entry(self, row: sources.SourceRow, kind: str | None, state: str) -> dict[str, Any]:
         problems = outcome.problems_of(self.index, row.id)
-        return source_entry(row.path, kind, state, problems, outcome.notes_of(self.index, row.id))
+        entry = source_entry(row.path, kind, state, problems, outcome.notes_of(self.index, row.id))
+        original = aliases.same_as(self.index, row.id)
+        if original is not None:
+            entry["same_as"] = sources.source_path(self.index, original)
+        return entry
 
     def _unchanged(self, existing: sources.SourceRow, summary: IngestSummary, bound: Any) -> str:
         entry = self._entry(existing, existing.kind, existing.state)
@@ -297,12 +303,31 @@ class Ingester:
 
     # -- one run of a source -------------------------------------------------------------
 
+    def _run(
+        self,
+        path: Path,
+        row: sources.SourceRow,
+        summary: IngestSummary,
+        fingerprint: str,
+        *,
+        resumed: bool,
+    ) -> tuple[str, str]:
+        """A copy of a landed drop becomes its alias; anything else is ingested."""
+        content = whole_file_content(path, fingerprint, row.path)
+        if content is not None:
+            original = aliases.original_with_content(self.index, content, row.path)
+            if original is not None:
+                return self.copies.record(row, original, content, fingerprint, summary)
+        self.copies.before_reading(row, content, summary)
+        return self._ingest_source(path, row, summary, fingerprint, content, resumed=resumed)
+
     def _ingest_source(
         self,
         path: Path,
         row: sources.SourceRow,
         summary: IngestSummary,
         fingerprint: str,
+        content: str | None,
         *,
         resumed: bool = False,
     ) -> tuple[str, str]:
@@ -315,7 +340,7 @@ class Ingester:
         self._store_members(path, run, summary, bound)
         self.progress.phase(reading_phase(handler.kind))
         self._check_unchanged(path, fingerprint, row.path)
-        self._record_manifest(
+        self.record_manifest(
             row,
             Manifest(
                 row.path,
@@ -325,6 +350,7 @@ class Ingester:
                 path.is_dir(),
                 run.manifest,
                 run.failures,
+                content,
             ),
         )
         with self.index.write():
@@ -345,6 +371,14 @@ class Ingester:
         walker = ContainerWalker(
             path, self.config.limits, spool_dir=self.state_dir / "tmp", expand=run.handler.expand
         )
+        self.members.cached_files.clear()
+        with self.store.batch():
+            self._walk_members(walker, run, summary, bound)
+            self._flush(run)
+
+    def _walk_members(
+        self, walker: ContainerWalker, run: _Members, summary: IngestSummary, bound: Any
+    ) -> None:
         for item in walker.walk():
             self.progress.advance(walker.position, item.path)
             if self.should_stop is not None and self.should_stop():
@@ -375,22 +409,25 @@ class Ingester:
             run.pending.append((item, result))
             if len(run.pending) >= BATCH:
                 self._flush(run)
-        self._flush(run)
 
     def _skip(self, run: _Members, summary: IngestSummary, member: str, reason: str) -> None:
         run.failures.append((member, reason))
         summary.failures.append(Failure(run.row.path, member, reason))
 
     def _flush(self, run: _Members) -> None:
-        """Record the members stored since the last flush, in one write transaction."""
+        """Record the members stored since the last flush, in one write transaction,
+        once the store has made their objects durable (one barrier per batch)."""
         if not run.pending:
             return
+        self.store.sync_batch()
+        faults.point("store.after_batch_sync")
         with self.index.write():
-            for member, result in run.pending:
-                occurrence = self.members.record(
-                    run.row, run.handler, member, result, run.changed_keys
-                )
-                run.stored.append(occurrence)
+            self.members.record_cached_files()
+            recorded = self.members.record_batch(
+                run.row, run.handler, run.pending, run.changed_keys
+            )
+            run.stored += recorded
+            for (member, result), occurrence in zip(run.pending, recorded, strict=True):
                 run.manifest.append(
                     ManifestMember(
                         member.path,
@@ -416,7 +453,14 @@ class Ingester:
                 "source changed while it was read; it will be read again", source=source
             )
 
-    def _record_manifest(self, row: sources.SourceRow, manifest: Manifest) -> None:
+    def rematch_keys(self, keys: set[tuple[str, str]], summary: IngestSummary) -> None:
+        """Recompute the subjects these changed keys can affect (a copy's stale keys)."""
+        self._rematch(keys, InterpretResult(), summary)
+
+    def rematch_subjects(self, touched: dict[str, set[str]], summary: IngestSummary) -> None:
+        self._rematch(set(), InterpretResult(touched=touched), summary)
+
+    def record_manifest(self, row: sources.SourceRow, manifest: Manifest) -> None:
         """Store what this drop held, so the index can be rebuilt from the store alone."""
         result = write_manifest(self.store, manifest, self.state_dir / "tmp")
         with self.index.write():

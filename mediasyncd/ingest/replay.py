@@ -19,7 +19,7 @@ import structlog
 
 from mediasyncd import kinds
 from mediasyncd.config import Config
-from mediasyncd.index import Index, objects, open_index, sources, status
+from mediasyncd.index import Index, aliases, objects, open_index, sources, status
 from mediasyncd.index.sqlite import INDEX_NAME, move_aside
 from mediasyncd.ingest.pipeline import Ingester
 from mediasyncd.sources.base import InterpretContext, SourceHandler, StoredOccurrence
@@ -105,16 +105,14 @@ def _replay(
             fingerprint=manifest.fingerprint,
         )
         sources.set_source_kind(index, row.id, handler.kind)
+    if _replay_copy(index, store, row, manifest, manifest_digest):
+        return
     failures = list(manifest.failures)
     with index.write():
         stored = _record_members(ingester, handler, row, manifest, failures, summary)
-        size = store.size_of(manifest_digest) or 0
-        objects.record_blob(index, manifest_digest, size, "application/json", None)
-        objects.record_occurrence(
-            index, row.id, MANIFEST_MEMBER, manifest_digest, "other", size, None, row.run
-        )
-        sources.set_manifest(index, row.id, manifest_digest)
+        _record_manifest(index, store, row, manifest_digest)
         sources.replace_member_failures(index, row.id, failures)
+        aliases.set_content(index, row.id, manifest.content)
     ctx = InterpretContext(index, store, config, row.id, Path(manifest.source), stored)
     handler.interpret(ctx)
     if ctx.failures or ctx.notes:
@@ -122,6 +120,36 @@ def _replay(
             sources.replace_member_failures(index, row.id, failures + ctx.failures, ctx.notes)
     state = ingester.conclude(row, len(stored))
     log.info("reindex.source", source=manifest.source, members=len(stored), state=state)
+
+
+def _record_manifest(
+    index: Index, store: Store, row: sources.SourceRow, manifest_digest: str
+) -> None:
+    size = store.size_of(manifest_digest) or 0
+    objects.record_blob(index, manifest_digest, size, "application/json", None)
+    objects.record_occurrence(
+        index, row.id, MANIFEST_MEMBER, manifest_digest, "other", size, None, row.run
+    )
+    sources.set_manifest(index, row.id, manifest_digest)
+
+
+def _replay_copy(
+    index: Index, store: Store, row: sources.SourceRow, manifest: Manifest, manifest_digest: str
+) -> bool:
+    """A copy of another drop becomes its alias again when that drop was rebuilt with the
+    same content; otherwise it is replayed from the members its manifest lists."""
+    if manifest.same_as is None or manifest.content is None:
+        return False
+    original = aliases.original_with_content(index, manifest.content, manifest.source)
+    if original is None:
+        return False
+    with index.write():
+        _record_manifest(index, store, row, manifest_digest)
+        sources.replace_member_failures(index, row.id, manifest.failures)
+        aliases.set_content(index, row.id, manifest.content)
+        aliases.make_alias(index, row.id, original)
+    log.info("reindex.source", source=manifest.source, same_as=original.path)
+    return True
 
 
 def _record_members(
@@ -135,8 +163,7 @@ def _record_members(
     """Record each member the store still holds, as its ingest did; a missing object is
     a failure of its source."""
     store = ingester.store
-    stored: list[StoredOccurrence] = []
-    changed: set[tuple[str, str]] = set()
+    present: list[tuple[Member, PutResult]] = []
     for entry in manifest.members:
         if not store.has(entry.digest):
             summary.missing_objects.append(entry.digest)
@@ -149,10 +176,9 @@ def _record_members(
             crc32=entry.crc32,
             mtime_ns=entry.mtime_ns,
         )
-        result = _describe(store, entry.digest, handler.want_sha256(member))
-        stored.append(ingester.members.record(row, handler, member, result, changed))
+        present.append((member, _describe(store, entry.digest, handler.want_sha256(member))))
         summary.members += 1
-    return stored
+    return ingester.members.record_batch(row, handler, present, set())
 
 
 def _describe(store: Store, digest: str, want_sha256: bool) -> PutResult:

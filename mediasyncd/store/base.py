@@ -12,6 +12,7 @@ second store (S3) plugs in.
 from __future__ import annotations
 
 import abc
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -74,9 +75,10 @@ class Store(abc.ABC):
         should_abort: Callable[[], bool] | None = None,
         known: Callable[[str], bool] | None = None,
     ) -> PutResult:
-        """Stream `stream` in, durable before it returns; the digest and whether it was
-        new. `known(digest)` says whether the index vouches for an object already there
-        (one it does not vouch for is checked before it is trusted)."""
+        """Stream `stream` in, durable before it returns (inside `batch()`: durable at
+        the next `sync_batch()`); the digest and whether it was new. `known(digest)` says
+        whether the index vouches for an object already there (one it does not vouch for
+        is checked before it is trusted)."""
 
     @abc.abstractmethod
     def has(self, digest: str) -> bool: ...
@@ -128,6 +130,17 @@ class Store(abc.ABC):
         """The local folder the store lives under, if any (an export may not be
         written into it)."""
         return None
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Inside, `put_stream` may return before its object is durable; the caller calls
+        `sync_batch()` before the index names what it put. A store whose puts are durable
+        on return keeps this default: nothing is deferred."""
+        yield
+
+    def sync_batch(self) -> None:  # noqa: B027 - durable on return: nothing is pending
+        """Make every object put in this batch durable (and every unnamed object it found
+        genuine on a hit): the barrier before the index transaction that names them."""
 
     def ensure(self) -> None:  # noqa: B027 - a store with nothing to prepare keeps this
         """Make the store ready to take objects."""

@@ -12,6 +12,12 @@ The temp file cannot live in the final shard folder because the digest is only k
 the last byte is read; it lives in `objects/` itself, on the same filesystem, and is fsynced
 before it is linked so a crash can leave only an unreferenced temp file, never a
 half-written object under a real name.
+
+With `durability="batch"` (the default) the flushes move to the end of a batch: inside
+`batch()` objects are written and linked without an fsync each, and `sync_batch()` makes
+them durable together (mediasyncd.store.barrier) before the index names them. A power cut
+before the barrier can then leave a torn object under a real name; the index never names
+it, and an object the index does not name is re-hashed before it is trusted.
 """
 
 from __future__ import annotations
@@ -21,13 +27,15 @@ import hashlib
 import os
 import secrets
 import stat
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, Literal
 
 from mediasyncd import faults
 from mediasyncd.errors import CollisionError, MemberRejected, StoreError
 from mediasyncd.process import pid_alive
+from mediasyncd.store.barrier import Batch
 from mediasyncd.store.base import ObjectStat, PutResult, SizeLimit, Store, StoredObject
 from mediasyncd.store.digest import CHUNK_SIZE, is_digest, new_hasher
 from mediasyncd.store.mediatype import SNIFF_BYTES, sniff
@@ -46,12 +54,25 @@ def fsync_dir(path: Path) -> None:
 class ObjectStore(Store):
     """Objects at `<root>/objects/<2 hex>/<30 hex>`, damaged ones in `<root>/quarantine`."""
 
-    def __init__(self, root: Path, *, fsync: bool = True, compare_bytes_on_hit: bool = False):
+    def __init__(
+        self,
+        root: Path,
+        *,
+        fsync: bool = True,
+        compare_bytes_on_hit: bool = False,
+        durability: Literal["batch", "object"] = "batch",
+    ):
         self.root = root
         self.objects = root / "objects"
         self.quarantine_dir = root / "quarantine"
         self.fsync = fsync
         self.compare_bytes_on_hit = compare_bytes_on_hit
+        self.durability = durability
+        # The open batch of each thread (the daemon's worker and a CLI thread never share
+        # one): None outside `batch()`.
+        self._local = threading.local()
+        # Flush calls made by batch barriers so far (syncfs: one per batch).
+        self.barrier_calls = 0
 
     def ensure(self) -> None:
         self.objects.mkdir(parents=True, exist_ok=True)
@@ -89,6 +110,32 @@ class ObjectStore(Store):
         return self.root
 
     # -- writing -------------------------------------------------------------------------
+
+    def _batch(self) -> Batch | None:
+        """The batch this thread's puts defer their flushes to, if any."""
+        found: Batch | None = getattr(self._local, "batch", None)
+        return found
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        if self.durability != "batch" or not self.fsync or self._batch() is not None:
+            yield
+            return
+        self._local.batch = Batch()
+        try:
+            yield
+        finally:
+            # What was not synced is named by no index row: nothing to flush on the way out.
+            self._local.batch = None
+
+    def sync_batch(self) -> None:
+        batch = self._batch()
+        if batch is None:
+            return
+        try:
+            self.barrier_calls += batch.sync(self.objects)
+        except OSError as exc:
+            raise StoreError(f"cannot make the store at {self.objects} durable: {exc}") from exc
 
     def put_stream(
         self,
@@ -132,7 +179,7 @@ class ObjectStore(Store):
                     out.write(chunk)
                 faults.point("store.after_temp_write")
                 out.flush()
-                if self.fsync:
+                if self.fsync and self._batch() is None:
                     os.fsync(out.fileno())
                 faults.point("store.after_fsync")
             digest = hasher.hexdigest()
@@ -148,7 +195,7 @@ class ObjectStore(Store):
         self, temp: Path, result: PutResult, known: Callable[[str], bool] | None = None
     ) -> PutResult:
         final = self.path_of(result.digest)
-        if os.path.lexists(final) and known is not None and not known(result.digest):
+        if os.path.lexists(final) and not self._vouched(result.digest, known):
             self._replace_if_not_genuine(final, result.digest)
         if final.exists():
             self._check_hit(final, temp, result)
@@ -161,24 +208,51 @@ class ObjectStore(Store):
             os.link(temp, final)
         except FileExistsError:
             # Another writer linked the same content first: that is a hit, not an error.
-            if known is not None and not known(result.digest):
+            if not self._vouched(result.digest, known):
                 self._replace_if_not_genuine(final, result.digest)
                 return self._link_into_place(temp, result)
             self._check_hit(final, temp, result)
             return PutResult(result.digest, result.size, False, result.mime, result.sha256)
         faults.point("store.after_link")
-        if self.fsync:
-            fsync_dir(shard)
-            if shard_created:
-                fsync_dir(self.objects)
+        folders = (shard, self.objects) if shard_created else (shard,)
+        batch = self._batch()
+        if batch is not None:
+            batch.add(result.digest, final, *folders)
+        elif self.fsync:
+            for folder in folders:
+                fsync_dir(folder)
         return result
 
+    def _vouched(self, digest: str, known: Callable[[str], bool] | None) -> bool:
+        """Whether an object already under this name may be trusted without re-hashing:
+        the index names it, or this thread's batch wrote it (no `known`: the caller
+        checked it already)."""
+        if known is None:
+            return True
+        batch = self._batch()
+        return (batch is not None and digest in batch.digests) or known(digest)
+
     def _replace_if_not_genuine(self, final: Path, digest: str) -> None:
-        """Quarantine `final` unless it is a regular file whose bytes hash to `digest`."""
-        if _is_genuine(final, digest):
+        """Quarantine `final` unless it is a regular file whose bytes hash to `digest`.
+
+        A genuine one may be another writer's object that is not durable yet (its batch
+        has not reached its barrier): it is made durable with what this put belongs to
+        before the index names it."""
+        if not _is_genuine(final, digest):
+            with contextlib.suppress(FileNotFoundError):
+                self.quarantine_object(final, f"untrusted-{digest}")
             return
-        with contextlib.suppress(FileNotFoundError):
-            self.quarantine_object(final, f"untrusted-{digest}")
+        batch = self._batch()
+        if batch is not None:
+            batch.add(digest, final, final.parent)
+        elif self.fsync:
+            with contextlib.suppress(OSError):
+                fd = os.open(final, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                fsync_dir(final.parent)
 
     def touch(self, digest: str) -> None:
         """Mark an existing object as just used, as git does on a hit.

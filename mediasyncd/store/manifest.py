@@ -42,6 +42,10 @@ class Manifest:
     is_dir: bool
     members: list[ManifestMember]
     failures: list[tuple[str | None, str]]
+    # Size and whole-file digest of a file drop; for a copy of another drop
+    # (mediasyncd.index.aliases) that drop's path, whose members these are.
+    content: str | None = None
+    same_as: str | None = None
 
 
 def write_manifest(store: Store, manifest: Manifest, spool_dir: Path) -> PutResult:
@@ -57,6 +61,10 @@ def write_manifest(store: Store, manifest: Manifest, spool_dir: Path) -> PutResu
             "is_dir": manifest.is_dir,
             "format": FORMAT_VERSION,
         }
+        if manifest.content is not None:
+            header["content"] = manifest.content
+        if manifest.same_as is not None:
+            header["same_as"] = manifest.same_as
         spool.write(f"{MAGIC}, ".encode())
         spool.write(json.dumps(header)[1:-1].encode("utf-8"))
         spool.write(b', "failures": ')
@@ -95,6 +103,8 @@ def read_manifest(store: Store, digest: str) -> Manifest:
         is_dir=bool(data.get("is_dir")),
         members=[ManifestMember(m[0], m[1], m[2], int(m[3]), m[4], m[5]) for m in data["members"]],
         failures=[(f[0], f[1]) for f in data.get("failures", [])],
+        same_as=data.get("same_as"),
+        content=data.get("content"),
     )
 
 

@@ -25,9 +25,9 @@ from typing import Any, Final
 
 from mediasyncd.config import Config
 from mediasyncd.index import Index, trace_links
+from mediasyncd.index.traces import MEDIA_KIND, USER_TIME_KIND
 from mediasyncd.matching import MatchDelta, SubjectMatcher
 from mediasyncd.traces.pairing import pair_by_time
-from mediasyncd.traces.record import MEDIA_KIND, USER_TIME_KIND
 
 CHUNK: Final = 400
 # How far each clock is trusted; a time match's confidence starts here and halves at the

@@ -16,11 +16,14 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from mediasyncd.index import Index, reports, status
 from mediasyncd.index.traces import MEDIA_KIND
-from mediasyncd.traces.matcher import Photo, representatives
+
+if TYPE_CHECKING:
+    # `status` imports this module for its counts; the matcher only the reports need.
+    from mediasyncd.traces.matcher import Photo
 
 PAIR_COLUMNS: Final[Sequence[str]] = (
     "user_id",
@@ -168,6 +171,8 @@ def _photos(
     index: Index, users: Sequence[str]
 ) -> Iterator[tuple[str, list[Photo], dict[int, str]]]:
     """Per user (in order): every dumped photo occurrence and its path."""
+    from mediasyncd.traces.matcher import Photo
+
     current: str | None = None
     photos: list[Photo] = []
     paths: dict[int, str] = {}
@@ -185,6 +190,8 @@ def _photos(
 
 
 def _unmatched_photos(index: Index, users: Sequence[str]) -> Iterator[tuple[Photo, str, str]]:
+    from mediasyncd.traces.matcher import representatives
+
     matched = reports.matched_photos(index)
     for user, photos, paths in _photos(index, users):
         for photo in representatives(photos):

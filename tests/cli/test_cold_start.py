@@ -1,0 +1,49 @@
+"""Cold start (issue 14): a command imports what it needs. `status` reads counts; it
+does not import the drop readers, the JSON parsers or the matchers (the registry of kinds
+imported them all: about 100 ms of a 190 ms `status` at 50,000 conversations)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.helpers import make_zip, media_bytes, run_mediasyncd
+
+READERS = (
+    "mediasyncd.conversations.handler",
+    "mediasyncd.conversations.parse",
+    "mediasyncd.conversations.extract",
+    "mediasyncd.conversations.matcher",
+    "mediasyncd.traces.parse",
+    "mediasyncd.traces.image_dump",
+    "mediasyncd.traces.matcher",
+    "mediasyncd.sources.container",
+    "ijson",
+)
+
+
+def _imported(state: Path, *args: str) -> set[str]:
+    done = run_mediasyncd(["--state-dir", str(state), *args], env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {
+        line.rsplit("|", 1)[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+
+
+def test_status_imports_no_reader(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    drop = make_zip(tmp_path / "photos.zip", {"a.png": media_bytes(500, "a")})
+    assert run_mediasyncd(["--state-dir", str(state), "ingest", str(drop)]).returncode == 0
+    imported = _imported(state, "status")
+    assert "mediasyncd.status" in imported  # the profile is there at all
+    assert not imported & set(READERS), sorted(imported & set(READERS))
+
+
+def test_an_ingest_without_a_terminal_does_not_import_the_progress_bar(tmp_path: Path) -> None:
+    """rich draws the bar on a terminal only; a pipe or a log gets lines, without it
+    (structlog still imports rich's console for its own renderer)."""
+    drop = make_zip(tmp_path / "photos.zip", {"a.png": media_bytes(500, "b")})
+    imported = _imported(tmp_path / "state", "ingest", str(drop))
+    assert "mediasyncd.ingest.pipeline" in imported
+    assert "rich.progress" not in imported
