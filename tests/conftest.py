@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +107,7 @@ def index_url(
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+def postgres_server() -> Iterator[PostgresServer]:
     """A real PostgreSQL server for the whole run (tests/pgserver.py), or a skip saying
     why there cannot be one."""
     try:
@@ -115,11 +117,15 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
     why = pgserver.ensure_installed()
     if why is not None:
         pytest.skip(why)
-    server = pgserver.start(tmp_path_factory.mktemp("postgres"))
+    # Not under pytest's own temp root: every pytest run (another project's too) resets
+    # that folder to mode 0700, which would lock the `postgres` user out of its cluster.
+    root = Path(tempfile.mkdtemp(prefix="mediasyncd-postgres-"))
+    server = pgserver.start(root / "cluster")
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

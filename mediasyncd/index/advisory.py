@@ -112,3 +112,21 @@ def holder_pid(index: Index, key: Key) -> int | None:
         if len(parts) == 3 and parts[0] == "mediasyncd" and parts[1] == socket.gethostname():
             return int(parts[2]) if parts[2].isdigit() else None
     return None
+
+
+def lock_subjects(index: Index, subject: str, ids: Iterable[str] | None) -> None:
+    """In a write transaction that recomputes the links of `ids` (None: every subject of
+    the kind), wait until no other worker recomputes any of them, and keep them until
+    this transaction ends. A full rematch excludes every incremental one of its kind.
+
+    Only a shared index needs it: SQLite's write transaction already holds the database.
+    Why locks and not SERIALIZABLE transactions: docs/architecture.md, "Many workers".
+    """
+    if not index.shared:
+        return
+    whole = FULL_REMATCH[subject]
+    if ids is None:
+        lock_for_transaction(index, whole)
+        return
+    lock_for_transaction(index, whole, shared=True)
+    lock_all_for_transaction(index, subject_keys(subject, ids))

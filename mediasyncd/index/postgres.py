@@ -22,6 +22,7 @@ come from libpq (`PGPASSWORD`, `~/.pgpass`, `PGSERVICE`), never from the config 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -96,14 +97,14 @@ class PostgresIndex(Index):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         if not params:
             # Without parameters psycopg sends the text as it is (a `%` stays single).
-            return self._conn.execute(sql)  # type: ignore[arg-type]
-        return self._conn.execute(_translate(sql), tuple(params))  # type: ignore[arg-type]
+            return self._conn.execute(sql)
+        return self._conn.execute(_translate(sql), tuple(params))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         batch = [tuple(row) for row in rows]
         if batch:
             with self._conn.cursor() as cursor:
-                cursor.executemany(_translate(sql), batch)  # type: ignore[arg-type]
+                cursor.executemany(_translate(sql), batch)
 
     def in_transaction(self) -> bool:
         from psycopg.pq import TransactionStatus
@@ -137,10 +138,12 @@ def _text_dumper() -> type[Any]:
 
 def connect(url: str, *, busy_timeout_ms: int = 60_000) -> psycopg.Connection[Any]:
     """A connection in autocommit mode with the index's session settings."""
-    psycopg = _driver()
+    driver = _driver()
     try:
-        conn = psycopg.connect(url, autocommit=True, application_name=advisory.session_name())
-    except psycopg.Error as exc:
+        conn: psycopg.Connection[Any] = driver.connect(
+            url, autocommit=True, application_name=advisory.session_name()
+        )
+    except driver.Error as exc:
         reason = _first_line(exc)
         raise IndexDatabaseError(f"cannot connect to the index at {url}: {reason}") from None
     if conn.info.encoding != "utf-8":
@@ -150,7 +153,7 @@ def connect(url: str, *, busy_timeout_ms: int = 60_000) -> psycopg.Connection[An
     try:
         conn.execute(f"SET search_path TO {SCHEMA}")
         conn.execute(f"SET lock_timeout = {int(busy_timeout_ms)}")
-    except psycopg.Error as exc:
+    except driver.Error as exc:
         conn.close()
         reason = _first_line(exc)
         raise IndexDatabaseError(f"{url}: cannot set up the connection: {reason}") from None
@@ -168,7 +171,7 @@ def open_postgres(
     """Open the shared index, creating and migrating its schema when `migrate`."""
     from mediasyncd.index import pg_schema
 
-    psycopg = _driver()
+    driver = _driver()
     index = PostgresIndex(connect(url, busy_timeout_ms=busy_timeout_ms), url)
     try:
         if migrate:
@@ -177,7 +180,7 @@ def open_postgres(
             # A reading command on a database no worker has set up yet, or one made by an
             # older mediasyncd: set it up now, as the SQLite engine's owner does.
             pg_schema.migrate(index)
-    except psycopg.Error as exc:
+    except driver.Error as exc:
         index.close()
         raise IndexDatabaseError(f"{url}: cannot set up the index: {_first_line(exc)}") from None
     return index
@@ -195,3 +198,14 @@ def _register_errors() -> None:
 
 
 _register_errors()
+
+
+def set_aside(index: PostgresIndex) -> str | None:
+    """Rename the index's schema to `mediasyncd_before_reindex_<time>`, so a rebuild starts
+    from an empty one; the old one is kept, never dropped. None: there was none."""
+    exists = index.scalar("SELECT 1 FROM pg_namespace WHERE nspname = ?", (SCHEMA,))
+    if not exists:
+        return None
+    kept = f"{SCHEMA}_before_reindex_{time.strftime('%Y%m%dT%H%M%S')}"
+    index.execute(f"ALTER SCHEMA {SCHEMA} RENAME TO {kept}")
+    return kept
