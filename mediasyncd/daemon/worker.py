@@ -54,6 +54,7 @@ class Worker(threading.Thread):
         self,
         *,
         open_index: Callable[[], Index],
+        claim: Callable[[Index], jobs.Job | None] = jobs.claim,
         store: Store,
         state_dir: Path,
         config: Callable[[], Config],
@@ -63,6 +64,7 @@ class Worker(threading.Thread):
     ):
         super().__init__(name="mediasyncd-worker")
         self._open_index = open_index
+        self._claim = claim
         self.store = store
         self.state_dir = state_dir
         self.config = config
@@ -85,7 +87,7 @@ class Worker(threading.Thread):
             while not self.stop.is_set():
                 self.wake.clear()
                 try:
-                    job = jobs.claim(index)
+                    job = self._claim(index)
                     if job is None:
                         self.wake.wait(timeout=1.0)
                         continue

@@ -282,6 +282,8 @@ CREATE TABLE workers (
     folders {T},
     since {T} NOT NULL,
     heartbeat_epoch DOUBLE PRECISION NOT NULL,
+    -- Its [index] lease_seconds: with no heartbeat for that long it counts as dead.
+    lease_seconds DOUBLE PRECISION NOT NULL,
     status {T},
     current_path {T},
     progress {T},
