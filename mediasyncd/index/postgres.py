@@ -206,6 +206,11 @@ def set_aside(index: PostgresIndex) -> str | None:
     exists = index.scalar("SELECT 1 FROM pg_namespace WHERE nspname = ?", (SCHEMA,))
     if not exists:
         return None
-    kept = f"{SCHEMA}_before_reindex_{time.strftime('%Y%m%dT%H%M%S')}"
+    # Lower case: PostgreSQL folds an unquoted name to it.
+    stamp = f"{SCHEMA}_before_reindex_{time.strftime('%Y%m%d_%H%M%S')}"
+    kept, number = stamp, 1
+    while index.scalar("SELECT 1 FROM pg_namespace WHERE nspname = ?", (kept,)):
+        number += 1
+        kept = f"{stamp}_{number}"
     index.execute(f"ALTER SCHEMA {SCHEMA} RENAME TO {kept}")
     return kept
