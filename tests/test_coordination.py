@@ -47,12 +47,19 @@ def test_gc_waits_for_an_ingest_on_another_machine(
     """Ingests share the lock; gc, which takes it alone, gives up after its wait while
     one runs elsewhere, and gets it once that ingest is done."""
     ingest, other_ingest, gc = (locks_for(connect(), tmp_path) for _ in range(3))
-    with ingest.ingest(exclusive=False), other_ingest.ingest(exclusive=False):
-        with pytest.raises(GcBusy, match="ingest is running"), gc.ingest(exclusive=True, wait=0.3):
-            pass
-    with gc.ingest(exclusive=True, wait=0.3), pytest.raises(GcBusy):
-        with ingest.ingest(exclusive=True, wait=0.2):
-            pass
+    with (
+        ingest.ingest(exclusive=False),
+        other_ingest.ingest(exclusive=False),
+        pytest.raises(GcBusy, match="ingest is running"),
+        gc.ingest(exclusive=True, wait=0.3),
+    ):
+        pass
+    with (
+        gc.ingest(exclusive=True, wait=0.3),
+        pytest.raises(GcBusy),
+        ingest.ingest(exclusive=True, wait=0.2),
+    ):
+        pass
 
 
 def test_one_writer_per_source_across_machines(
