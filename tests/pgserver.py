@@ -140,8 +140,10 @@ def _as_postgres(root: Path) -> Callable[[], None] | None:
     return demote
 
 
-def start(root: Path, *, max_connections: int = 100) -> PostgresServer:
-    """initdb a cluster under `root` and start its server on a free loopback port."""
+def start(root: Path, *, max_connections: int = 100, durable: bool = False) -> PostgresServer:
+    """initdb a cluster under `root` and start its server on a free loopback port.
+    `durable`: fsync and synchronous commits on (benchmarks); off for tests, where
+    durability is not what is tested and speed on a loaded machine is."""
     binaries = bindir()
     if binaries is None:
         raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
@@ -157,11 +159,13 @@ def start(root: Path, *, max_connections: int = 100) -> PostgresServer:
     )  # fmt: skip
     port = free_port()
     log = (root / "server.log").open("wb")
+    fast = [] if durable else [
+        "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"
+    ]  # fmt: skip
     proc = subprocess.Popen(
         [str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-k", str(root),
          "-c", "listen_addresses=127.0.0.1", "-c", f"max_connections={max_connections}",
-         # A test cluster: durability is not what is tested, speed on a loaded machine is.
-         "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+         *fast],
         stdout=log,
         stderr=subprocess.STDOUT,
         preexec_fn=demote,
