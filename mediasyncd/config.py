@@ -69,6 +69,11 @@ class LimitsConfig:
 class IndexConfig:
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     busy_timeout_ms: int = 60_000
+    # Empty: SQLite at <state_dir>/index.db; else postgresql://USER@HOST:PORT/DB
+    # (mediasyncd.index.location).
+    url: str = ""
+    # PostgreSQL: how long a worker's claim on a job lasts without a heartbeat.
+    lease_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -230,9 +235,28 @@ def _validate(config: Any, prefix: str, path: Path | None) -> None:
         )
     if isinstance(config, LoggingConfig) and config.progress_interval_seconds < 0:
         raise ConfigError("must be 0 or more", path=path, key=f"{prefix}progress_interval_seconds")
+    if isinstance(config, IndexConfig):
+        _validate_index(config, prefix, path)
     if isinstance(config, WatchConfig) and config.after_ingest == "move" and not config.done_folder:
         raise ConfigError(
             "after_ingest = 'move' needs watch.done_folder", path=path, key=f"{prefix}done_folder"
+        )
+
+
+# A lease shorter than this would lapse between two heartbeats of a busy machine.
+MIN_LEASE_SECONDS = 2.0
+
+
+def _validate_index(config: IndexConfig, prefix: str, path: Path | None) -> None:
+    from mediasyncd.index.location import LocationError, parse_location
+
+    try:
+        parse_location(config.url)
+    except LocationError as exc:
+        raise ConfigError(str(exc), path=path, key=f"{prefix}url") from None
+    if config.lease_seconds < MIN_LEASE_SECONDS:
+        raise ConfigError(
+            f"must be at least {MIN_LEASE_SECONDS:g}", path=path, key=f"{prefix}lease_seconds"
         )
 
 

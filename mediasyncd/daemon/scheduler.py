@@ -28,10 +28,11 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from mediasyncd.config import Config
+from mediasyncd.coordination import locks_for
 from mediasyncd.index import Index, objects
 from mediasyncd.store import Store
 from mediasyncd.store.gc import collect_garbage
-from mediasyncd.store.locks import GcBusy, ingest_lock
+from mediasyncd.store.locks import GcBusy
 from mediasyncd.store.verify import VerifyReport, verify_store
 
 log = structlog.get_logger("mediasyncd.daemon")
@@ -195,17 +196,16 @@ class Maintenance:
         return busy, frames, done
 
     def gc_once(self) -> None:
+        index = self._open()
         try:
-            with ingest_lock(self.state_dir, exclusive=True, wait=GC_WAIT_SECONDS):
-                index = self._open()
-                try:
-                    collect_garbage(
-                        index,
-                        self.store,
-                        grace_seconds=self.config.daemon.gc_grace_seconds,
-                        should_stop=self._stop.is_set,
-                    )
-                finally:
-                    index.close()
+            with locks_for(index, self.state_dir).ingest(exclusive=True, wait=GC_WAIT_SECONDS):
+                collect_garbage(
+                    index,
+                    self.store,
+                    grace_seconds=self.config.daemon.gc_grace_seconds,
+                    should_stop=self._stop.is_set,
+                )
         except GcBusy as exc:
             log.info("gc.postponed", error=str(exc))
+        finally:
+            index.close()

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from mediasyncd.config import Config
-from mediasyncd.index import Index, trace_links
+from mediasyncd.index import Index, advisory, trace_links
 from mediasyncd.matching import MatchDelta, SubjectMatcher
 from mediasyncd.traces.pairing import pair_by_time
 from mediasyncd.traces.record import MEDIA_KIND, USER_TIME_KIND
@@ -217,6 +217,8 @@ class TraceMatcher(SubjectMatcher):
     def rematch(self, index: Index, ids: set[str] | None) -> MatchDelta:
         delta = MatchDelta()
         with index.write():
+            # Other workers wait for these users until the links commit (many workers).
+            advisory.lock_subjects(index, self.subject, ids)
             users = self.all_users(index) if ids is None else sorted(ids)
             for start in range(0, len(users), CHUNK):
                 chunk = users[start : start + CHUNK]

@@ -1,0 +1,194 @@
+"""Ingest throughput of 1, 2 and 4 workers sharing a PostgreSQL index, as a ratio to the
+local single-process SQLite ingest of the same drops, on this machine, in one run.
+
+Usage (from the repository root; needs Debian's PostgreSQL, as the tests do):
+
+    .venv/bin/python -m bench.scale_workers --drops 8 --conversations 300 --media-mb 40
+
+What it does:
+1. generates --drops ChatGPT exports (era B zips, bench/corpus.py, one seed each);
+2. the baseline: `mediasyncd ingest` of every drop, one process, SQLite in a fresh state
+   dir (synchronous=FULL, every object fsynced);
+3. for each worker count N: a fresh database on a PostgreSQL server started for the run
+   (tests/pgserver.py: initdb in a temp dir, loopback, fsync on), a fresh shared store
+   folder, and N `mediasyncd run` processes, each with a state dir and a drop folder of its
+   own (the drops dealt out in turn); timed from the workers' start until every drop has
+   landed and no job waits or runs (the settle time, 0.3 s, is inside the figure);
+4. prints a Markdown table: seconds, MB/s of the drops, and the ratio of the baseline's
+   time to each run's (above 1: faster than one SQLite process).
+The drops are the same files in every run; `sync` runs before each timed step.
+
+Nothing here is asserted; the figures are reported (benchmarks are not tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests import pgserver  # noqa: E402
+
+
+def generate(root: Path, drops: int, conversations: int, media_mb: float) -> list[Path]:
+    root.mkdir(parents=True, exist_ok=True)
+    made = []
+    for number in range(drops):
+        out = root / f"export-{number:02d}.zip"
+        if not out.exists():
+            subprocess.run(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "bench.corpus", "chatgpt", str(out), "--era", "B",
+                 "--conversations", str(conversations), "--media-mb", str(media_mb),
+                 "--seed", str(100 + number)],
+                check=True, cwd=REPO, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+        made.append(out)
+    return made
+
+
+def mediasyncd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "mediasyncd", *args],
+        capture_output=True, text=True, check=False, cwd=REPO, env=env,
+    )  # fmt: skip
+
+
+def baseline(drops: list[Path], work: Path) -> float:
+    state = work / "sqlite-state"
+    shutil.rmtree(state, ignore_errors=True)
+    subprocess.run(["sync"], check=True)  # noqa: S607
+    started = time.monotonic()
+    done = mediasyncd("--state-dir", str(state), "ingest", *map(str, drops))
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    return seconds
+
+
+def landed(url: str, count: int) -> bool:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        conn.execute("SET search_path TO mediasyncd")
+        try:
+            ok = conn.execute(
+                "SELECT COUNT(*) FROM sources WHERE state IN ('ok', 'partial')"
+            ).fetchone()
+            open_jobs = conn.execute(
+                "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')"
+            ).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return False
+    return bool(ok and open_jobs and ok[0] >= count and open_jobs[0] == 0)
+
+
+def workers_run(drops: list[Path], work: Path, server: pgserver.PostgresServer, n: int) -> float:
+    run = work / f"workers-{n}"
+    shutil.rmtree(run, ignore_errors=True)
+    store = run / "objects"
+    store.mkdir(parents=True)
+    url = server.new_database()
+    procs: list[subprocess.Popen[bytes]] = []
+    folders = []
+    for k in range(n):
+        folder = run / f"drop-{k}"
+        folder.mkdir()
+        folders.append(folder)
+        state = run / f"state-{k}"
+        state.mkdir()
+        (state / "objects").symlink_to(store, target_is_directory=True)
+        config = run / f"worker-{k}.toml"
+        config.write_text(
+            f'[index]\nurl = "{url}"\n[watch]\nfolders = ["{folder}"]\nsettle_seconds = 0.3\n'
+            '[logging]\nlevel = "warning"\n'
+        )
+    for number, drop in enumerate(drops):
+        target = folders[number % n] / drop.name
+        os.link(drop, target)
+    subprocess.run(["sync"], check=True)  # noqa: S607
+    started = time.monotonic()
+    for k in range(n):
+        procs.append(
+            subprocess.Popen(  # noqa: S603
+                [
+                    sys.executable,
+                    "-m",
+                    "mediasyncd",
+                    "--config",
+                    str(run / f"worker-{k}.toml"),
+                    "--state-dir",
+                    str(run / f"state-{k}"),
+                    "run",
+                ],
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    try:
+        while not landed(url, len(drops)):
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError("a worker exited")
+            time.sleep(0.1)
+        seconds = time.monotonic() - started
+    finally:
+        for proc in procs:
+            pgserver.stop_process(proc, 15, 60)
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--drops", type=int, default=8)
+    parser.add_argument("--conversations", type=int, default=300)
+    parser.add_argument("--media-mb", type=float, default=40.0)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/mediasyncd-bench/scale"))  # noqa: S108
+    parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
+    args = parser.parse_args(argv)
+    drops = generate(args.workdir / "drops", args.drops, args.conversations, args.media_mb)
+    size = sum(d.stat().st_size for d in drops)
+    root = Path(tempfile.mkdtemp(prefix="mediasyncd-bench-postgres-"))
+    server = pgserver.start(root / "cluster", durable=True)
+    try:
+        base = baseline(drops, args.workdir)
+        runs = {
+            n: workers_run(drops, args.workdir, server, n)
+            for n in map(int, args.workers.split(","))
+        }
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    figures = {
+        "drops": len(drops),
+        "bytes": size,
+        "sqlite_one_process_seconds": round(base, 3),
+        "postgresql_workers_seconds": {str(n): round(s, 3) for n, s in runs.items()},
+    }
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    mb = size / 1e6
+    print(f"{len(drops)} era B exports, {mb:,.0f} MB\n")
+    print("| run | seconds | MB/s | speed vs one SQLite process |")
+    print("|---|---|---|---|")
+    print(f"| SQLite, `mediasyncd ingest`, 1 process | {base:.2f} | {mb / base:.1f} | 1.00x |")
+    for n, seconds in runs.items():
+        print(
+            f"| PostgreSQL, {n} `mediasyncd run` worker{'s' if n > 1 else ''} | {seconds:.2f} | "
+            f"{mb / seconds:.1f} | {base / seconds:.2f}x |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
