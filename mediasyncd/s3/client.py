@@ -84,6 +84,9 @@ def describe(exc: BaseException, where: str) -> str:
             "AWS_SECRET_ACCESS_KEY, a profile with AWS_PROFILE, or use an instance role)"
         )
     code = error_code(exc)
+    if code in ("403", "Forbidden"):
+        # A HEAD carries no error body: say what a bare 403 means.
+        return f"{where}: access denied (403): the credentials were refused or lack permission"
     if code is not None:
         message = getattr(exc, "response", {}).get("Error", {}).get("Message") or ""
         return f"{where}: {code}" + (f": {message}" if message else "")
