@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, cast
 
@@ -113,78 +114,98 @@ class S3BatchIngester(Ingester):
         summary: IngestSummary,
         fingerprint: str,
     ) -> str:
-        failures: list[tuple[str | None, str]] = []
-        stored: list[StoredOccurrence] = []
-        manifest: list[ManifestMember] = []
-        changed: set[tuple[str, str]] = set()
-        pending: list[tuple[Member, PutResult]] = []
+        run = _BatchRun(path, row, handler)
+        listed = self._store_objects(run, client, url, found, summary)
+        if listed:
+            listing = Member(LISTING_MEMBER, 0, lambda: io.BytesIO(b""))
+            result = self.store.put_stream(io.BytesIO(_listing(url, listed)), known=self._known)
+            run.pending.append((listing, result))
+        self._flush(run)
+        manifest = Manifest(
+            path, handler.kind, fingerprint, utc_now_iso(), True, run.manifest, run.failures
+        )
+        self._record_manifest(row, manifest)
+        return self._interpret(run, summary)
 
-        def flush() -> None:
-            with self.index.write():
-                for member, result in pending:
-                    occurrence = self.record_member(row, handler, member, result, changed)
-                    stored.append(occurrence)
-                    manifest.append(
-                        ManifestMember(
-                            member.path,
-                            result.digest,
-                            occurrence.role,
-                            result.size,
-                            None,
-                            member.mtime_ns,
-                        )
-                    )
-            pending.clear()
-
+    def _store_objects(
+        self,
+        run: _BatchRun,
+        client: S3Client,
+        url: S3Url,
+        found: list[ListedObject],
+        summary: IngestSummary,
+    ) -> list[ListedObject]:
+        """Stream each object into the store; returns the photos the listing names."""
         listed = []
         for item in found:
             if self.should_stop is not None and self.should_stop():
-                raise IngestInterrupted("stopped; the batch resumes at the next poll", source=path)
+                raise IngestInterrupted(
+                    "stopped; the batch resumes at the next poll", source=run.path
+                )
             member = _member(client, url, item)
-            if handler.role(member) is None:
+            if run.handler.role(member) is None:
                 continue
             try:
-                result = self._fetch(path, member, handler.want_sha256(member))
+                result = self._fetch(run.path, member, run.handler.want_sha256(member))
             except BucketUnreachable:
                 raise
             except SourceError as exc:
-                failures.append((member.path, exc.reason))
-                summary.failures.append(_failure(path, member.path, exc.reason))
+                run.failures.append((member.path, exc.reason))
+                summary.failures.append(_failure(run.path, member.path, exc.reason))
                 continue
             summary.blobs_new += int(result.new)
             summary.bytes_new += result.size if result.new else 0
             summary.blobs_deduplicated += int(not result.new)
-            pending.append((member, result))
-            if is_image_name(member.path) and place(Path(path), member.path, self.config.images):
+            run.pending.append((member, result))
+            if is_image_name(member.path) and place(
+                Path(run.path), member.path, self.config.images
+            ):
                 listed.append(item)
-            if len(pending) >= BATCH:
-                flush()
-        if listed:
-            listing = Member(LISTING_MEMBER, 0, lambda: io.BytesIO(b""))
-            result = self.store.put_stream(io.BytesIO(_listing(url, listed)), known=self._known)
-            pending.append((listing, result))
-        flush()
-        self._record_manifest(
-            row, Manifest(path, handler.kind, fingerprint, utc_now_iso(), True, manifest, failures)
-        )
+            if len(run.pending) >= BATCH:
+                self._flush(run)
+        return listed
+
+    def _flush(self, run: _BatchRun) -> None:
+        """Record the stored members (blob, occurrence, keys) in one transaction."""
         with self.index.write():
-            changed.update(objects.stale_occurrence_keys(self.index, row.id, row.run))
+            for member, result in run.pending:
+                occurrence = self.record_member(run.row, run.handler, member, result, run.changed)
+                run.stored.append(occurrence)
+                run.manifest.append(
+                    ManifestMember(
+                        member.path,
+                        result.digest,
+                        occurrence.role,
+                        result.size,
+                        None,
+                        member.mtime_ns,
+                    )
+                )
+        run.pending.clear()
+
+    def _interpret(self, run: _BatchRun, summary: IngestSummary) -> str:
+        """Interpret, rematch what changed and decide the outcome, as any drop's run."""
+        row = run.row
+        with self.index.write():
+            run.changed.update(objects.stale_occurrence_keys(self.index, row.id, row.run))
             objects.remove_stale_occurrences(self.index, row.id, row.run)
-            sources.replace_member_failures(self.index, row.id, failures)
-        ctx = InterpretContext(self.index, self.store, self.config, row.id, Path(path), stored)
-        interpreted = handler.interpret(ctx)
+            sources.replace_member_failures(self.index, row.id, run.failures)
+        ctx = InterpretContext(
+            self.index, self.store, self.config, row.id, Path(run.path), run.stored
+        )
+        interpreted = run.handler.interpret(ctx)
         for member_path, message in ctx.failures + ctx.notes:
-            summary.failures.append(_failure(path, member_path, message))
+            summary.failures.append(_failure(run.path, member_path, message))
         if ctx.failures or ctx.notes:
             with self.index.write():
                 sources.replace_member_failures(
-                    self.index, row.id, failures + ctx.failures, ctx.notes
+                    self.index, row.id, run.failures + ctx.failures, ctx.notes
                 )
-        self._rematch(changed, interpreted, summary)
+        self._rematch(run.changed, interpreted, summary)
         for name, count in interpreted.counts.items():
             summary.counts[name] = summary.counts.get(name, 0) + count
-        state = self.conclude(row, len(stored))
-        summary.sources.append({"path": path, "kind": handler.kind, "state": state})
+        state = self.conclude(row, len(run.stored))
+        summary.sources.append({"path": run.path, "kind": run.handler.kind, "state": state})
         return state
 
     def _fetch(self, path: str, member: Member, want_sha256: bool) -> PutResult:
@@ -206,6 +227,20 @@ class S3BatchIngester(Ingester):
                 should_abort=self.should_stop,
                 known=self._known,
             )
+
+
+@dataclass
+class _BatchRun:
+    """One run of a batch: what it stored so far and what it found wrong."""
+
+    path: str
+    row: sources.SourceRow
+    handler: Any
+    failures: list[tuple[str | None, str]] = field(default_factory=list)
+    stored: list[StoredOccurrence] = field(default_factory=list)
+    manifest: list[ManifestMember] = field(default_factory=list)
+    changed: set[tuple[str, str]] = field(default_factory=set)
+    pending: list[tuple[Member, PutResult]] = field(default_factory=list)
 
 
 def _member(client: S3Client, url: S3Url, item: ListedObject) -> Member:
@@ -250,8 +285,9 @@ def _failure(source: str, member: str | None, error: str) -> Any:
 
 
 class _BucketStream:
-    """A GET's body; read errors say whether the object is gone (a problem of the batch)
-    or the bucket could not be read (the batch is tried again)."""
+    """An object of the bucket (seekable: a ranged GET after a seek); errors say whether
+    it is gone (a problem of the batch) or the bucket could not be read (the batch is
+    tried again)."""
 
     def __init__(self, opener: Callable[[], BinaryIO], source: str, member: str):
         self._source = source
@@ -271,6 +307,16 @@ class _BucketStream:
     def read(self, size: int = -1) -> bytes:
         data: bytes = self._guard(lambda: self._stream.read(size))
         return data
+
+    # Seekable, so a store may read an object again instead of spooling it to disk.
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return int(self._stream.tell())
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return int(self._guard(lambda: self._stream.seek(offset, whence)))
 
     def __enter__(self) -> _BucketStream:
         return self

@@ -217,10 +217,12 @@ class S3Store(Store):
         best effort, as the local store's utime is."""
         key = self.key_of(digest)
         with contextlib.suppress(StoreError):
-            found = self._head(key)
-            if found is None or time.time() - found.mtime < self.touch_after_seconds:
-                return
-            self._copy(key, key, etag=found.etag, metadata={TOUCH_KEY: f"{time.time():.0f}"})
+            self._touch_key(key, self._head(key))
+
+    def _touch_key(self, key: str, found: _Head | None) -> None:
+        if found is None or time.time() - found.mtime < self.touch_after_seconds:
+            return
+        self._copy(key, key, etag=found.etag, metadata={TOUCH_KEY: f"{time.time():.0f}"})
 
     def _copy(
         self, source: str, target: str, *, etag: str | None, metadata: dict[str, str] | None = None
@@ -282,17 +284,21 @@ class S3Store(Store):
         except OSError as exc:
             raise StoreError(f"cannot create the spool folder {self.spool_dir}: {exc}") from exc
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY, dir=str(self.spool_dir)) as spool:
-            result, sha = _spool(stream, spool, limit, should_abort)
+            spooled = _spool(stream, spool, limit, should_abort, reread=_rereadable(stream))
             faults.point("store.s3.after_spool")
+            result = spooled.result
             if want_sha256:
-                result = PutResult(result.digest, result.size, True, result.mime, sha)
-            return self._place(spool, result, sha, known)
+                result = PutResult(result.digest, result.size, True, result.mime, spooled.sha)
+            # Past the in-memory spool, a stream that can be read again (an object of a
+            # watched bucket) is: its bytes never touch the local disk.
+            source: IO[bytes] = stream if spooled.reread else spool
+            return self._place(source, result, spooled, known)
 
     def _place(
         self,
         spool: IO[bytes],
         result: PutResult,
-        sha: bytes,
+        spooled: _Spooled,
         known: Callable[[str], bool] | None,
     ) -> PutResult:
         key = self.key_of(result.digest)
@@ -304,7 +310,7 @@ class S3Store(Store):
                 return self._hit(spool, key, found, result)
         for _attempt in range(PLACE_ATTEMPTS):
             try:
-                self._upload(spool, key, result.size, sha)
+                self._upload(spool, key, result.size, spooled)
                 return result
             except _Taken:
                 found = self._head(key)
@@ -335,7 +341,8 @@ class S3Store(Store):
                 "size: a digest collision or a damaged object (run `mediasyncd verify`)",
                 digest=result.digest,
             )
-        self.touch(result.digest)
+        with contextlib.suppress(StoreError):
+            self._touch_key(key, found)  # the HEAD just made says how old it is
         return PutResult(result.digest, result.size, False, result.mime, result.sha256)
 
     def _genuine(self, key: str, digest: str) -> bool:
@@ -362,7 +369,7 @@ class S3Store(Store):
         except OSError:
             return False
 
-    def _upload(self, spool: IO[bytes], key: str, size: int, sha: bytes) -> None:
+    def _upload(self, spool: IO[bytes], key: str, size: int, spooled: _Spooled) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -373,11 +380,11 @@ class S3Store(Store):
                     Key=key,
                     Body=_Window(spool, 0, size),  # type: ignore[arg-type]
                     ContentLength=size,
-                    ChecksumSHA256=_b64(sha),
+                    ChecksumSHA256=_b64(spooled.sha),
                     IfNoneMatch="*",
                 )
             else:
-                self._upload_parts(spool, key, size)
+                self._upload_parts(spool, key, size, spooled.part_shas)
         except ClientError as exc:
             if is_precondition_failed(exc):
                 raise _Taken from exc
@@ -386,8 +393,10 @@ class S3Store(Store):
             raise store_error(exc, f"cannot write to the store at {self.url.key_url(key)}") from exc
         faults.point("store.s3.after_upload")
 
-    def _upload_parts(self, spool: IO[bytes], key: str, size: int) -> None:
+    def _upload_parts(self, spool: IO[bytes], key: str, size: int, part_shas: list[bytes]) -> None:
         part_size = max(PART_SIZE, math.ceil(size / MAX_PARTS))
+        if part_size != PART_SIZE:
+            part_shas = []  # parts larger than those hashed while spooling
         upload = self.client.create_multipart_upload(
             Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256"
         )["UploadId"]
@@ -395,7 +404,7 @@ class S3Store(Store):
             parts = []
             for number, start in enumerate(range(0, size, part_size), start=1):
                 length = min(part_size, size - start)
-                sha = _sha256_of(spool, start, length)
+                sha = part_shas[number - 1] if part_shas else _sha256_of(spool, start, length)
                 spool.seek(start)
                 answer = self.client.upload_part(
                     Bucket=self.bucket,
@@ -422,21 +431,44 @@ class S3Store(Store):
             raise
 
 
+@dataclass(frozen=True)
+class _Spooled:
+    result: PutResult
+    # The SHA-256 of the whole object, and of each PART_SIZE part of it.
+    sha: bytes
+    part_shas: list[bytes]
+    # True: the bytes past the in-memory spool were not kept; read the stream again.
+    reread: bool
+
+
+def _rereadable(stream: BinaryIO) -> bool:
+    try:
+        return bool(stream.seekable()) and stream.tell() == 0
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def _spool(
     stream: BinaryIO,
     spool: IO[bytes],
     limit: SizeLimit | None,
     should_abort: Callable[[], bool] | None,
-) -> tuple[PutResult, bytes]:
-    """Copy the stream into the spool while hashing it: (what a put reports, SHA-256)."""
+    *,
+    reread: bool = False,
+) -> _Spooled:
+    """Copy the stream into the spool while hashing it (XXH3-128 for its name, SHA-256
+    for the upload). With `reread`, bytes past the in-memory spool are hashed but not
+    kept: the upload reads them from the stream again."""
     hasher = new_hasher()
     sha = hashlib.sha256()
+    part = hashlib.sha256()
+    parts: list[bytes] = []
     size = 0
     head = b""
+    kept = True
     try:
         while chunk := stream.read(CHUNK_SIZE):
-            size += len(chunk)
-            if limit is not None and size > limit.max_bytes:
+            if limit is not None and size + len(chunk) > limit.max_bytes:
                 raise MemberRejected(limit.reason, source=limit.source, member=limit.member)
             if should_abort is not None and should_abort():
                 raise StoreError("ingest interrupted")
@@ -444,11 +476,37 @@ def _spool(
                 head += chunk[: SNIFF_BYTES - len(head)]
             hasher.update(chunk)
             sha.update(chunk)
-            spool.write(chunk)
+            part = _hash_parts(part, parts, size, chunk)
+            size += len(chunk)
+            if kept and reread and size > SPOOL_MEMORY:
+                kept = False
+            if kept:
+                if size > SPOOL_MEMORY >= size - len(chunk):
+                    faults.point("store.s3.spool_to_disk")  # the spool leaves memory
+                spool.write(chunk)
         spool.flush()
     except OSError as exc:
         raise StoreError(f"cannot spool an upload to the store: {exc}") from exc
-    return PutResult(hasher.hexdigest(), size, True, sniff(head), None), sha.digest()
+    if size % PART_SIZE or not size:
+        parts.append(part.digest())
+    stream_again = not kept
+    if stream_again:
+        stream.seek(0)
+    result = PutResult(hasher.hexdigest(), size, True, sniff(head), None)
+    return _Spooled(result, sha.digest(), parts, stream_again)
+
+
+def _hash_parts(part: Any, parts: list[bytes], offset: int, chunk: bytes) -> Any:
+    """Feed `chunk` (at `offset`) to the SHA-256 of the PART_SIZE parts it falls in."""
+    while chunk:
+        room = PART_SIZE - offset % PART_SIZE
+        part.update(chunk[:room])
+        if len(chunk) >= room:
+            parts.append(part.digest())
+            part = hashlib.sha256()
+        offset += min(room, len(chunk))
+        chunk = chunk[room:]
+    return part
 
 
 def _sha256_of(spool: IO[bytes], start: int, length: int) -> bytes:

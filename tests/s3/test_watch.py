@@ -195,3 +195,54 @@ class _ListingBy:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._other, name)
+
+
+POLL_SCRIPT = """
+import sys
+from mediasyncd.app import App
+from mediasyncd.s3.watch import poll_prefix
+app = App.load(sys.argv[1], sys.argv[2])
+report = poll_prefix(
+    app.config.watch.s3[0], index=app.index, store=app.store, config=app.config,
+    state_dir=app.state_dir,
+)
+print(report.new_keys, [state for _, state in report.batches], report.error)
+"""
+
+
+def test_a_large_object_goes_from_the_bucket_into_the_s3_store_without_local_disk(
+    photos: Photos, seaweed: Seaweed, tmp_path: Path
+) -> None:
+    """A 20 MiB photo of the watched bucket is streamed into the S3 store (the store reads
+    it again from the bucket rather than spooling it): a poll in a child process that
+    would die if its spool left memory lands it whole."""
+    import os
+    import subprocess
+    import sys
+
+    from mediasyncd.store.digest import digest_bytes
+    from tests.helpers import REPO_ROOT, media_bytes
+    from tests.store.conftest import make_s3_store
+
+    big = media_bytes(20 * 1024 * 1024, "big photo", kind="jpeg")
+    photos.client.put_object(Bucket=photos.bucket, Key=photos.root + "u1/IMG_big.jpg", Body=big)
+    store_prefix = photos.root.split("/")[0] + "/store"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[store]\nurl = "s3://{photos.bucket}/{store_prefix}"\n'
+        f'endpoint_url = "{seaweed.endpoint}"\n'
+        f'[watch]\ns3 = ["{photos.url}"]\ns3_endpoint_url = "{seaweed.endpoint}"\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", POLL_SCRIPT, str(config), str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+        env={**os.environ, "MEDIASYNCD_FAULT": "store.s3.spool_to_disk"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "1 ['ok'] None"
+    store = make_s3_store(seaweed, photos.bucket, store_prefix.split("/")[0], tmp_path)
+    with store.open(digest_bytes(big)) as handle:
+        assert handle.read() == big

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -70,11 +71,29 @@ def test_put_sniffs_media_type_and_sha256(any_store: Store) -> None:
     assert any_store.put_stream(io.BytesIO(png)).sha256 is None
 
 
-def test_large_stream_is_stored_whole(any_store: Store, leftovers: Leftovers) -> None:
+class OneWay(io.RawIOBase):
+    """A stream that cannot seek (a zip member, a pipe): the store cannot read it twice."""
+
+    def __init__(self, data: bytes):
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._data.readinto(buffer)
+
+
+@pytest.mark.parametrize("seekable", [True, False], ids=["seekable", "one-way"])
+def test_large_stream_is_stored_whole(
+    any_store: Store, leftovers: Leftovers, seekable: bool
+) -> None:
     """A stream of many read chunks, past the S3 store's in-memory spool (16 MiB), is
-    stored whole and read back in pieces."""
+    stored whole and read back in pieces, whether the store may read it again (seekable)
+    or must spool it (one-way)."""
     data = media_bytes(17 * 1024 * 1024 + 17, kind="jpeg")
-    result = any_store.put_stream(io.BytesIO(data))
+    stream = io.BytesIO(data) if seekable else io.BufferedReader(OneWay(data))
+    result = any_store.put_stream(stream)  # type: ignore[arg-type]
     assert result.mime == "image/jpeg" and result.size == len(data)
     with any_store.open(result.digest) as handle:
         assert handle.read(10) == data[:10]

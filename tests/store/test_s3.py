@@ -70,14 +70,17 @@ def test_an_existing_object_is_never_overwritten(s3_store: S3Store) -> None:
         assert found["Metadata"] == {"first-writer": "yes"}
 
 
+@pytest.mark.parametrize("spool_memory_mib", [16, 1], ids=["spooled", "read-again"])
 def test_large_objects_go_up_in_checksummed_parts(
-    s3_store: S3Store, monkeypatch: pytest.MonkeyPatch
+    s3_store: S3Store, monkeypatch: pytest.MonkeyPatch, spool_memory_mib: int
 ) -> None:
     """Past the multipart threshold the object is uploaded in parts (each with its
     SHA-256) to its final name, completed only if the name is free; nothing unfinished
-    is left, and a second put is a hit."""
+    is left, and a second put is a hit. Both from the spool and, past the in-memory
+    spool, from the (seekable) stream read again."""
     monkeypatch.setattr(s3_module, "MULTIPART_THRESHOLD", 6 * 1024 * 1024)
     monkeypatch.setattr(s3_module, "PART_SIZE", 5 * 1024 * 1024)
+    monkeypatch.setattr(s3_module, "SPOOL_MEMORY", spool_memory_mib * 1024 * 1024)
     data = media_bytes(12 * 1024 * 1024 + 3, kind="png")
     result = s3_store.put_stream(io.BytesIO(data))
     assert result.new and result.digest == digest_bytes(data)
@@ -174,3 +177,67 @@ def test_a_bad_store_url_is_a_config_error(tmp_path: Path) -> None:
             parse_config(f'[store]\nurl = "{bad}"\n')
     with pytest.raises(ConfigError, match=r"watch\.s3\[1\]"):
         parse_config('[watch]\ns3 = ["s3://fine-bucket/", "http://nope"]\n')
+
+
+PUT_SCRIPT = """
+import io, sys
+from pathlib import Path
+from mediasyncd.store.s3 import open_s3_store
+url, endpoint, spool, size, seekable = sys.argv[1:]
+store = open_s3_store(url, endpoint_url=endpoint, spool_dir=Path(spool))
+data = bytes(range(256)) * (int(size) // 256)
+
+
+class OneWay(io.RawIOBase):
+    def __init__(self):
+        self.data = io.BytesIO(data)
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        return self.data.readinto(buffer)
+
+
+stream = io.BytesIO(data) if seekable == "yes" else io.BufferedReader(OneWay())
+print(store.put_stream(stream).digest)
+"""
+
+
+@pytest.mark.parametrize("seekable", ["yes", "no"])
+def test_a_stream_that_can_be_read_again_never_touches_the_local_disk(
+    seaweed: Seaweed, s3_bucket: str, s3_prefix: str, tmp_path: Path, seekable: str
+) -> None:
+    """An object past the in-memory spool (an object of a watched bucket is one) goes
+    from the stream to S3 without a local spool file: a child process that would die the
+    moment its spool left memory (fault point store.s3.spool_to_disk) stores it whole; a
+    one-way stream of the same size does need the spool, and that child dies there."""
+    import os
+
+    size = 20 * 1024 * 1024
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PUT_SCRIPT,
+            f"s3://{s3_bucket}/{s3_prefix}/objects",
+            seaweed.endpoint,
+            str(tmp_path / "spool"),
+            str(size),
+            seekable,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+        env={**os.environ, "MEDIASYNCD_FAULT": "store.s3.spool_to_disk"},
+    )
+    if seekable == "no":
+        assert done.returncode == -9, done.stderr
+        return
+    assert done.returncode == 0, done.stderr
+    store = make_s3_store(seaweed, s3_bucket, s3_prefix, tmp_path)
+    digest = done.stdout.strip()
+    assert store.size_of(digest) == size
+    with store.open(digest) as handle:
+        assert digest_bytes(handle.read()) == digest
