@@ -107,7 +107,20 @@ class App:
         return self._open_store()
 
     def _open_store(self) -> Store:
-        """The one place that chooses the store."""
+        """The one place that chooses the store: `[store] url`, an S3 bucket, else the
+        local store in the state dir."""
+        settings = self.config.store
+        if settings.url:
+            from mediasyncd.store.s3 import open_s3_store
+
+            return open_s3_store(
+                settings.url,
+                endpoint_url=settings.endpoint_url,
+                spool_dir=self.state_dir / "tmp",
+                compare_bytes_on_hit=settings.compare_bytes_on_hit,
+                # An object touched stays young for half of gc's grace period at least.
+                touch_after_seconds=self.config.daemon.gc_grace_seconds / 2,
+            )
         return ObjectStore(
             self.state_dir,
             fsync=self.config.store.fsync,

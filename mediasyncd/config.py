@@ -45,10 +45,17 @@ class WatchConfig:
     )
     after_ingest: Literal["keep", "move", "delete"] = "keep"
     done_folder: str = ""
+    # Prefixes of S3 buckets polled for new objects (mediasyncd.s3.watch).
+    s3: list[str] = field(default_factory=list)
+    s3_endpoint_url: str = ""
+    s3_poll_interval_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
 class StoreConfig:
+    # "" (the local store at <state_dir>/objects) or "s3://BUCKET/PREFIX".
+    url: str = ""
+    endpoint_url: str = ""
     compare_bytes_on_hit: bool = False
     fsync: bool = True
 
@@ -237,6 +244,8 @@ def _validate(config: Any, prefix: str, path: Path | None) -> None:
         raise ConfigError("must be 0 or more", path=path, key=f"{prefix}progress_interval_seconds")
     if isinstance(config, IndexConfig):
         _validate_index(config, prefix, path)
+    if isinstance(config, StoreConfig | WatchConfig):
+        _validate_s3_urls(config, prefix, path)
     if isinstance(config, WatchConfig) and config.after_ingest == "move" and not config.done_folder:
         raise ConfigError(
             "after_ingest = 'move' needs watch.done_folder", path=path, key=f"{prefix}done_folder"
@@ -258,6 +267,24 @@ def _validate_index(config: IndexConfig, prefix: str, path: Path | None) -> None
         raise ConfigError(
             f"must be at least {MIN_LEASE_SECONDS:g}", path=path, key=f"{prefix}lease_seconds"
         )
+
+
+def _validate_s3_urls(config: StoreConfig | WatchConfig, prefix: str, path: Path | None) -> None:
+    """store.url is empty or an s3:// URL; each watch.s3 entry is one."""
+    from mediasyncd.s3.url import parse_s3_url
+
+    if isinstance(config, StoreConfig):
+        urls = [("url", config.url)] if config.url else []
+    else:
+        urls = [(f"s3[{i}]", url) for i, url in enumerate(config.s3)]
+    for key, url in urls:
+        try:
+            parse_s3_url(url)
+        except ValueError as exc:
+            empty = " or empty (the local store at <state_dir>/objects)" if key == "url" else ""
+            raise ConfigError(
+                f"must be s3://BUCKET/PREFIX{empty}: {exc}", path=path, key=f"{prefix}{key}"
+            ) from exc
 
 
 def parse_config(text: str, path: Path | None = None) -> Config:

@@ -39,7 +39,7 @@ class Locks(Protocol):
         should_stop: Callable[[], bool] | None = None,
     ) -> contextlib.AbstractContextManager[None]: ...
 
-    def sole_writer(self) -> contextlib.AbstractContextManager[None]: ...
+    def sole_writer(self, command: str = "reindex") -> contextlib.AbstractContextManager[None]: ...
 
 
 class FileLocks:
@@ -64,8 +64,8 @@ class FileLocks:
             self.state_dir, source, on_wait=on_wait, should_stop=should_stop
         )
 
-    def sole_writer(self) -> contextlib.AbstractContextManager[None]:
-        return file_locks.sole_writer(self.state_dir)
+    def sole_writer(self, command: str = "reindex") -> contextlib.AbstractContextManager[None]:
+        return file_locks.sole_writer(self.state_dir, command)
 
 
 class AdvisoryLocks:
@@ -116,18 +116,18 @@ class AdvisoryLocks:
             advisory.unlock(self.index, key)
 
     @contextlib.contextmanager
-    def sole_writer(self) -> Iterator[None]:
+    def sole_writer(self, command: str = "reindex") -> Iterator[None]:
         taken: list[tuple[int, int]] = []
         refusals = (
             (
                 advisory.DAEMON,
                 f"a daemon is running on the index at {self.where}; stop every "
-                "`mediasyncd run` that uses it first, then run reindex",
+                f"`mediasyncd run` that uses it first, then run {command}",
             ),
             (
                 advisory.INGEST,
                 f"an ingest is running on the index at {self.where}; let it finish, then "
-                "run reindex",
+                f"run {command}",
             ),
         )
         try:

@@ -30,6 +30,9 @@ from mediasyncd.ingest.pipeline import Ingester, IngestSummary
 from tests import engines, pgserver
 from tests.pgserver import PostgresServer
 
+# The real S3 server (SeaweedFS) and its fixtures: seaweed, s3_env, s3_bucket.
+pytest_plugins = ["tests.seaweed"]
+
 # Hypothesis in the default run: derandomized (the examples follow from each test
 # alone), no example database carried between runs, no deadline or speed health check a
 # loaded machine could trip. So a run cannot fail by luck; a failure found this way is

