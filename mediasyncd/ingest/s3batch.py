@@ -118,14 +118,14 @@ class S3BatchIngester(Ingester):
         listed = self._store_objects(run, client, url, found, summary)
         if listed:
             listing = Member(LISTING_MEMBER, 0, lambda: io.BytesIO(b""))
-            result = self.store.put_stream(io.BytesIO(_listing(url, listed)), known=self._known)
+            result = self.store.put_stream(io.BytesIO(_listing(url, listed)), known=self._known_object)
             run.pending.append((listing, result))
-        self._flush(run)
+        self._flush_batch(run)
         manifest = Manifest(
             path, handler.kind, fingerprint, utc_now_iso(), True, run.manifest, run.failures
         )
         self._record_manifest(row, manifest)
-        return self._interpret(run, summary)
+        return self._interpret_batch(run, summary)
 
     def _store_objects(
         self,
@@ -162,14 +162,14 @@ class S3BatchIngester(Ingester):
             ):
                 listed.append(item)
             if len(run.pending) >= BATCH:
-                self._flush(run)
+                self._flush_batch(run)
         return listed
 
-    def _flush(self, run: _BatchRun) -> None:
+    def _flush_batch(self, run: _BatchRun) -> None:
         """Record the stored members (blob, occurrence, keys) in one transaction."""
         with self.index.write():
             for member, result in run.pending:
-                occurrence = self.record_member(run.row, run.handler, member, result, run.changed)
+                occurrence = self.members.record(run.row, run.handler, member, result, run.changed)
                 run.stored.append(occurrence)
                 run.manifest.append(
                     ManifestMember(
@@ -183,7 +183,7 @@ class S3BatchIngester(Ingester):
                 )
         run.pending.clear()
 
-    def _interpret(self, run: _BatchRun, summary: IngestSummary) -> str:
+    def _interpret_batch(self, run: _BatchRun, summary: IngestSummary) -> str:
         """Interpret, rematch what changed and decide the outcome, as any drop's run."""
         row = run.row
         with self.index.write():
@@ -208,6 +208,11 @@ class S3BatchIngester(Ingester):
         summary.sources.append({"path": run.path, "kind": run.handler.kind, "state": state})
         return state
 
+    def _known_object(self, digest: str) -> bool:
+        """Whether the index has a row for this object (one without may be a killed
+        upload's, or planted: the store checks it before trusting it)."""
+        return objects.blob_info(self.index, digest) is not None
+
     def _fetch(self, path: str, member: Member, want_sha256: bool) -> PutResult:
         limit = SizeLimit(
             max_bytes=min(self.config.limits.max_member_bytes, member.size),
@@ -225,7 +230,7 @@ class S3BatchIngester(Ingester):
                 limit=limit,
                 want_sha256=want_sha256,
                 should_abort=self.should_stop,
-                known=self._known,
+                known=self._known_object,
             )
 
 
