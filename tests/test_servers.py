@@ -18,7 +18,7 @@ def test_a_missing_server_fails_when_servers_are_required(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(REQUIRE_ENV, "1")
-    with pytest.raises(pytest.fail.Exception, match="no weed here.*must run"):
+    with pytest.raises(pytest.fail.Exception, match=r"no weed here.*must run"):
         unavailable("no weed here")
 
 

@@ -1,8 +1,10 @@
-"""Many `mediasyncd run` processes sharing one PostgreSQL index (and one local store).
+"""Many `mediasyncd run` processes sharing one PostgreSQL index and one store: a local
+folder every state dir's objects/ points at, or an S3 bucket of the test SeaweedFS server.
 
 Each worker is a real child process with a state dir and a drop folder of its own; the
-index is a database of the test PostgreSQL server (tests/pgserver.py). A worker is killed
-with a real SIGKILL in the middle of a drop, after it committed part of it.
+index is a database of the test PostgreSQL server (tests/pgserver.py), the bucket the
+test SeaweedFS's (tests/seaweed.py). A worker is killed with a real SIGKILL in the middle
+of a drop, after it committed part of it.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import pytest
 
 from mediasyncd.index import Index
 from mediasyncd.index.postgres import open_postgres
+from mediasyncd.store.s3 import open_s3_store
 from tests.conftest import CliResult, invoke_cli
 from tests.daemon.support import DaemonProcess, wait_until, write_config
 from tests.helpers import media_bytes, write_files
+from tests.seaweed import Seaweed
 from tests.support.chatgpt_corpus import DropSpec, SplitPlan, build_corpus, cli_records, write_split
 
 LEASE = 3.0
@@ -38,20 +42,24 @@ def rows(index: Index, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any
     return [tuple(row) for row in index.execute(sql, params).fetchall()]
 
 
-def worker(tmp_path: Path, name: str, url: str, store: Path) -> tuple[DaemonProcess, Path]:
+def worker(
+    tmp_path: Path, name: str, url: str, store: Path | dict[str, str]
+) -> tuple[DaemonProcess, Path]:
     """A worker `name`: its own drop folder, state dir and config; the shared index; the
-    store at `store` (one local folder for all, until the object store is shared too)."""
+    shared store: a local folder, or the `[store]` table of an S3 one."""
     folder = tmp_path / f"drop-{name}"
     folder.mkdir(exist_ok=True)
     config = write_config(
         tmp_path / f"{name}.toml",
         [folder],
         index={"url": url, "lease_seconds": LEASE},
+        **({"store": store} if isinstance(store, dict) else {}),
     )
     state = tmp_path / f"state-{name}"
-    # The store is the state dir's objects/: every worker's points at the same one.
     state.mkdir(exist_ok=True)
-    (state / "objects").symlink_to(store, target_is_directory=True)
+    if isinstance(store, Path):
+        # The store is the state dir's objects/: every worker's points at the same one.
+        (state / "objects").symlink_to(store, target_is_directory=True)
     return DaemonProcess(config, state, tmp_path / f"{name}.log"), folder
 
 
@@ -132,12 +140,21 @@ def links(records: list[dict[str, Any]]) -> list[str]:
     return sorted(json.dumps({k: v for k, v in r.items() if k != "path"}) for r in records)
 
 
-def test_two_workers_ingest_the_corpus_like_one_sqlite_machine(
-    tmp_path: Path, pg_url: str, shared: Index, workers: list[DaemonProcess]
+@pytest.mark.slow
+def test_two_workers_ingest_the_corpus_on_postgresql_and_s3_like_one_sqlite_machine(
+    tmp_path: Path,
+    pg_url: str,
+    shared: Index,
+    workers: list[DaemonProcess],
+    seaweed: Seaweed,
+    s3_bucket: str,
+    s3_prefix: str,
 ) -> None:
-    """The chat corpus split between two workers' drop folders, ingested at once into one
-    PostgreSQL index; one worker is SIGKILLed mid-drop and restarted. The links equal those
-    of one machine ingesting every drop into SQLite."""
+    """Issue 16's combined test: the whole chat corpus split between two workers' drop
+    folders, ingested at once into one PostgreSQL index and one S3 store (SeaweedFS); one
+    worker is SIGKILLed mid-drop and restarted. The links equal those of one machine
+    ingesting every drop into SQLite and its local store, and no object was written to a
+    worker's disk."""
     drops = corpus_drops(tmp_path / "corpus")
     reference = tmp_path / "reference-state"
     done = invoke_cli(["--state-dir", str(reference), "ingest", *map(str, drops)])
@@ -145,8 +162,8 @@ def test_two_workers_ingest_the_corpus_like_one_sqlite_machine(
     expected = links(cli_records(reference, "matches"))
     assert expected
 
-    store = tmp_path / "objects"
-    store.mkdir()
+    bucket = f"s3://{s3_bucket}/{s3_prefix}/objects"
+    store = {"url": bucket, "endpoint_url": seaweed.endpoint}
     a, folder_a = worker(tmp_path, "a", pg_url, store)
     b, folder_b = worker(tmp_path, "b", pg_url, store)
     workers += [a, b]
@@ -171,3 +188,12 @@ def test_two_workers_ingest_the_corpus_like_one_sqlite_machine(
     # Both workers took part, and the killed one's drop was resumed, not lost.
     assert a.events("job.done") and b.events("job.done")
     assert rows(shared, "SELECT COUNT(*) FROM jobs WHERE attempts > 1")[0][0] >= 1
+    # Every object the index names is in the bucket, whole; none landed on local disk.
+    assert not (tmp_path / "state-a" / "objects").exists()
+    assert not (tmp_path / "state-b" / "objects").exists()
+    s3 = open_s3_store(bucket, endpoint_url=seaweed.endpoint, spool_dir=tmp_path / "tmp")
+    in_bucket = {entry.digest for entry in s3.iterate()}
+    named = {digest for (digest,) in rows(shared, "SELECT digest FROM blobs")}
+    assert named and named <= in_bucket
+    verified = invoke_cli(["--config", str(a.config), "--state-dir", str(state), "verify"])
+    assert verified.code == 0, verified.stdout + verified.stderr

@@ -221,8 +221,8 @@ def test_a_large_object_goes_from_the_bucket_into_the_s3_store_without_local_dis
     import sys
 
     from mediasyncd.store.digest import digest_bytes
-    from tests.helpers import REPO_ROOT, media_bytes
     from mediasyncd.store.s3 import open_s3_store
+    from tests.helpers import REPO_ROOT, media_bytes
 
     big = media_bytes(20 * 1024 * 1024, "big photo", kind="jpeg")
     photos.client.put_object(Bucket=photos.bucket, Key=photos.root + "u1/IMG_big.jpg", Body=big)
