@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from mediasyncd import faults
 from mediasyncd.config import Config
 from mediasyncd.conversations.mentions import UNCLAIMED_CONFIDENCE
 from mediasyncd.index import Index, advisory
@@ -136,6 +137,9 @@ class ConversationMatcher(SubjectMatcher):
                     new_rows.update(link.row() for link in links)
                     kept = {link.ref_id for link in links}
                     resolved.extend((r, conversation_id) for r in sorted(refs - kept))
+                # Computed, not yet written: where a worker without the subject locks would
+                # let another's newer links in, then overwrite them with what it read.
+                faults.point("rematch.before_write")
                 links_db.record_resolved(index, chunk, resolved, full=ids is None)
                 if ids is not None:
                     links_db.replace_links(index, chunk, _ordered(new_rows))

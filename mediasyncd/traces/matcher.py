@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from mediasyncd import faults
 from mediasyncd.config import Config
 from mediasyncd.index import Index, advisory, trace_links
 from mediasyncd.matching import MatchDelta, SubjectMatcher
@@ -236,6 +237,7 @@ class TraceMatcher(SubjectMatcher):
             have = existing.get(user, {})
             stale.extend(match_id for row, match_id in have.items() if row not in wanted)
             fresh.extend((user, *row) for row in sorted(wanted, key=_row_order) if row not in have)
+        faults.point("rematch.before_write")  # computed, not yet written (see conversations)
         trace_links.remove_links(index, stale)
         trace_links.add_links(index, fresh)
         delta.removed += len(stale)

@@ -1,15 +1,20 @@
-"""Workers rematching the same conversations at once (PostgreSQL) end where one full
-rematch ends: the per-subject advisory locks serialize them (mediasyncd.index.advisory).
+"""Workers rematching the same conversations or users at once (PostgreSQL) end where one
+full rematch ends: the per-subject advisory locks serialize them (mediasyncd.index.advisory;
+why locks: docs/architecture.md, "Many workers").
 
-Without the locks, two workers recomputing one conversation each delete its old links and
-insert new ones; neither sees the other's uncommitted rows, so both sets stay: duplicate
-links (and a full rematch racing an incremental one loses links outright).
+Without the locks, a worker that read a subject's data, and computes its links, while
+another worker's drop about the same subject lands and is rematched, writes its older
+view over the newer links; and a full rematch racing an incremental one loses links.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -23,6 +28,7 @@ from mediasyncd.index.postgres import open_postgres
 from mediasyncd.index.reports import iter_matches, iter_unresolved
 from mediasyncd.ingest.pipeline import Ingester
 from tests.daemon.support import wait_until
+from tests.helpers import REPO_ROOT, media_bytes, run_mediasyncd
 from tests.support.chatgpt_corpus import DropSpec, SplitPlan, build_corpus, write_split
 
 WORKERS = 4
@@ -141,3 +147,150 @@ def test_concurrent_rematches_of_overlapping_conversations_equal_a_full_one(
         assert snapshot(index) == full
     finally:
         index.close()
+
+
+# -- two real workers, one of them reading before the other's drop lands ------------------
+
+RACE = "rematch.before_write:1:stop"
+
+
+def mediasyncd_child(
+    config: Path, state: Path, *args: str, fault: str = ""
+) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MEDIASYNCD_FAULT"}
+    if fault:
+        env["MEDIASYNCD_FAULT"] = fault
+    return subprocess.Popen(
+        [sys.executable, "-m", "mediasyncd", "--config", str(config), "--state-dir", str(state),
+         *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT,
+    )  # fmt: skip
+
+
+def stopped(proc: subprocess.Popen[str]) -> bool:
+    """The child froze itself (SIGSTOP at its fault point): state T in /proc."""
+    stat = Path(f"/proc/{proc.pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] == "T"
+
+
+def waits_on_a_lock(index: Index, proc: subprocess.Popen[str]) -> bool:
+    """The child's connection waits on a lock (the subject locks of the frozen one)."""
+    return bool(
+        index.scalar(
+            """SELECT COUNT(*) FROM pg_stat_activity
+               WHERE application_name LIKE ? AND wait_event_type = 'Lock'""",
+            (f"mediasyncd % {proc.pid}",),
+        )
+    )
+
+
+def links_now(config: Path | None, state: Path) -> list[str]:
+    where = ["--config", str(config)] if config else []
+    done = run_mediasyncd(
+        [*where, "--state-dir", str(state), "matches", "--format", "jsonl"],
+        env={} if config else {"MEDIASYNCD_CONFIG": ""},
+    )
+    assert done.returncode == 0, done.stderr
+    return sorted(done.stdout.splitlines())
+
+
+def one_machine(tmp_path: Path, drops: list[Path]) -> list[str]:
+    """The links of one SQLite machine ingesting `drops` in turn, then a full rematch."""
+    state = tmp_path / "reference-state"
+    for args in (["ingest", *map(str, drops)], ["rematch"]):
+        done = run_mediasyncd(["--state-dir", str(state), *args], env={"MEDIASYNCD_CONFIG": ""})
+        assert done.returncode == 0, done.stderr
+    return links_now(None, state)
+
+
+def race(tmp_path: Path, pg_url: str, config: Path, first: Path, second: Path) -> list[str]:
+    """Worker A ingests `first` and freezes in its rematch with its links computed but not
+    written; worker B ingests `second`, which touches the same subjects, and is left to
+    run until it ends or waits on a lock; then A goes on. Returns the links after both."""
+    state = tmp_path / "state"
+    a = mediasyncd_child(config, state, "ingest", str(first), fault=RACE)
+    b: subprocess.Popen[str] | None = None
+    watcher = open_postgres(pg_url)
+    try:
+        wait_until(lambda: a.poll() is not None or stopped(a), what="A frozen in its rematch")
+        assert a.poll() is None, a.communicate()
+        b = mediasyncd_child(config, state, "ingest", str(second))
+        wait_until(
+            lambda: b is not None and (b.poll() is not None or waits_on_a_lock(watcher, b)),
+            timeout=120,
+            what="B done, or waiting for A",
+        )
+        os.kill(a.pid, signal.SIGCONT)
+        for proc in (a, b):
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, out + err
+    finally:
+        watcher.close()
+        for proc in (a, b):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return links_now(config, state)
+
+
+def shared_config(tmp_path: Path, pg_url: str) -> Path:
+    config = tmp_path / "shared.toml"
+    config.write_text(f'[index]\nurl = "{pg_url}"\n')
+    return config
+
+
+def test_two_workers_rematching_the_same_conversations_equal_a_full_rematch(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Worker A ingests an export and has computed its conversations' links from it when
+    worker B ingests the privacy archive of the same account (more files in the same
+    conversations) and rematches them. A's links, read before B's files were there, must
+    not overwrite B's: without the subject locks B finishes while A is frozen, and A then
+    replaces the conversations' links with its older view (B's files unlinked)."""
+    corpus = build_corpus(seed=3, n_conversations=40)
+    plan = SplitPlan([DropSpec("B", True), DropSpec("P", True)])
+    for conv in corpus.conversations:
+        plan.conversation_drop[conv.id] = 0
+    for asset in corpus.export_assets():
+        plan.asset_drop[asset.uid] = 0
+    for asset in corpus.privacy_assets():
+        plan.privacy_drop[asset.uid] = 1
+    export, privacy = (d.path for d in write_split(corpus, tmp_path / "drops", plan))
+    expected = one_machine(tmp_path, [export, privacy])
+    assert expected
+    config = shared_config(tmp_path, pg_url)
+    assert race(tmp_path, pg_url, config, export, privacy) == expected
+
+
+def test_two_workers_rematching_the_same_user_equal_a_full_rematch(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The trace matcher's users: alice's photo P1 is paired with trace T1. Worker A
+    ingests a later trace T2 (P1 now pairs with T2) and has computed that when worker B
+    ingests a second photo P2 (which then pairs with T1) and rematches alice. A's pairing,
+    read before P2 was there, must not be written over B's: without the subject locks A
+    adds its P1-T2 link again beside B's, a link a full rematch does not have twice."""
+    photos = tmp_path / "meal-images" / "alice"
+    photos.mkdir(parents=True)
+    (photos / "IMG_20250131_163000.jpg").write_bytes(media_bytes(4000, "P1", "jpeg"))
+    header = "id,timestamp,userId,name\n"
+    (tmp_path / "t1.csv").write_text(header + "tr-1,2025-01-31T16:20:00Z,alice,analyse\n")
+    config = shared_config(tmp_path, pg_url)
+    first = run_mediasyncd(
+        ["--config", str(config), "--state-dir", str(tmp_path / "state"), "ingest",
+         str(tmp_path / "meal-images"), str(tmp_path / "t1.csv")]
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    (tmp_path / "t2.csv").write_text(header + "tr-2,2025-01-31T16:28:00Z,alice,analyse\n")
+    later = tmp_path / "later" / "meal-images" / "alice"
+    later.mkdir(parents=True)
+    (later / "IMG_20250131_162500.jpg").write_bytes(media_bytes(4000, "P2", "jpeg"))
+    expected = one_machine(
+        tmp_path,
+        [tmp_path / "meal-images", tmp_path / "t1.csv", tmp_path / "t2.csv", later.parent],
+    )
+    # P1 pairs with T2, P2 with T1: the smallest sum of gaps (2 + 5 minutes).
+    pairs = {(Path(r["path"]).name, r["trace_id"]) for r in map(json.loads, expected)}
+    assert pairs == {("IMG_20250131_163000.jpg", "tr-2"), ("IMG_20250131_162500.jpg", "tr-1")}
+    assert len(expected) == 2
+    assert race(tmp_path, pg_url, config, tmp_path / "t2.csv", later.parent) == expected
