@@ -52,10 +52,10 @@ def command(
     Exit status: 0 everything asked for is in the target, verified; 1 some object could
     not be copied or is missing (the report names it).
     """
-    if not to_store and not to_index:
-        raise click.UsageError("say what to copy: --to-store URL and/or --to-index URL")
     if endpoint_url is not None and not to_store:
         raise click.UsageError("--endpoint-url goes with --to-store")
+    if not to_store and not to_index:
+        raise click.UsageError("say what to copy: --to-store URL and/or --to-index URL")
     location = _index_target(state, to_index) if to_index else None
     report: dict[str, Any] = {}
     ok = True
@@ -98,7 +98,12 @@ def _migrate_store(
     if store_root(source) == store_root(target):
         raise CliError(f"{to_store} is the configured store already: nothing to copy")
     target.ensure()
-    report = migrate_store(source, target, index=app.index, state_dir=app.state_dir)
+    # The index is only read (which objects it names): the local copy stays as it was.
+    index = app.connect_for_reading()
+    try:
+        report = migrate_store(source, target, index=index, state_dir=app.state_dir)
+    finally:
+        index.close()
     if not quiet:
         resumed = f" (resumed after {report.resumed_after})" if report.resumed_after else ""
         click.echo(
