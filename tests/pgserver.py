@@ -46,27 +46,38 @@ def ensure_installed() -> str | None:
     """Install Debian's PostgreSQL when missing; returns why it cannot be, or None."""
     if bindir() is not None:
         return None
-    apt = shutil.which("apt-get")
-    if apt is None:
+    apt_get = shutil.which("apt-get")
+    if apt_get is None:
         return "PostgreSQL is not installed and apt-get is not available"
     if os.geteuid() != 0:
         return "PostgreSQL is not installed and, not running as root, apt-get cannot install it"
-    # No default cluster: the package would otherwise create one and start it on 5432.
-    CREATECLUSTER_CONF.parent.mkdir(parents=True, exist_ok=True)
-    text = CREATECLUSTER_CONF.read_text() if CREATECLUSTER_CONF.exists() else ""
-    if "create_main_cluster = false" not in text:
-        CREATECLUSTER_CONF.write_text(text + "\ncreate_main_cluster = false\n")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for args in ([apt, "update"], [apt, "install", "-y", "--no-install-recommends", "postgresql"]):
+
+    def apt(*args: str) -> str | None:
         try:
             done = subprocess.run(
-                args, env=env, capture_output=True, text=True, timeout=1200, check=False
-            )
+                [apt_get, *args], env=env, capture_output=True, text=True, timeout=1200,
+                stdin=subprocess.DEVNULL, check=False,
+            )  # fmt: skip
         except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"`{' '.join(args)}` failed: {exc}"
+            return f"`apt-get {' '.join(args)}` failed: {exc}"
         if done.returncode != 0:
-            tail = (done.stderr or done.stdout)[-800:]
-            return f"`{' '.join(args)}` exited {done.returncode}: {tail}"
+            return f"`apt-get {' '.join(args)}` exited {done.returncode}: {done.stderr[-800:]}"
+        return None
+
+    # No default cluster (the package would create one and start it on 5432): first
+    # postgresql-common, whose createcluster.conf then says so, then the server (as
+    # .ci/run does; a conffile written before its package is installed makes dpkg ask).
+    install = ["install", "-y", "--no-install-recommends"]
+    why = apt("update") or apt(*install, "postgresql-common")
+    if why is not None:
+        return why
+    text = CREATECLUSTER_CONF.read_text() if CREATECLUSTER_CONF.exists() else ""
+    if "\ncreate_main_cluster = false" not in "\n" + text:
+        CREATECLUSTER_CONF.write_text(text + "\ncreate_main_cluster = false\n")
+    why = apt(*install, "postgresql")
+    if why is not None:
+        return why
     return None if bindir() is not None else "apt-get installed postgresql, but no initdb found"
 
 
