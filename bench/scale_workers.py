@@ -53,10 +53,23 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def process_cpu(pid: int) -> float:
-    """CPU seconds of a running server and its reaped children (PostgreSQL's backends)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    """CPU seconds of a running server: its own, its reaped children's and its live
+    children's (PostgreSQL's backends live as long as the workers' connections)."""
+    ticks = sum(int(v) for v in _stat(pid)[11:15])  # utime, stime, cutime, cstime
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = _stat(int(entry.name))
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:  # ppid
+            ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
