@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -47,7 +48,13 @@ def start_postgres(root: Path) -> tuple[pgserver.PostgresServer, str]:
     why = pgserver.ensure_installed()
     if why is not None:
         raise SystemExit(f"bench.local_servers: {why}")
-    server = pgserver.start(root)
+    try:
+        server = pgserver.start(root)
+    except subprocess.CalledProcessError as exc:
+        said = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise SystemExit(
+            f"bench.local_servers: initdb failed: {said[-1] if said else exc}"
+        ) from None
     import psycopg
 
     with psycopg.connect(server.url(), autocommit=True) as conn:

