@@ -119,7 +119,11 @@ def _print_workers(daemon: dict[str, Any]) -> None:
     """A shared index: one line per worker, with what it does."""
     workers = daemon["workers"]
     running = sum(1 for w in workers if w["state"] == "running")
-    click.echo(f"workers        {running} running (queue {daemon['queue']})")
+    if running:
+        click.echo(f"workers        {running} running (queue {daemon['queue']})")
+    else:
+        # As on one machine: nothing takes drops from the queue now.
+        click.echo(f"daemon         not running (queue {daemon['queue']}): no worker runs")
     for worker in workers:
         beat = f"heartbeat {worker['heartbeat_seconds_ago']:g} s ago"
         click.echo(
