@@ -1,6 +1,8 @@
 """`mediasyncd migrate`: move this installation's store and index to engines built for
-scale. Each part is a library function (mediasyncd.migrate); this runs the parts asked
-for, the store first (the index names its objects), each resumable and verified."""
+scale. Each part is a library function (`migrate_store` in mediasyncd.store.transfer,
+`migrate_index` in mediasyncd.index.transfer); this runs the parts asked for, the store
+first (the index names its objects), each resumable and verified, each leaving the local
+copy untouched."""
 
 from __future__ import annotations
 
@@ -85,8 +87,8 @@ def _index_target(state: CliState, to_index: str) -> IndexLocation:
 def _migrate_store(
     state: CliState, to_store: str, endpoint_url: str | None, quiet: bool
 ) -> tuple[dict[str, Any], bool]:
-    from mediasyncd.migrate.store import migrate_store, store_root
     from mediasyncd.store.s3 import open_s3_store
+    from mediasyncd.store.transfer import migrate_store, store_root
 
     app = state.app
     target = open_s3_store(
@@ -107,7 +109,7 @@ def _migrate_store(
     if not quiet:
         resumed = f" (resumed after {report.resumed_after})" if report.resumed_after else ""
         click.echo(
-            f"{report.objects} objects{resumed}: {report.copied} copied ({report.bytes_copied} "
+            f"{report.total} objects{resumed}: {report.copied} copied ({report.bytes_copied} "
             f"bytes), {report.already_there} verified in {report.target} already"
         )
         for problem in report.problems:
@@ -123,7 +125,7 @@ def _migrate_store(
 
 
 def _migrate_index(state: CliState, url: str, quiet: bool) -> dict[str, object]:
-    from mediasyncd.migrate.index import migrate_index
+    from mediasyncd.index.transfer import migrate_index
 
     app = state.app
 

@@ -1,6 +1,6 @@
 """Ingesting one batch of new objects of a watched S3 prefix, as an image-dump drop.
 
-A batch (mediasyncd.s3.watch_state) is one source, named `s3://BUCKET/PREFIX/#<batch>`.
+A batch (mediasyncd.index.s3_watch) is one source, named `s3://BUCKET/PREFIX/#<batch>`.
 Its members are the objects, named `BUCKET/KEY`: the layout a folder made by
 `aws s3 sync s3://BUCKET/ BUCKET/` has, so the image-dump reader places them by the very
 rules it applies to such a folder (`images.prefix` and `images.user_id_position`, found
@@ -31,10 +31,10 @@ import structlog
 from mediasyncd import kinds
 from mediasyncd.errors import CollisionError, IngestInterrupted, SourceError
 from mediasyncd.index import objects, sources
+from mediasyncd.index.s3_watch import ListedObject
 from mediasyncd.ingest.pipeline import Ingester, IngestSummary
 from mediasyncd.s3.reader import open_object
 from mediasyncd.s3.url import S3Url
-from mediasyncd.s3.watch_state import ListedObject
 from mediasyncd.sources.base import InterpretContext, StoredOccurrence
 from mediasyncd.sources.container import Member
 from mediasyncd.store import PutResult, SizeLimit

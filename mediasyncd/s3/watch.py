@@ -1,7 +1,7 @@
 """S3 as a source: `[watch] s3 = ["s3://meal-images/"]` polls each prefix for new objects.
 
 A poll lists the prefix with list-objects-v2 (1,000 keys a request), keeps the keys it
-has not taken before (mediasyncd.s3.watch_state says which, and why the state is kept in
+has not taken before (mediasyncd.index.s3_watch says which, and why the state is kept in
 the state dir), and ingests them in batches of up to `BATCH_KEYS`, each batch one
 image-dump drop (mediasyncd.ingest.s3batch). Batches a crash or an unreachable bucket
 left open are finished first. Folder markers (keys ending in `/`), names matching
@@ -23,11 +23,11 @@ import structlog
 from mediasyncd.config import Config
 from mediasyncd.errors import StoreError
 from mediasyncd.index import Index
+from mediasyncd.index.s3_watch import ListedObject, WatchState
 from mediasyncd.ingest.pipeline import IngestSummary
 from mediasyncd.ingest.s3batch import S3BatchIngester
 from mediasyncd.s3.client import describe, make_client
 from mediasyncd.s3.url import S3Url, parse_s3_url
-from mediasyncd.s3.watch_state import ListedObject, WatchState
 from mediasyncd.store import Store
 from mediasyncd.store.locks import ingest_lock
 

@@ -17,9 +17,9 @@ import pytest
 
 from mediasyncd.app import App
 from mediasyncd.config import Config, WatchConfig
+from mediasyncd.index.s3_watch import WatchState
 from mediasyncd.s3.url import parse_s3_url
 from mediasyncd.s3.watch import PollReport, poll_prefix
-from mediasyncd.s3.watch_state import WatchState
 from tests.seaweed import Seaweed
 from tests.support.traces_gen import jpeg
 

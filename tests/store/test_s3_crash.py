@@ -43,7 +43,9 @@ def photos(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
     return make_zip(tmp_path / "dump.zip", files), files
 
 
-@pytest.mark.parametrize("fault", ["store.s3.mid_upload:2", "store.s3.after_upload:2"])
+@pytest.mark.parametrize(
+    "fault", ["store.s3.after_spool:2", "store.s3.mid_upload:2", "store.s3.after_upload:2"]
+)
 def test_killed_upload_leaves_nothing_trusted_and_a_rerun_completes(
     seaweed: Seaweed,
     s3_bucket: str,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mediasyncd.migrate.store import CHECKPOINT_EVERY
 from mediasyncd.store import ObjectStore
 from mediasyncd.store.digest import digest_stream
+from mediasyncd.store.transfer import CHECKPOINT_EVERY
 from tests.helpers import make_zip, media_bytes, run_mediasyncd, tree_snapshot
 from tests.seaweed import Seaweed
 from tests.store.conftest import make_s3_store

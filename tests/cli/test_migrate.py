@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.conftest import invoke_cli
 from tests.helpers import run_mediasyncd, tree_snapshot
-from tests.migrate.test_index import fingerprint
+from tests.index.test_transfer import fingerprint
 from tests.seaweed import Seaweed
 from tests.support.chatgpt_corpus import build_corpus, write_export, write_privacy_archive
 
@@ -34,7 +34,7 @@ def test_store_and_index_move_in_one_command(
     )  # fmt: skip
     assert moved.returncode == 0, moved.stderr
     report = json.loads(moved.stdout)
-    assert report["store"]["ok"] and report["store"]["copied"] == report["store"]["objects"]
+    assert report["store"]["ok"] and report["store"]["copied"] == report["store"]["total"]
     assert report["index"]["tables"]["matches"]["rows"] == len(local_links.splitlines())
     assert tree_snapshot(state / "objects") == objects_before
     assert fingerprint(state) == index_before
@@ -48,7 +48,7 @@ def test_store_and_index_move_in_one_command(
     assert invoke_cli([*elsewhere, "matches", "--format", "jsonl"]).stdout == local_links
     verified = run_mediasyncd([*elsewhere, "verify", "--json"])
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert json.loads(verified.stdout)["checked"] == report["store"]["objects"]
+    assert json.loads(verified.stdout)["checked"] == report["store"]["total"]
 
 
 def test_migrate_says_what_it_needs(tmp_path: Path) -> None:

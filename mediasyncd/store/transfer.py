@@ -31,7 +31,7 @@ from mediasyncd.store.base import Store, StoredObject
 from mediasyncd.store.digest import CHUNK_SIZE, new_hasher
 from mediasyncd.store.gc import SHARDS
 
-log = structlog.get_logger("mediasyncd.migrate.store")
+log = structlog.get_logger("mediasyncd.store.transfer")
 
 CHECKPOINT_EVERY: Final = 100
 # How many problems a report lists (the counts are always complete).
@@ -41,7 +41,7 @@ LISTED: Final = 1000
 @dataclass
 class MigrateReport:
     target: str
-    objects: int = 0
+    total: int = 0  # every object of the source store
     copied: int = 0
     bytes_copied: int = 0
     already_there: int = 0
@@ -94,7 +94,7 @@ def migrate_store(
         if entry.digest is None:
             report.problem(entry.location, "not named by a digest: not copied (run verify)")
             continue
-        report.objects += 1
+        report.total += 1
         if after is not None and entry.digest <= after:
             report.skipped_before_checkpoint += 1
             continue

@@ -1,5 +1,8 @@
 """What an S3 watch has seen: every key it took, in the batch that took it.
 
+A small SQLite file of its own, not a table of the index; its SQL lives here with every
+other statement (docs/architecture.md, "Where each concern lives").
+
 Kept in the state dir (`<state>/s3-watch/<bucket>-<hash of the URL>.sqlite`), beside the
 settle state of the drop folders, not in the index: like a drop folder, an S3 prefix is
 watched by the machine whose config names it, the index schema stays the same on every
