@@ -77,7 +77,10 @@ def test_a_rematch_waits_for_one_of_the_same_conversations(
     """Worker A recomputes every conversation and has not committed yet when worker B starts
     recomputing them too (B is seen waiting on a lock, then A commits): B recomputes after
     A's links are in, and the index ends as after one full rematch. Without the subject
-    locks B waits only on A's deleted rows, never sees A's new ones, and both stay."""
+    locks a full B deletes only the links its statement saw (not A's new ones) and both
+    sets stay (the `full` case fails so); an incremental B happens to wait on A's
+    resolved_refs rows before it deletes, so that case holds even without them (the
+    two-worker tests below are the ones that need the locks)."""
     ids, full = ingested
     matcher = ConversationMatcher(Config(index=IndexConfig(url=pg_url)))
     a, b = open_postgres(pg_url), open_postgres(pg_url)
