@@ -13,6 +13,7 @@ from mediasyncd.config import Config, load_config, resolve_state_dir
 from mediasyncd.errors import ConfigError
 from mediasyncd.fs.guard import protect_folder
 from mediasyncd.index import Index, open_for_reading, open_index
+from mediasyncd.index.location import IndexLocation, parse_location
 from mediasyncd.store import ObjectStore, Store
 
 
@@ -46,6 +47,16 @@ class App:
         return self.state_dir / "index.db"
 
     @property
+    def location(self) -> IndexLocation:
+        """Where the index lives: SQLite in the state dir, or a PostgreSQL URL."""
+        return parse_location(self.config.index.url)
+
+    def describe_index(self) -> str:
+        """The index for messages: its file, or its URL."""
+        location = self.location
+        return location.url if location.is_postgres else str(self.index_path)
+
+    @property
     def index(self) -> Index:
         """This invocation's connection to the index, opened (and migrated) on first use."""
         if self._index is None:
@@ -56,6 +67,15 @@ class App:
     def connect(self, *, migrate: bool = False, busy_timeout_ms: int | None = None) -> Index:
         """A connection of its own (one per thread: the daemon's worker and maintenance
         jobs each open one). The one place that chooses the index's engine."""
+        location = self.location
+        if location.is_postgres:
+            from mediasyncd.index.postgres import open_postgres
+
+            return open_postgres(
+                location.url,
+                busy_timeout_ms=busy_timeout_ms or self.config.index.busy_timeout_ms,
+                migrate=migrate,
+            )
         return open_index(
             self.index_path,
             synchronous=self.config.index.synchronous,
@@ -65,6 +85,8 @@ class App:
 
     def connect_for_reading(self) -> Index:
         """A connection that only reads and creates nothing in the state dir."""
+        if self.location.is_postgres:
+            return self.connect()
         return open_for_reading(self.index_path, busy_timeout_ms=self.config.index.busy_timeout_ms)
 
     @property
@@ -85,7 +107,20 @@ class App:
         return self._open_store()
 
     def _open_store(self) -> Store:
-        """The one place that chooses the store."""
+        """The one place that chooses the store: `[store] url`, an S3 bucket, else the
+        local store in the state dir."""
+        settings = self.config.store
+        if settings.url:
+            from mediasyncd.store.s3 import open_s3_store
+
+            return open_s3_store(
+                settings.url,
+                endpoint_url=settings.endpoint_url,
+                spool_dir=self.state_dir / "tmp",
+                compare_bytes_on_hit=settings.compare_bytes_on_hit,
+                # An object touched stays young for half of gc's grace period at least.
+                touch_after_seconds=self.config.daemon.gc_grace_seconds / 2,
+            )
         return ObjectStore(
             self.state_dir,
             fsync=self.config.store.fsync,

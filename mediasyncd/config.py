@@ -45,10 +45,17 @@ class WatchConfig:
     )
     after_ingest: Literal["keep", "move", "delete"] = "keep"
     done_folder: str = ""
+    # Prefixes of S3 buckets polled for new objects (mediasyncd.s3.watch).
+    s3: list[str] = field(default_factory=list)
+    s3_endpoint_url: str = ""
+    s3_poll_interval_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
 class StoreConfig:
+    # "" (the local store at <state_dir>/objects) or "s3://BUCKET/PREFIX".
+    url: str = ""
+    endpoint_url: str = ""
     compare_bytes_on_hit: bool = False
     fsync: bool = True
     # "batch": one flush of the store's filesystem per batch of objects, before the index
@@ -72,6 +79,11 @@ class LimitsConfig:
 class IndexConfig:
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     busy_timeout_ms: int = 60_000
+    # Empty: SQLite at <state_dir>/index.db; else postgresql://USER@HOST:PORT/DB
+    # (mediasyncd.index.location).
+    url: str = ""
+    # PostgreSQL: how long a worker's claim on a job lasts without a heartbeat.
+    lease_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -233,10 +245,49 @@ def _validate(config: Any, prefix: str, path: Path | None) -> None:
         )
     if isinstance(config, LoggingConfig) and config.progress_interval_seconds < 0:
         raise ConfigError("must be 0 or more", path=path, key=f"{prefix}progress_interval_seconds")
+    if isinstance(config, IndexConfig):
+        _validate_index(config, prefix, path)
+    if isinstance(config, StoreConfig | WatchConfig):
+        _validate_s3_urls(config, prefix, path)
     if isinstance(config, WatchConfig) and config.after_ingest == "move" and not config.done_folder:
         raise ConfigError(
             "after_ingest = 'move' needs watch.done_folder", path=path, key=f"{prefix}done_folder"
         )
+
+
+# A lease shorter than this would lapse between two heartbeats of a busy machine.
+MIN_LEASE_SECONDS = 2.0
+
+
+def _validate_index(config: IndexConfig, prefix: str, path: Path | None) -> None:
+    from mediasyncd.index.location import LocationError, parse_location
+
+    try:
+        parse_location(config.url)
+    except LocationError as exc:
+        raise ConfigError(str(exc), path=path, key=f"{prefix}url") from None
+    if config.lease_seconds < MIN_LEASE_SECONDS:
+        raise ConfigError(
+            f"must be at least {MIN_LEASE_SECONDS:g}", path=path, key=f"{prefix}lease_seconds"
+        )
+
+
+def _validate_s3_urls(config: StoreConfig | WatchConfig, prefix: str, path: Path | None) -> None:
+    """store.url is empty or an s3:// URL; each watch.s3 entry is one."""
+    from mediasyncd.s3.url import parse_s3_url
+
+    if isinstance(config, StoreConfig):
+        urls = [("url", config.url)] if config.url else []
+    else:
+        urls = [(f"s3[{i}]", url) for i, url in enumerate(config.s3)]
+    for key, url in urls:
+        try:
+            parse_s3_url(url)
+        except ValueError as exc:
+            empty = " or empty (the local store at <state_dir>/objects)" if key == "url" else ""
+            raise ConfigError(
+                f"must be s3://BUCKET/PREFIX{empty}: {exc}", path=path, key=f"{prefix}{key}"
+            ) from exc
 
 
 def parse_config(text: str, path: Path | None = None) -> Config:

@@ -11,12 +11,14 @@ from typing import Any
 
 from mediasyncd import kinds
 from mediasyncd.daemon.progress_file import read_progress
-from mediasyncd.index import Index, daemon_state, jobs
+from mediasyncd.index import Index, daemon_state, jobs, leases
 from mediasyncd.index import status as counts
 from mediasyncd.process import pid_alive
 
 
 def daemon_status(index: Index) -> dict[str, Any]:
+    if index.shared:
+        return workers_status(index)
     row = daemon_state.read(index)
     queue = jobs.queue_length(index)
     running = bool(row and row.pid and pid_alive(row.pid))
@@ -41,6 +43,33 @@ def daemon_status(index: Index) -> dict[str, Any]:
             if last
             else None
         ),
+    }
+
+
+def workers_status(index: Index) -> dict[str, Any]:
+    """A shared index (PostgreSQL): every worker, from its heartbeats (its host may be
+    another machine, so no pid is checked). `running` and `queue` read as for one daemon;
+    `workers` lists each: host, pid, state (running, stopped, dead), current drop and
+    progress, seconds since its heartbeat."""
+    rows = leases.workers(index)
+    alive = [row for row in rows if row.state == "running"]
+    last = jobs.last_finished(index)
+    return {
+        "running": bool(alive),
+        "pid": None,
+        "since": min((row.since for row in alive), default=None),
+        "heartbeat": None,
+        "activity": None,
+        "last_error": next((r.last_error for r in reversed(rows) if r.last_error), None),
+        "queue": jobs.queue_length(index),
+        "current": None,
+        "progress": None,
+        "last_drop": (
+            {"path": last.path, "state": last.state, "at": last.finished, "error": last.error}
+            if last
+            else None
+        ),
+        "workers": [row.to_json() for row in rows],
     }
 
 

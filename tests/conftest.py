@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,12 @@ from hypothesis import HealthCheck, settings
 from mediasyncd.app import App
 from mediasyncd.config import Config, LimitsConfig
 from mediasyncd.ingest.pipeline import Ingester, IngestSummary
+from tests import engines, pgserver
+from tests.pgserver import PostgresServer
+from tests.servers import unavailable
+
+# The real S3 server (SeaweedFS) and its fixtures: seaweed, s3_env, s3_bucket.
+pytest_plugins = ["tests.seaweed"]
 
 # Hypothesis in the default run: derandomized (the examples follow from each test
 # alone), no example database carried between runs, no deadline or speed health check a
@@ -79,13 +87,71 @@ def config_with(config: Config | None = None, **limits: Any) -> Config:
     return dataclasses.replace(base, limits=dataclasses.replace(base.limits, **limits))
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked `engines(...)` runs once per engine named (tests/engines.py)."""
+    marker = metafunc.definition.get_closest_marker("engines")
+    if marker is not None and "index_url" in metafunc.fixturenames:
+        metafunc.parametrize("index_url", marker.args or engines.ENGINES, indirect=True)
+
+
 @pytest.fixture
-def make_app(state_dir: Path) -> Iterator[Callable[..., App]]:
+def index_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The `[index] url` of this test's Apps and CLI runs: SQLite in the state dir ('')
+    unless the test is marked to run on PostgreSQL too (tests/engines.py)."""
+    engine = getattr(request, "param", "sqlite")
+    if engine == "sqlite":
+        return ""
+    url: str = request.getfixturevalue("pg_url")
+    config = tmp_path / "engine.toml"
+    config.write_text(engines.config_text(url))
+    monkeypatch.setenv("MEDIASYNCD_CONFIG", str(config))
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole run (tests/pgserver.py), or a skip saying
+    why there cannot be one."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        unavailable("psycopg is not installed (pip install '.[scale]')")
+    why = pgserver.ensure_installed()
+    if why is not None:
+        unavailable(why)
+    # Not under pytest's own temp root: every pytest run (another project's too) resets
+    # that folder to mode 0700, which would lock the `postgres` user out of its cluster.
+    root = Path(tempfile.mkdtemp(prefix="mediasyncd-postgres-"))
+    server = pgserver.start(root / "cluster")
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of a fresh, empty database on the test server, dropped afterwards."""
+    url = postgres_server.new_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def make_app(state_dir: Path, index_url: str) -> Iterator[Callable[..., App]]:
     """Build Apps (closed at teardown): make_app(config=None, state_dir=None)."""
     apps: list[App] = []
 
     def build(config: Config | None = None, state: Path | None = None) -> App:
-        app = App(config or Config(), state or state_dir)
+        config = config or Config()
+        if index_url and not config.index.url:
+            config = dataclasses.replace(
+                config, index=dataclasses.replace(config.index, url=index_url)
+            )
+        app = App(config, state or state_dir)
         apps.append(app)
         return app
 
@@ -138,7 +204,7 @@ def invoke_cli(argv: list[str]) -> CliResult:
 
 
 @pytest.fixture
-def run_cli(state_dir: Path) -> Callable[..., CliResult]:
+def run_cli(state_dir: Path, index_url: str) -> Callable[..., CliResult]:
     """run_cli("ingest", path, ...) with --state-dir set to this test's state dir
     (pass state=False to leave it out)."""
 

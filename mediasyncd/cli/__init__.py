@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "run": "mediasyncd.cli.run:command",
     "gc": "mediasyncd.cli.gc:command",
     "export": "mediasyncd.cli.export:command",
+    "migrate": "mediasyncd.cli.migrate:command",
 }
 
 

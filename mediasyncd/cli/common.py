@@ -79,6 +79,9 @@ class CliState:
         unresolved, export, verify): one that does not exist is an error saying how to
         make one, and one this user cannot read is an error saying who can."""
         app = self.app
+        if app.location.is_postgres:
+            # The index is the database's; the state dir holds only this machine's caches.
+            return app
         command = click.get_current_context().info_name or "status"
         try:
             present = app.index_path.is_file()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from mediasyncd.cli.common import CliState, echo_json, pass_state
+from mediasyncd.coordination import locks_for
 from mediasyncd.store.gc import collect_garbage
-from mediasyncd.store.locks import ingest_lock
 
 # How long gc waits for a running ingest (the daemon's, say) before giving up.
 WAIT_SECONDS = 600.0
@@ -32,7 +32,7 @@ def command(state: CliState, dry_run: bool, grace_seconds: float | None, as_json
     """
     app = state.app
     grace = app.config.daemon.gc_grace_seconds if grace_seconds is None else grace_seconds
-    with ingest_lock(app.state_dir, exclusive=True, wait=WAIT_SECONDS):
+    with locks_for(app.index, app.state_dir).ingest(exclusive=True, wait=WAIT_SECONDS):
         report = collect_garbage(app.index, app.store, grace_seconds=grace, dry_run=dry_run)
     if as_json:
         echo_json(report.to_json())

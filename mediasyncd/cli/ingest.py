@@ -8,8 +8,8 @@ import click
 
 from mediasyncd.cli.common import CliState, echo_json, pass_state
 from mediasyncd.cli.progress import ingest_progress
+from mediasyncd.coordination import locks_for
 from mediasyncd.ingest.pipeline import Ingester, IngestSummary
-from mediasyncd.store.locks import ingest_lock
 
 # Problems printed per source; `--json` has them all.
 SHOWN_PROBLEMS = 50
@@ -39,7 +39,7 @@ def command(state: CliState, paths: tuple[Path, ...], as_json: bool) -> int:
     progress = ingest_progress(app.config.logging.progress_interval_seconds)
     # Shared with other ingests, exclusive for gc: gc never removes an object this ingest
     # is about to name.
-    with ingest_lock(app.state_dir, exclusive=False), progress:
+    with locks_for(app.index, app.state_dir).ingest(exclusive=False), progress:
         ingester = Ingester(app.index, app.store, app.config, app.state_dir, progress=progress)
         summary = ingester.ingest_paths(paths)
     if as_json:

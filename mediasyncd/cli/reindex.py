@@ -21,7 +21,7 @@ def command(state: CliState, as_json: bool, yes: bool) -> int:
 
     app = state.app
     if not yes and not as_json:
-        click.confirm(f"Rebuild {app.index_path} from the store?", abort=True)
+        click.confirm(f"Rebuild {app.describe_index()} from the store?", abort=True)
     app.close()
     summary = reindex(app.state_dir, app.config, app.store)
     data = {

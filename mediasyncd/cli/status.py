@@ -90,7 +90,9 @@ def _pairs_line(pairs: dict[str, Any]) -> str:
 
 def _print_daemon(daemon: dict[str, Any]) -> None:
     queue = daemon["queue"]
-    if not daemon["running"]:
+    if "workers" in daemon:
+        _print_workers(daemon)
+    elif not daemon["running"]:
         click.echo(f"daemon         not running (queue {queue})")
     else:
         click.echo(
@@ -111,6 +113,32 @@ def _print_daemon(daemon: dict[str, Any]) -> None:
         click.echo(f"  last drop    {drop['at']} {drop['state']} {drop['path']}{note}")
     if daemon.get("last_error"):
         click.echo(f"  last error   {daemon['last_error']}")
+
+
+def _print_workers(daemon: dict[str, Any]) -> None:
+    """A shared index: one line per worker, with what it does."""
+    workers = daemon["workers"]
+    running = sum(1 for w in workers if w["state"] == "running")
+    if running:
+        click.echo(f"workers        {running} running (queue {daemon['queue']})")
+    else:
+        # As on one machine: nothing takes drops from the queue now.
+        click.echo(f"daemon         not running (queue {daemon['queue']}): no worker runs")
+    for worker in workers:
+        beat = f"heartbeat {worker['heartbeat_seconds_ago']:g} s ago"
+        click.echo(
+            f"  {worker['host']} pid {worker['pid']}: {worker['state']} since "
+            f"{worker['since']}, {beat}"
+        )
+        if worker["state"] != "running":
+            continue
+        current = worker.get("current")
+        if current:
+            progress = worker.get("progress")
+            doing = describe_progress(progress) if progress else "starting"
+            click.echo(f"    doing      ingesting {Path(current).name}: {doing}")
+        else:
+            click.echo("    doing      waiting for drops")
 
 
 def _activity(text: str) -> str:

@@ -24,9 +24,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from mediasyncd import faults
 from mediasyncd.config import Config
 from mediasyncd.conversations.mentions import UNCLAIMED_CONFIDENCE
-from mediasyncd.index import Index
+from mediasyncd.index import Index, advisory
 from mediasyncd.index import conversation_links as links_db
 from mediasyncd.index.conversation_links import RefRecord
 from mediasyncd.matching import MatchDelta, SubjectMatcher
@@ -115,9 +116,12 @@ class ConversationMatcher(SubjectMatcher):
         return links_db.all_conversation_ids(index)
 
     def rematch(self, index: Index, ids: set[str] | None) -> MatchDelta:
-        targets = sorted(self.all_ids(index) if ids is None else ids)
         delta = MatchDelta()
         with index.write():
+            # Other workers wait for these conversations until the links commit; a full
+            # rematch reads which there are only then, so none added meanwhile is missed.
+            advisory.lock_subjects(index, self.subject, ids)
+            targets = sorted(self.all_ids(index) if ids is None else ids)
             if ids is None:
                 # A full rematch also drops links of conversations that no longer exist.
                 delta.removed += links_db.remove_all_links(index)
@@ -133,6 +137,9 @@ class ConversationMatcher(SubjectMatcher):
                     new_rows.update(link.row() for link in links)
                     kept = {link.ref_id for link in links}
                     resolved.extend((r, conversation_id) for r in sorted(refs - kept))
+                # Computed, not yet written: where a worker without the subject locks would
+                # let another's newer links in, then overwrite them with what it read.
+                faults.point("rematch.before_write")
                 links_db.record_resolved(index, chunk, resolved, full=ids is None)
                 if ids is not None:
                     links_db.replace_links(index, chunk, _ordered(new_rows))

@@ -8,7 +8,9 @@
   of the range: no state to keep, and a restart simply continues with the next slice;
 - checkpoint: folds the SQLite WAL back into the database, and truncates it when no
   reader needs it (a PASSIVE checkpoint never blocks the ingest);
-- gc: only when `daemon.gc_enabled`; takes the ingest lock so it never races an ingest.
+- gc: only when `daemon.gc_enabled`; takes the ingest lock so it never races an ingest;
+- s3-poll: only when `watch.s3` names prefixes; polls them at start and every
+  `watch.s3_poll_interval_seconds` for new objects (mediasyncd.s3.watch).
 
 Each job opens its own index connection: a connection belongs to one thread.
 """
@@ -19,7 +21,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +30,11 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from mediasyncd.config import Config
+from mediasyncd.coordination import locks_for
 from mediasyncd.index import Index, objects
 from mediasyncd.store import Store
 from mediasyncd.store.gc import collect_garbage
-from mediasyncd.store.locks import GcBusy, ingest_lock
+from mediasyncd.store.locks import GcBusy
 from mediasyncd.store.verify import VerifyReport, verify_store
 
 log = structlog.get_logger("mediasyncd.daemon")
@@ -111,11 +114,21 @@ class Maintenance:
         self._every("checkpoint", d.checkpoint_interval_seconds, self._guarded(self.checkpoint))
         if d.gc_enabled:
             self._every("gc", d.gc_interval_seconds, self._guarded(self.gc_once))
+        if self.config.watch.s3:
+            self._every(
+                "s3-poll",
+                self.config.watch.s3_poll_interval_seconds,
+                self._guarded(self.poll_s3),
+                at_start=True,
+            )
 
-    def _every(self, name: str, seconds: float, func: Callable[[], Any]) -> None:
+    def _every(
+        self, name: str, seconds: float, func: Callable[[], Any], *, at_start: bool = False
+    ) -> None:
         if seconds <= 0:
             return  # 0 turns a job off
-        self._scheduler.add_job(func, "interval", seconds=seconds, id=name, name=name)
+        first = {"next_run_time": datetime.now(UTC)} if at_start else {}
+        self._scheduler.add_job(func, "interval", seconds=seconds, id=name, name=name, **first)
 
     def _guarded(self, func: Callable[[], Any]) -> Callable[[], None]:
         """A job's failure is logged and reported; it never stops the scheduler."""
@@ -194,18 +207,29 @@ class Maintenance:
         log.info("checkpoint.done", busy=busy, wal_frames=frames, checkpointed=done)
         return busy, frames, done
 
+    def poll_s3(self) -> None:
+        from mediasyncd.s3.watch import poll_watched
+
+        poll_watched(
+            connect=self._open,
+            store=self.store,
+            config=self.config,
+            state_dir=self.state_dir,
+            should_stop=self._stop.is_set,
+            report_error=self.report_error,
+        )
+
     def gc_once(self) -> None:
+        index = self._open()
         try:
-            with ingest_lock(self.state_dir, exclusive=True, wait=GC_WAIT_SECONDS):
-                index = self._open()
-                try:
-                    collect_garbage(
-                        index,
-                        self.store,
-                        grace_seconds=self.config.daemon.gc_grace_seconds,
-                        should_stop=self._stop.is_set,
-                    )
-                finally:
-                    index.close()
+            with locks_for(index, self.state_dir).ingest(exclusive=True, wait=GC_WAIT_SECONDS):
+                collect_garbage(
+                    index,
+                    self.store,
+                    grace_seconds=self.config.daemon.gc_grace_seconds,
+                    should_stop=self._stop.is_set,
+                )
         except GcBusy as exc:
             log.info("gc.postponed", error=str(exc))
+        finally:
+            index.close()

@@ -31,6 +31,7 @@ import structlog
 from mediasyncd.app import App, default_umask
 from mediasyncd.config import Config, load_config, resolve_state_dir
 from mediasyncd.daemon.notify import Notifier
+from mediasyncd.daemon.presence import presence_for
 from mediasyncd.daemon.reconcile import DropFolder, needs_ingest, reconcile
 from mediasyncd.daemon.scheduler import Maintenance
 from mediasyncd.daemon.settle import Settled, Settler
@@ -39,7 +40,7 @@ from mediasyncd.daemon.worker import Outcome, Worker, resolve_done_folder
 from mediasyncd.errors import ConfigError
 from mediasyncd.fs.pathtext import path_text
 from mediasyncd.fs.tree import first_too_deep
-from mediasyncd.index import Index, daemon_state, jobs
+from mediasyncd.index import Index, jobs
 from mediasyncd.logconfig import configure_logging
 from mediasyncd.store import Store
 from mediasyncd.store.locks import daemon_lock
@@ -47,7 +48,6 @@ from mediasyncd.store.locks import daemon_lock
 log = structlog.get_logger("mediasyncd.daemon")
 
 TICK = 0.25
-HEARTBEAT_SECONDS = 5.0
 FOLDER_CHECK_SECONDS = 5.0
 INOTIFY_PROBE_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 3600.0
@@ -181,7 +181,7 @@ class Daemon:
         logging.getLogger().addHandler(bridge)
         previous_hook = threading.excepthook
         threading.excepthook = self._on_thread_crash
-        self._build_parts(store)
+        self._build_parts(index, store)
         exit_code = 0
         try:
             self._start(index)
@@ -196,7 +196,7 @@ class Daemon:
             log.info("daemon.stopped", exit_code=exit_code)
         return exit_code
 
-    def _build_parts(self, store: Store) -> None:
+    def _build_parts(self, index: Index, store: Store) -> None:
         """The settler, the watcher, the worker thread and the maintenance scheduler."""
         self.settler = Settler(
             self.config.watch.settle_seconds,
@@ -209,8 +209,12 @@ class Daemon:
             poll_interval=self.config.watch.poll_interval_seconds,
             max_depth=self.config.limits.max_folder_depth,
         )
+        # The daemon's record in the index: the daemon_state row (SQLite), or its row
+        # among the workers sharing the index and the leases of its jobs (PostgreSQL).
+        self.presence = presence_for(index, self.app.state_dir, self.config.index.lease_seconds)
         self.worker = Worker(
             open_index=self.app.connect,
+            claim=self.presence.claim,
             store=store,
             state_dir=self.app.state_dir,
             config=lambda: self.config,
@@ -229,14 +233,14 @@ class Daemon:
 
     def _start(self, index: Index) -> None:
         """Recover the queue, say READY, and start watching and working."""
-        since = daemon_state.started(index, "starting")
-        resumed, given_up = jobs.recover(index)
+        self.folders = drop_folders(self.config, self.app.state_dir)
+        since = self.presence.started("starting", [str(f.path) for f in self.folders])
+        resumed, given_up = self.presence.recover()
         for path in given_up:
             record = jobs.latest(index, path)
             reason = record.error if record and record.error else "the daemon kept dying"
             log.error("job.given_up", source=path, error=reason)
             self._report_error(f"{path}: failed: {reason}")
-        self.folders = drop_folders(self.config, self.app.state_dir)
         log.info(
             "daemon.started",
             pid=os.getpid(),
@@ -262,7 +266,7 @@ class Daemon:
         if self.worker.is_alive():
             self.worker.join()
         with contextlib.suppress(Exception):
-            daemon_state.stopped(index)
+            self.presence.stopped()
         self.app.close()
 
     def _loop(self) -> int:
@@ -318,8 +322,8 @@ class Daemon:
             self._next_probe = now + INOTIFY_PROBE_SECONDS
             self._probe_inotify()
         if now >= self._next_beat:
-            self._next_beat = now + HEARTBEAT_SECONDS
-            daemon_state.heartbeat(self.app.index, self._watch_text())
+            self._next_beat = now + self.presence.beat_seconds
+            self.presence.heartbeat(self._watch_text(), self.worker.current)
             self.notifier.status(self._status_text())
 
     # -- the pieces of a tick -----------------------------------------------------------
@@ -401,7 +405,7 @@ class Daemon:
             ]
         if not items:
             return
-        jobs.enqueue_many(index, items)
+        self.presence.enqueue(items)
         for path, _ in items:
             log.info("job.queued", source=path)
         self.worker.wake.set()
@@ -529,14 +533,14 @@ class Daemon:
 
     def _report_error(self, message: str) -> None:
         with contextlib.suppress(Exception):
-            daemon_state.record_error(self.app.index, message)
+            self.presence.record_error(self.app.index, message)
 
     def _report_error_threadsafe(self, message: str) -> None:
         # Called from the scheduler thread: use its own short-lived connection.
         with contextlib.suppress(Exception):
             index = self.app.connect()
             try:
-                daemon_state.record_error(index, message)
+                self.presence.record_error(index, message)
             finally:
                 index.close()
 

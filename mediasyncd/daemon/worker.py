@@ -21,6 +21,7 @@ from pathlib import Path
 import structlog
 
 from mediasyncd.config import Config
+from mediasyncd.coordination import locks_for
 from mediasyncd.daemon.afteringest import DropChanged, move_what_was_read, remove_what_was_read
 from mediasyncd.daemon.progress import DaemonProgress
 from mediasyncd.export.archive import configured_dir, export_archive
@@ -31,7 +32,6 @@ from mediasyncd.ingest.fingerprint import fingerprint_of
 from mediasyncd.ingest.pipeline import Ingester, IngestSummary
 from mediasyncd.kinds import all_kinds
 from mediasyncd.store import Store
-from mediasyncd.store.locks import ingest_lock
 from mediasyncd.timeutil import utc_now_iso
 
 log = structlog.get_logger("mediasyncd.daemon")
@@ -54,6 +54,7 @@ class Worker(threading.Thread):
         self,
         *,
         open_index: Callable[[], Index],
+        claim: Callable[[Index], jobs.Job | None] = jobs.claim,
         store: Store,
         state_dir: Path,
         config: Callable[[], Config],
@@ -63,6 +64,7 @@ class Worker(threading.Thread):
     ):
         super().__init__(name="mediasyncd-worker")
         self._open_index = open_index
+        self._claim = claim
         self.store = store
         self.state_dir = state_dir
         self.config = config
@@ -85,7 +87,7 @@ class Worker(threading.Thread):
             while not self.stop.is_set():
                 self.wake.clear()
                 try:
-                    job = jobs.claim(index)
+                    job = self._claim(index)
                     if job is None:
                         self.wake.wait(timeout=1.0)
                         continue
@@ -125,7 +127,7 @@ class Worker(threading.Thread):
         summary = IngestSummary()
         log.info("job.started", attempt=job.attempts, resumed=job.resumed)
         try:
-            with ingest_lock(self.state_dir, exclusive=False):
+            with locks_for(index, self.state_dir).ingest(exclusive=False):
                 progress = DaemonProgress(self.state_dir, config.logging.progress_interval_seconds)
                 ingester = Ingester(
                     index,

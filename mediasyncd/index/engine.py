@@ -58,6 +58,10 @@ class Dialect(abc.ABC):
     # The join that makes the engine join tables in the order written (SQLite: CROSS
     # JOIN, which its planner never reorders; an engine without the need: JOIN).
     ordered_join: str = "JOIN"
+    # What ends a SELECT whose rows a read-then-write step must hold until it commits
+    # (PostgreSQL: FOR UPDATE). SQLite needs none: its write transaction holds the whole
+    # database from BEGIN IMMEDIATE.
+    for_update: str = ""
 
     @abc.abstractmethod
     def json_text(self, column: str, key: str) -> str:
@@ -87,6 +91,10 @@ class Index(abc.ABC):
     # The database file of a local engine (SQLite), else None: `status` finds the
     # daemon's progress file beside it.
     path: Path | None = None
+    # Whether processes on other machines share this index (PostgreSQL): then the locks
+    # that keep writers apart are the database's (mediasyncd.coordination), jobs are
+    # claimed with leases (mediasyncd.index.leases) and the rematch locks its subjects.
+    shared: bool = False
 
     # -- statements ------------------------------------------------------------------
 

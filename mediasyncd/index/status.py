@@ -18,7 +18,10 @@ COUNTERS = ("blobs", "blob_bytes", "conversations", "messages", "refs", "refs_re
 
 
 def kept_counts(index: Index) -> dict[str, int] | None:
-    """The counters row, or None for an index without one."""
+    """The counters row, or None for an index without one (an index before migration
+    0007, or PostgreSQL, where one row bumped by every worker would serialise them)."""
+    if index.dialect.name != "sqlite":
+        return None
     try:
         row = index.execute(f"SELECT {', '.join(COUNTERS)} FROM status_counts").fetchone()
     except engine.OPERATIONAL_ERRORS:  # read when called: each engine adds its own

@@ -29,6 +29,7 @@ import structlog
 
 from mediasyncd import faults, kinds
 from mediasyncd.config import Config
+from mediasyncd.coordination import locks_for
 from mediasyncd.errors import (
     CollisionError,
     FileChangedError,
@@ -52,7 +53,6 @@ from mediasyncd.sources.base import StoredOccurrence as Stored
 from mediasyncd.sources.container import ContainerWalker, Member, Rejected, drop_size
 from mediasyncd.store import PutResult, Store
 from mediasyncd.store.locks import Interrupted as LockInterrupted
-from mediasyncd.store.locks import source_lock
 from mediasyncd.store.manifest import MANIFEST_MEMBER, Manifest, ManifestMember, write_manifest
 from mediasyncd.timeutil import utc_now_iso
 
@@ -187,8 +187,8 @@ class Ingester:
             self.progress.waiting(path, holder)
 
         try:
-            with source_lock(
-                self.state_dir, source_text, on_wait=waiting, should_stop=self.should_stop
+            with locks_for(self.index, self.state_dir).source(
+                source_text, on_wait=waiting, should_stop=self.should_stop
             ):
                 return self._attempt_locked(path, source_text, summary, retry_failed=retry_failed)
         except LockInterrupted:

@@ -20,6 +20,7 @@ import structlog
 from mediasyncd import kinds
 from mediasyncd.config import Config
 from mediasyncd.index import Index, aliases, objects, open_index, sources, status
+from mediasyncd.index.location import parse_location
 from mediasyncd.index.sqlite import INDEX_NAME, move_aside
 from mediasyncd.ingest.pipeline import Ingester
 from mediasyncd.sources.base import InterpretContext, SourceHandler, StoredOccurrence
@@ -46,37 +47,60 @@ class ReindexSummary:
 def reindex(state_dir: Path, config: Config, store: Store) -> ReindexSummary:
     """Rebuild the index (refused while the daemon or an ingest holds it)."""
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    location = parse_location(config.index.url)
+    if location.is_postgres:
+        return _reindex_shared(location.url, state_dir, config, store)
     with sole_writer(state_dir):
-        return _rebuild(state_dir, config, store)
+        index_path = state_dir / INDEX_NAME
+        previous = move_aside(index_path)
+        index = open_index(
+            index_path,
+            synchronous=config.index.synchronous,
+            busy_timeout_ms=config.index.busy_timeout_ms,
+        )
+        try:
+            return _rebuild(index, str(previous) if previous else None, state_dir, config, store)
+        finally:
+            index.close()
 
 
-def _rebuild(state_dir: Path, config: Config, store: Store) -> ReindexSummary:
+def _reindex_shared(url: str, state_dir: Path, config: Config, store: Store) -> ReindexSummary:
+    """PostgreSQL: refused while any worker runs or ingests (advisory locks, held on the
+    connection that rebuilds); the old schema is renamed aside, never dropped."""
+    from mediasyncd.coordination import AdvisoryLocks
+    from mediasyncd.index import pg_schema
+    from mediasyncd.index.postgres import PostgresIndex, connect, set_aside
+
+    index = PostgresIndex(connect(url, busy_timeout_ms=config.index.busy_timeout_ms), url)
+    try:
+        with AdvisoryLocks(index, url).sole_writer():
+            previous = set_aside(index)
+            pg_schema.migrate(index)
+            kept = f"{url} (schema {previous})" if previous else None
+            return _rebuild(index, kept, state_dir, config, store)
+    finally:
+        index.close()
+
+
+def _rebuild(
+    index: Index, previous: str | None, state_dir: Path, config: Config, store: Store
+) -> ReindexSummary:
+    """Replay every source's newest manifest into the new, empty `index`."""
     started = time.monotonic()
-    summary = ReindexSummary()
+    summary = ReindexSummary(previous_index=previous)
     manifests: dict[str, tuple[Manifest, str]] = {}
     for digest in find_manifests(store):
         manifest = read_manifest(store, digest)
         current = manifests.get(manifest.source)
         if current is None or (manifest.ingested, digest) > (current[0].ingested, current[1]):
             manifests[manifest.source] = (manifest, digest)
-    index_path = state_dir / INDEX_NAME
-    previous = move_aside(index_path)
-    summary.previous_index = str(previous) if previous else None
-    index = open_index(
-        index_path,
-        synchronous=config.index.synchronous,
-        busy_timeout_ms=config.index.busy_timeout_ms,
-    )
-    try:
-        ordered = sorted(manifests.values(), key=lambda item: (item[0].ingested, item[0].source))
-        for manifest, digest in ordered:
-            _replay(index, store, config, state_dir, manifest, digest, summary)
-            summary.sources += 1
-        for matcher in kinds.all_matchers(config):
-            matcher.rematch(index, None)
-        summary.matches = status.match_count(index)
-    finally:
-        index.close()
+    ordered = sorted(manifests.values(), key=lambda item: (item[0].ingested, item[0].source))
+    for manifest, digest in ordered:
+        _replay(index, store, config, state_dir, manifest, digest, summary)
+        summary.sources += 1
+    for matcher in kinds.all_matchers(config):
+        matcher.rematch(index, None)
+    summary.matches = status.match_count(index)
     summary.seconds = time.monotonic() - started
     return summary
 

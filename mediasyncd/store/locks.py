@@ -98,19 +98,20 @@ def daemon_lock(state_dir: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def sole_writer(state_dir: Path) -> Iterator[None]:
-    """Hold the daemon's lock and the ingest lock (for a whole reindex), or refuse."""
+def sole_writer(state_dir: Path, command: str = "reindex") -> Iterator[None]:
+    """Hold the daemon's lock and the ingest lock (for a whole reindex or migrate), or
+    refuse, naming `command` in the message."""
     locks = (
         # The daemon holds daemon.lock as long as it runs (`daemon_lock`).
         (
             DAEMON_LOCK,
             f"the daemon is running on {state_dir} (it holds {DAEMON_LOCK}); stop the daemon "
-            "first (systemctl stop mediasyncd), then run reindex",
+            f"first (systemctl stop mediasyncd), then run {command}",
         ),
         (
             INGEST_LOCK,
             f"an ingest is running on {state_dir} (it holds {INGEST_LOCK}); let it finish, "
-            "or stop the daemon, then run reindex",
+            f"or stop the daemon, then run {command}",
         ),
     )
     fds: list[int] = []

@@ -23,8 +23,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from mediasyncd import faults
 from mediasyncd.config import Config
-from mediasyncd.index import Index, trace_links
+from mediasyncd.index import Index, advisory, trace_links
 from mediasyncd.index.traces import MEDIA_KIND, USER_TIME_KIND
 from mediasyncd.matching import MatchDelta, SubjectMatcher
 from mediasyncd.traces.pairing import pair_by_time
@@ -217,6 +218,8 @@ class TraceMatcher(SubjectMatcher):
     def rematch(self, index: Index, ids: set[str] | None) -> MatchDelta:
         delta = MatchDelta()
         with index.write():
+            # Other workers wait for these users until the links commit (many workers).
+            advisory.lock_subjects(index, self.subject, ids)
             users = self.all_users(index) if ids is None else sorted(ids)
             for start in range(0, len(users), CHUNK):
                 chunk = users[start : start + CHUNK]
@@ -234,6 +237,7 @@ class TraceMatcher(SubjectMatcher):
             have = existing.get(user, {})
             stale.extend(match_id for row, match_id in have.items() if row not in wanted)
             fresh.extend((user, *row) for row in sorted(wanted, key=_row_order) if row not in have)
+        faults.point("rematch.before_write")  # computed, not yet written (see conversations)
         trace_links.remove_links(index, stale)
         trace_links.add_links(index, fresh)
         delta.removed += len(stale)

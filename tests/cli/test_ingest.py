@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mediasyncd.cli.progress import RichIngestProgress, wants_progress
 from tests.conftest import CliResult
+from tests.engines import BOTH
 from tests.helpers import (
     INGEST_JSON_KEYS,
     make_zip,
@@ -21,6 +22,8 @@ from tests.helpers import (
     tree_snapshot,
     write_files,
 )
+
+pytestmark = BOTH
 
 Run = Callable[..., CliResult]
 

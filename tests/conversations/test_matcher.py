@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from mediasyncd.app import App
-from mediasyncd.config import Config
+from mediasyncd.config import load_config
 from mediasyncd.conversations.matcher import ConversationMatcher
 from mediasyncd.index.reports import iter_matches
 from mediasyncd.ingest.pipeline import Ingester
+from tests.engines import BOTH
+
+pytestmark = BOTH
 
 A = "11111111-1111-4111-8111-111111111111"
 B = "22222222-2222-4222-8222-222222222222"
@@ -50,8 +56,21 @@ def _conv(cid: str, *nodes: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Apps _setup made, closed after each test (a PostgreSQL connection must be closed).
+_APPS: list[App] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_apps() -> Iterator[None]:
+    yield
+    while _APPS:
+        _APPS.pop().close()
+
+
 def _setup(tmp_path: Path, conversations: list[dict[str, Any]], files: dict[str, bytes]) -> App:
-    app = App(Config(), tmp_path / "state")
+    # The config of the engine the test runs on (tests/engines.py), else the defaults.
+    app = App(load_config(), tmp_path / "state")
+    _APPS.append(app)
     export = tmp_path / "export.zip"
     with zipfile.ZipFile(export, "w") as archive:
         archive.writestr("conversations.json", json.dumps(conversations))

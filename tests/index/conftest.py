@@ -6,17 +6,20 @@ from collections.abc import Iterator
 
 import pytest
 
-from mediasyncd.index import Index, open_index, sources
+from mediasyncd.index import Index, sources
 from mediasyncd.store.digest import digest_bytes
+from tests.index.engines import open_test_index
 
 D1 = digest_bytes(b"one")
 D2 = digest_bytes(b"two")
 
 
 @pytest.fixture
-def index() -> Iterator[Index]:
-    """A migrated in-memory index (a module's own fixture of this name wins)."""
-    idx = open_index(None)
+def index(index_url: str) -> Iterator[Index]:
+    """A migrated index: in memory on SQLite, or a fresh database on the test PostgreSQL
+    server when the test runs on both engines (tests/engines.py). A module's own fixture
+    of this name wins."""
+    idx = open_test_index(index_url)
     yield idx
     idx.close()
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mediasyncd.index import Index, objects, open_index, sources
+from mediasyncd.index import Index, objects, sources
 from mediasyncd.index.reports import (
     MATCH_COLUMNS,
     UNRESOLVED_COLUMNS,
@@ -14,15 +14,19 @@ from mediasyncd.index.reports import (
     iter_unresolved,
 )
 from mediasyncd.store.digest import digest_bytes
+from tests.engines import BOTH
+from tests.index.engines import open_test_index
+
+pytestmark = BOTH
 
 D1 = digest_bytes(b"first")
 D2 = digest_bytes(b"second")
 
 
 @pytest.fixture
-def index() -> Iterator[Index]:
-    """An in-memory index with two sources, two conversations, refs and matches."""
-    idx = open_index(None)
+def index(index_url: str) -> Iterator[Index]:
+    """An index with two sources, two conversations, refs and matches."""
+    idx = open_test_index(index_url)
     for path, digest in (("/drop/one.zip", D1), ("/drop/two.zip", D1), ("/drop/two.zip", D2)):
         row = sources.get_source(idx, path) or sources.begin_source_run(
             idx, path, is_dir=False, size=1, mtime_ns=1, inode=1, device=1, fingerprint="f"
@@ -41,7 +45,7 @@ def index() -> Iterator[Index]:
         (3, "conversation", "c2", None, None, None, "text_mention", "filename", "x.png"),
         (4, "trace", None, None, "t1", "u1", "image", "user_time", "u1"),
     ]
-    idx.conn.executemany(
+    idx.executemany(
         """INSERT INTO refs (id, subject, conversation_id, message_id, trace_id, user_id, kind,
                              key_kind, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         refs,
@@ -50,7 +54,7 @@ def index() -> Iterator[Index]:
         ("conversation", "c1", "m1", None, None, D1, 1, "file_id", "generated", 1.0),
         ("trace", None, None, "t1", "u1", D2, 4, "time", "attachment", 0.4),
     ]
-    idx.conn.executemany(
+    idx.executemany(
         """INSERT INTO matches (subject, conversation_id, message_id, trace_id, user_id, digest,
                                 ref_id, strategy, association, confidence)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",

@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from mediasyncd.index import Index, objects, sources
+from tests.engines import BOTH
 from tests.index.conftest import D1
 from tests.index.conftest import begin_source as _source
+
+pytestmark = BOTH
 
 
 def test_source_runs_count_up_and_reset_state(index: Index) -> None:
@@ -31,7 +34,7 @@ def test_source_runs_count_up_and_reset_state(index: Index) -> None:
 def test_source_state_is_constrained(index: Index) -> None:
     """The schema refuses a state other than pending/ok/failed."""
     row = _source(index)
-    with pytest.raises(Exception, match="CHECK"):
+    with pytest.raises(Exception, match=r"(?i)check"):
         sources.finish_source(index, row.id, state="weird", error=None)
 
 

@@ -9,11 +9,14 @@ import zipfile
 from pathlib import Path
 
 from mediasyncd.app import App
-from mediasyncd.config import Config
+from mediasyncd.config import load_config
 from mediasyncd.index.reports import iter_matches, iter_unresolved
 from mediasyncd.ingest.pipeline import Ingester
 from mediasyncd.ingest.replay import reindex
 from mediasyncd.store.manifest import MANIFEST_MEMBER, find_manifests, read_manifest
+from tests.engines import BOTH
+
+pytestmark = BOTH
 
 CID = "684a1df7-302c-8005-bf41-d26c56ecdc7f"
 
@@ -101,7 +104,7 @@ def _privacy(path: Path) -> Path:
 
 def test_reindex_from_store_alone_gives_the_same_matches(tmp_path: Path) -> None:
     """Drops deleted, index rebuilt from manifests and stored documents: same links."""
-    app = App(Config(), tmp_path / "state")
+    app = App(load_config(), tmp_path / "state")
     drops = [_export(tmp_path / "export.zip"), _privacy(tmp_path / "privacy.zip")]
     Ingester(app.index, app.store, app.config, app.state_dir).ingest_paths(drops)
     before = sorted(json.dumps(m, sort_keys=True) for m in iter_matches(app.index))
@@ -117,18 +120,25 @@ def test_reindex_from_store_alone_gives_the_same_matches(tmp_path: Path) -> None
 
     assert summary.sources == 2
     assert summary.missing_objects == []
-    assert summary.previous_index is not None and Path(summary.previous_index).exists()
+    assert summary.previous_index is not None
+    if app.location.is_postgres:
+        # The old schema is kept beside the new one, renamed.
+        kept = summary.previous_index.split("(schema ")[1].rstrip(")")
+        assert app.index.scalar("SELECT COUNT(*) FROM pg_namespace WHERE nspname = ?", (kept,))
+    else:
+        assert Path(summary.previous_index).exists()
     after = sorted(json.dumps(m, sort_keys=True) for m in iter_matches(app.index))
     assert after == before
     assert sorted(json.dumps(r, sort_keys=True) for r in iter_unresolved(app.index)) == (
         unresolved_before
     )
     assert app.index.scalar("SELECT COUNT(*) FROM conversations") == 1
+    app.close()
 
 
 def test_every_source_has_a_manifest_object(tmp_path: Path) -> None:
     """Each drop's manifest is an object in the store and an occurrence of the drop."""
-    app = App(Config(), tmp_path / "state")
+    app = App(load_config(), tmp_path / "state")
     drop = _export(tmp_path / "export.zip")
     Ingester(app.index, app.store, app.config, app.state_dir).ingest_paths([drop])
     found = list(find_manifests(app.store))
@@ -142,3 +152,4 @@ def test_every_source_has_a_manifest_object(tmp_path: Path) -> None:
     )
     assert recorded == found[0]
     assert app.index.scalar("SELECT manifest_digest FROM sources") == found[0]
+    app.close()

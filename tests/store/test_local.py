@@ -1,4 +1,7 @@
-"""The object store: layout, round trips, durability steps, collisions, limits, temp files."""
+"""The local store: its layout, read-only objects, temp files and durability steps.
+
+The Store contract both stores keep (round trips, hits, collisions, limits, iteration) is
+tested on both in tests/store/test_contract.py."""
 
 from __future__ import annotations
 
@@ -10,11 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from mediasyncd.errors import CollisionError, MemberRejected, StoreError
-from mediasyncd.store import TEMP_PREFIX, ObjectStore, SizeLimit
+from mediasyncd.errors import StoreError
+from mediasyncd.store import TEMP_PREFIX, ObjectStore
 from mediasyncd.store.digest import digest_bytes
 from tests.helpers import media_bytes
 
@@ -44,98 +45,6 @@ def test_objects_are_read_only(store: ObjectStore) -> None:
     assert stat.S_IMODE(store.path_of(result.digest).stat().st_mode) == 0o444
 
 
-@settings(
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    max_examples=60,
-)
-@given(data=st.binary(max_size=70_000))
-def test_put_then_read_round_trip(store: ObjectStore, data: bytes) -> None:
-    """Whatever goes in comes back byte for byte, under the digest of those bytes; putting
-    it again is a hit that writes nothing new."""
-    first = store.put_stream(io.BytesIO(data))
-    assert first.digest == digest_bytes(data)
-    assert first.size == len(data)
-    with store.open(first.digest) as handle:
-        assert handle.read() == data
-    again = store.put_stream(io.BytesIO(data))
-    assert (again.digest, again.size, again.new) == (first.digest, len(data), False)
-    assert store.temp_files() == []
-
-
-@settings(
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    max_examples=30,
-)
-@given(data=st.binary(max_size=5000), want_sha=st.booleans())
-def test_hash_stream_agrees_with_put_stream(
-    store: ObjectStore, data: bytes, want_sha: bool
-) -> None:
-    """Hashing without writing yields the same digest, size, type and SHA-256 as a put."""
-    hashed = store.hash_stream(io.BytesIO(data), want_sha256=want_sha)
-    put = store.put_stream(io.BytesIO(data), want_sha256=want_sha)
-    assert (hashed.digest, hashed.size, hashed.mime, hashed.sha256) == (
-        put.digest,
-        put.size,
-        put.mime,
-        put.sha256,
-    )
-    assert hashed.new is False
-
-
-def test_put_sniffs_media_type_and_sha256(store: ObjectStore) -> None:
-    """The media type comes from the first bytes; SHA-256 is computed only when asked."""
-    import hashlib
-
-    png = media_bytes(3000, kind="png")
-    result = store.put_stream(io.BytesIO(png), want_sha256=True)
-    assert result.mime == "image/png"
-    assert result.sha256 == hashlib.sha256(png).digest()
-    assert store.put_stream(io.BytesIO(png)).sha256 is None
-
-
-def test_large_stream_is_written_in_chunks(store: ObjectStore) -> None:
-    """A stream of several read chunks is stored whole."""
-    data = media_bytes(3 * 1024 * 1024 + 17, kind="jpeg")
-    result = store.put_stream(io.BytesIO(data))
-    assert result.mime == "image/jpeg"
-    assert store.path_of(result.digest).read_bytes() == data
-
-
-def test_size_mismatch_on_hit_is_a_collision(store: ObjectStore) -> None:
-    """An existing object of another size under the same name raises CollisionError."""
-    result = store.put_stream(io.BytesIO(b"original bytes"))
-    path = store.path_of(result.digest)
-    path.chmod(0o644)
-    path.write_bytes(b"short")
-    with pytest.raises(CollisionError) as caught:
-        store.put_stream(io.BytesIO(b"original bytes"))
-    assert caught.value.digest == result.digest
-    assert "collision" in str(caught.value) and "5 bytes" in str(caught.value)
-    assert store.temp_files() == []
-
-
-def test_same_size_different_bytes_detected_when_configured(tmp_path: Path) -> None:
-    """With compare_bytes_on_hit, same-size different bytes under a name is a collision;
-    without it, the size check alone passes (the documented trade-off)."""
-    careful = ObjectStore(tmp_path / "state", compare_bytes_on_hit=True)
-    result = careful.put_stream(io.BytesIO(b"original bytes"))
-    path = careful.path_of(result.digest)
-    path.chmod(0o644)
-    path.write_bytes(b"ORIGINAL BYTES")
-    with pytest.raises(CollisionError, match="different bytes of the same size"):
-        careful.put_stream(io.BytesIO(b"original bytes"))
-    trusting = ObjectStore(tmp_path / "state")
-    assert trusting.put_stream(io.BytesIO(b"original bytes")).new is False
-
-
-def test_hit_with_same_bytes_passes_byte_compare(tmp_path: Path) -> None:
-    """compare_bytes_on_hit accepts a genuine duplicate."""
-    careful = ObjectStore(tmp_path / "state", compare_bytes_on_hit=True)
-    data = media_bytes(2 * 1024 * 1024 + 5, kind="gif")
-    assert careful.put_stream(io.BytesIO(data)).new
-    assert careful.put_stream(io.BytesIO(data)).new is False
-
-
 def test_existing_object_is_never_rewritten(store: ObjectStore) -> None:
     """A hit leaves the existing file (same inode, same bytes) in place and only makes it
     young again, so gc's grace period protects an object an ingest is about to name."""
@@ -149,28 +58,6 @@ def test_existing_object_is_never_rewritten(store: ObjectStore) -> None:
     assert before.st_ino == after.st_ino
     assert path.read_bytes() == b"keep me"
     assert after.st_mtime > before.st_mtime
-
-
-def test_size_limit_rejects_and_leaves_nothing(store: ObjectStore) -> None:
-    """A stream over its limit raises MemberRejected naming source and member; no object
-    and no temp file remain."""
-    limit = SizeLimit(1000, "drop.zip", "big.png", "over the limit")
-    with pytest.raises(MemberRejected) as caught:
-        store.put_stream(io.BytesIO(b"x" * 5000), limit=limit)
-    assert caught.value.source == "drop.zip" and caught.value.member == "big.png"
-    assert str(caught.value) == "drop.zip [big.png]: over the limit"
-    assert store.temp_files() == []
-    assert list(store.iterate()) == []
-    with pytest.raises(MemberRejected):
-        store.hash_stream(io.BytesIO(b"x" * 5000), limit=limit)
-
-
-def test_should_abort_stops_the_write(store: ObjectStore) -> None:
-    """A shutdown request interrupts a put without leaving a temp file or an object."""
-    with pytest.raises(StoreError, match="interrupted"):
-        store.put_stream(io.BytesIO(b"x" * 10), should_abort=lambda: True)
-    assert store.temp_files() == []
-    assert list(store.iterate()) == []
 
 
 def test_unwritable_store_is_a_store_error(tmp_path: Path) -> None:
@@ -187,17 +74,6 @@ def test_path_of_rejects_non_digests(store: ObjectStore) -> None:
     for bad in ("../../etc/passwd", "ABCDEF" * 6, "12"):
         with pytest.raises(StoreError):
             store.path_of(bad)
-
-
-def test_has_open_and_size_of(store: ObjectStore) -> None:
-    """has/size_of/open report present and absent objects without raising surprises."""
-    missing = digest_bytes(b"never stored")
-    assert not store.has(missing)
-    assert store.size_of(missing) is None
-    with pytest.raises(StoreError, match="cannot be read"):
-        store.open(missing)
-    result = store.put_stream(io.BytesIO(b"12345"))
-    assert store.has(result.digest) and store.size_of(result.digest) == 5
 
 
 def test_iterate_names_misplaced_files(store: ObjectStore) -> None:
