@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from mediasyncd.errors import ConfigError
 
+MiB = 1024**2
 GiB = 1024**3
 MAX_FOLDER_DEPTH = 256
 
@@ -61,6 +62,7 @@ class LimitsConfig:
     max_members: int = 300_000
     max_nesting_depth: int = 3
     max_conversation_nodes: int = 50_000
+    max_conversation_bytes: int = 64 * MiB
     max_folder_depth: int = 64
     max_json_depth: int = 128
 
@@ -203,6 +205,10 @@ def _validate(config: Any, prefix: str, path: Path | None) -> None:
         if config.max_conversation_nodes < 1:
             raise ConfigError(
                 "must be at least 1", path=path, key=f"{prefix}max_conversation_nodes"
+            )
+        if config.max_conversation_bytes < 1 * MiB:
+            raise ConfigError(
+                "must be at least 1 MiB", path=path, key=f"{prefix}max_conversation_bytes"
             )
         if not 1 <= config.max_folder_depth <= MAX_FOLDER_DEPTH:
             # watchdog walks a watched tree recursively: far deeper and its thread dies.

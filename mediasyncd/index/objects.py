@@ -86,8 +86,8 @@ def repaired_blobs(index: Index) -> dict[str, int]:
 
 
 def unreferenced_blobs(index: Index, after: str, limit: int) -> list[tuple[str, int]]:
-    """(digest, size) of blobs no occurrence, match or source manifest names, after
-    `after` in digest order."""
+    """(digest, size) of blobs no occurrence, match, source manifest, conversation or
+    kept recipe names, after `after` in digest order."""
     rows = index.execute(
         """
         SELECT b.digest, b.size FROM blobs b
@@ -95,6 +95,8 @@ def unreferenced_blobs(index: Index, after: str, limit: int) -> list[tuple[str, 
           AND NOT EXISTS (SELECT 1 FROM occurrences o WHERE o.digest = b.digest)
           AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.digest = b.digest)
           AND NOT EXISTS (SELECT 1 FROM sources s WHERE s.manifest_digest = b.digest)
+          AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.document = b.digest)
+          AND NOT EXISTS (SELECT 1 FROM document_parts p WHERE p.part = b.digest)
         ORDER BY b.digest LIMIT ?
         """,
         (after, limit),
@@ -105,6 +107,7 @@ def unreferenced_blobs(index: Index, after: str, limit: int) -> list[tuple[str, 
 def forget_blob(index: Index, digest: str) -> None:
     """Remove a blob row and the caches that name it (its object is being removed)."""
     index.execute("DELETE FROM documents WHERE digest = ?", (digest,))
+    index.execute("DELETE FROM document_parts WHERE document = ?", (digest,))
     index.execute("DELETE FROM file_cache WHERE digest = ?", (digest,))
     index.execute("DELETE FROM blobs WHERE digest = ?", (digest,))
 

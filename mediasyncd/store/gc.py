@@ -1,7 +1,8 @@
 """Garbage collection: remove objects nothing references, safely while ingests run.
 
 What counts as referenced: an occurrence (a place the file was found, including each
-source's manifest), a match, or a source's `manifest_digest`. Two kinds of garbage:
+source's manifest), a match, a source's `manifest_digest`, a conversation's document, or
+a part of a kept recipe (mediasyncd.store.documents). Two kinds of garbage:
 1. blob rows no occurrence, match or manifest names (a re-dropped source that lost
    members): the row, its `documents` and `file_cache` entries and the object go;
 2. object files with no blob row at all (an ingest killed between writing the object and
@@ -132,7 +133,9 @@ def _collect_blob_rows(
         for digest, size in doomed:
             report.blob_rows_removed += 1
             if not dry_run:
-                store.remove(store.location(digest))
+                # Its plain copy and any compressed or recipe form of it.
+                for location in store.locations(digest):
+                    store.remove(location)
             report.note(digest, size)
 
 
