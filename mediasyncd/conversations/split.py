@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 import orjson
 
+from mediasyncd import faults
 from mediasyncd.conversations.extract import (
     ConversationData,
     ConversationShapeError,
@@ -176,6 +177,7 @@ class ArraySplitter:
         with ctx.index.write():
             conversations_db.record_document_parts(ctx.index, digest, self.conversation_of.items())
             objects.mark_document(ctx.index, digest, RECIPE_MARK)
+        faults.point("documents.before_drop_plain")
         ctx.store.drop_plain(digest)
 
 

@@ -204,6 +204,7 @@ class Maintenance:
                         self.store,
                         grace_seconds=self.config.daemon.gc_grace_seconds,
                         should_stop=self._stop.is_set,
+                        keep_document_versions=self.config.gc.keep_document_versions,
                     )
                 finally:
                     index.close()

@@ -311,3 +311,34 @@ def mark_document(index: Index, digest: str, interpreter: str) -> None:
            ON CONFLICT (digest, interpreter) DO UPDATE SET interpreted = excluded.interpreted""",
         (digest, interpreter, utc_now_iso()),
     )
+
+
+# -- document versions (gc.keep_document_versions) ----------------------------------------
+
+
+def recipe_versions(index: Index) -> list[tuple[int, str, str | None]]:
+    """(source id, recipe, conversation id) for every part of every kept recipe, newest
+    first: a recipe is as new as its first occurrence (occurrence ids only grow)."""
+    rows = index.execute(
+        """
+        WITH firsts AS (
+            SELECT o.digest, MIN(o.id) AS first_id FROM occurrences o
+            WHERE o.digest IN (SELECT document FROM document_parts) GROUP BY o.digest
+        )
+        SELECT o.source_id, p.document, p.conversation_id
+        FROM document_parts p
+        JOIN firsts f ON f.digest = p.document
+        JOIN occurrences o ON o.id = f.first_id
+        ORDER BY f.first_id DESC, p.document
+        """
+    ).fetchall()
+    return [(int(source), str(document), conv) for source, document, conv in rows]
+
+
+def forget_recipe(index: Index, document: str) -> None:
+    """The recipe was dropped as superseded: its parts are no longer held by it."""
+    index.execute("DELETE FROM document_parts WHERE document = ?", (document,))
+    index.execute(
+        "INSERT OR REPLACE INTO superseded_documents (digest, dropped) VALUES (?, ?)",
+        (document, utc_now_iso()),
+    )

@@ -167,6 +167,15 @@ class Store(abc.ABC):
     def drop_plain(self, digest: str) -> None:  # noqa: B027 - nothing to drop by default
         """Remove the plain copy of an object that is also kept in another form."""
 
+    def superseded(self, digest: str) -> bool:
+        """Whether gc dropped this document on purpose (a tombstone stands for it)."""
+        return False
+
+    def mark_superseded(self, digest: str) -> None:
+        """Leave a tombstone for `digest` (durable before it returns); its other entries
+        are then removed by the caller."""
+        raise StoreError("this store keeps no tombstones")
+
     def locations(self, digest: str) -> list[str]:
         """Every entry that holds the object (its plain copy and its forms)."""
         return [self.location(digest)] if self.has(digest) else []

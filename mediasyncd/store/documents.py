@@ -5,6 +5,8 @@ and `reindex` keep their meaning. How the bytes are kept is said by a suffix on 
 never by the content (a media file may itself be a zstd frame):
 - no suffix: the bytes as they are (every object before 0.9, and all media);
 - `.z`: one zstd frame (level 3, with its checksum and content size) of the bytes;
+- `.s`: no bytes of the object, a tombstone: gc dropped this document because newer
+  ones hold every conversation it held (`gc.keep_document_versions`);
 - `.r`: a recipe, one zstd frame of: MAGIC, the total size, then parts in order, each
   either literal bytes or the digest and size of another object. conversations.json is
   kept as a recipe of its literal separators and one `.z` object per conversation, so a
@@ -29,6 +31,10 @@ PLAIN: Final = ""
 COMPRESSED: Final = ".z"
 RECIPE: Final = ".r"
 FORMS: Final = (COMPRESSED, RECIPE)
+# Left where gc dropped a superseded document (gc.keep_document_versions): not the
+# object, only the record that it went on purpose, so verify and reindex do not call it
+# lost.
+TOMBSTONE: Final = ".s"
 LEVEL: Final = 3
 MAGIC: Final = b"mediasyncd-recipe\x00\x01"
 _LITERAL: Final = b"L"

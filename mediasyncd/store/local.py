@@ -114,9 +114,26 @@ class ObjectStore(Store):
     def locations(self, digest: str) -> list[str]:
         return [
             str(self.form_path(digest, form))
-            for form in (documents.PLAIN, *documents.FORMS)
+            for form in (documents.PLAIN, *documents.FORMS, documents.TOMBSTONE)
             if self.form_path(digest, form).is_file()
         ]
+
+    def superseded(self, digest: str) -> bool:
+        return self.form_path(digest, documents.TOMBSTONE).is_file()
+
+    def mark_superseded(self, digest: str) -> None:
+        tomb = self.form_path(digest, documents.TOMBSTONE)
+        if tomb.exists():
+            return
+        tomb.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tomb, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        if self.fsync:
+            fsync_dir(tomb.parent)
 
     def local_path(self, digest: str) -> Path | None:
         # A compressed document has no file an export could link.
@@ -343,7 +360,8 @@ class ObjectStore(Store):
                 name = shard.name + entry.name
                 if not name.startswith(prefix):
                     continue
-                form = entry.suffix if entry.suffix in documents.FORMS else ""
+                kinds = (*documents.FORMS, documents.TOMBSTONE)
+                form = entry.suffix if entry.suffix in kinds else ""
                 name = name[: len(name) - len(form)]
                 valid = len(shard.name) == 2 and is_digest(name)
                 yield entry, name if valid else None, form if valid else ""

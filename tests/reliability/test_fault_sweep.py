@@ -49,6 +49,12 @@ INGEST_FAULTS = [
     ("ingest.after_batch_commit", 4),
     ("ingest.before_rematch", 1),
     ("ingest.before_rematch", 4),
+    # Documents (issue 18): a conversation's compressed object, a recipe, and the plain
+    # copy of a document dropped once its recipe is recorded.
+    ("store.form_after_write", 1),
+    ("store.form_after_write", 4),
+    ("store.form_after_link", 2),
+    ("documents.before_drop_plain", 1),
 ]
 DAEMON_FAULTS = [
     ("store.after_temp_write", 10),
