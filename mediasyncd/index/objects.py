@@ -339,6 +339,7 @@ def forget_recipe(index: Index, document: str) -> None:
     """The recipe was dropped as superseded: its parts are no longer held by it."""
     index.execute("DELETE FROM document_parts WHERE document = ?", (document,))
     index.execute(
-        "INSERT OR REPLACE INTO superseded_documents (digest, dropped) VALUES (?, ?)",
+        """INSERT INTO superseded_documents (digest, dropped) VALUES (?, ?)
+           ON CONFLICT (digest) DO UPDATE SET dropped = excluded.dropped""",
         (document, utc_now_iso()),
     )

@@ -27,6 +27,8 @@ from typing import BinaryIO, Final
 
 import zstandard
 
+from mediasyncd.errors import StoreError
+
 PLAIN: Final = ""
 COMPRESSED: Final = ".z"
 RECIPE: Final = ".r"
@@ -50,6 +52,11 @@ OpenObject = Callable[[str], BinaryIO]
 class DamagedObject(OSError):
     """A compressed object or recipe that cannot be decoded: read as an I/O error, as any
     other unreadable object is."""
+
+
+class PartUnreadable(OSError):
+    """A recipe whose own bytes are sound names an object that cannot be read (missing,
+    damaged, or not of the size the recipe says): that object is the problem."""
 
 
 @dataclass(frozen=True)
@@ -178,7 +185,15 @@ class _RecipeReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        view = memoryview(buffer).cast("B")
+        try:
+            return self._readinto(memoryview(buffer).cast("B"))
+        except PartUnreadable:
+            raise
+        except (OSError, StoreError) as exc:
+            # The recipe itself was read: what failed is the object it names.
+            raise PartUnreadable(f"object {self._part_digest()}: {exc}") from exc
+
+    def _readinto(self, view: memoryview) -> int:
         while True:
             if self._pending:
                 n = min(len(view), len(self._pending))
@@ -190,7 +205,7 @@ class _RecipeReader(io.RawIOBase):
                 if data:
                     self._left -= len(data)
                     if self._left < 0:
-                        raise DamagedObject(
+                        raise PartUnreadable(
                             f"object {self._part_digest()} is longer than its recipe says"
                         )
                     view[: len(data)] = data
@@ -198,7 +213,7 @@ class _RecipeReader(io.RawIOBase):
                 self._current.close()
                 self._current = None
                 if self._left:
-                    raise DamagedObject(
+                    raise PartUnreadable(
                         f"object {self._part_digest()} is shorter than its recipe says"
                     )
             part = next(self._parts, None)

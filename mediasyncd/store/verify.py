@@ -155,7 +155,7 @@ def _check_object(
         raw = store.open_location(path)
         with documents.open_encoded(raw, entry.form, store.open) as handle:
             actual, size = digest_stream(handle)
-    except StoreError as exc:
+    except (documents.PartUnreadable, StoreError) as exc:
         # A recipe naming an object that cannot be read: that object is the problem
         # (reported on its own), not the recipe, which is kept.
         report.problems.append(
@@ -167,6 +167,12 @@ def _check_object(
                 redrop=_sources_of(index, named),
             )
         )
+        return
+    except documents.DamagedObject as exc:
+        # A compressed frame or a recipe that does not decode: damaged like any object
+        # whose bytes do not hash to its name.
+        report.checked += 1
+        _damaged(index, store, report, entry, named, f"does not decode: {exc}", quarantine)
         return
     except OSError as exc:
         report.problems.append(
@@ -190,6 +196,21 @@ def _check_object(
     problem = Problem(kind, named, path, detail, redrop=_sources_of(index, named))
     if quarantine:
         problem.quarantined_to = store.quarantine(path, f"{named}{entry.form}-{kind}")
+    report.problems.append(problem)
+
+
+def _damaged(
+    index: Index,
+    store: Store,
+    report: VerifyReport,
+    entry: StoredObject,
+    named: str,
+    detail: str,
+    quarantine: bool,
+) -> None:
+    problem = Problem("damaged", named, entry.location, detail, redrop=_sources_of(index, named))
+    if quarantine:
+        problem.quarantined_to = store.quarantine(entry.location, f"{named}{entry.form}-damaged")
     report.problems.append(problem)
 
 
