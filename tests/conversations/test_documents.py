@@ -225,7 +225,9 @@ def test_verify_catches_a_flipped_bit_in_a_compressed_object_or_recipe(
     assert "Traceback" not in done.stderr
     report = json.loads(done.stdout)
     named = victim.parent.name + victim.stem
-    assert any(p["digest"] == named and p["kind"] == "damaged" for p in report["problems"]), report
+    (problem,) = [p for p in report["problems"] if p["digest"] == named]
+    assert problem["kind"] == "damaged" and problem["quarantined_to"], report
+    assert not victim.exists()
 
 
 def test_reindex_rebuilds_from_recipes_and_compressed_objects(
