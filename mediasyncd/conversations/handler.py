@@ -235,9 +235,9 @@ class _ChatGPTBase(SourceHandler):
         """The conversation kept as an object of its own (its text is read from there)."""
         body = split.conversation_bytes(raw)
         digest = digest_bytes(body)
-        split.keep_object(ctx, digest, body)
-        with ctx.index.write():
-            objects.record_blob(ctx.index, digest, len(body), split.MIME, None)
+        for stored, size in split.keep_objects(ctx, [(digest, body)]):
+            with ctx.index.write():
+                objects.record_blob(ctx.index, stored, size, split.MIME, None)
         return replace(data, document=digest)
 
     def _record_batch(

@@ -130,14 +130,13 @@ class ArraySplitter:
             self.ctx.index, [digest for digest, _ in pending.items]
         )
         batch: list[ConversationData] = []
-        stored: list[tuple[str, int]] = []
+        fresh = [(d, raw) for d, raw in pending.items if d not in known]
+        stored = keep_objects(self.ctx, fresh)
         for digest, raw in pending.items:
             self.position += 1
             if digest in known:
                 self.conversation_of[digest] = known[digest]
                 continue
-            if keep_object(self.ctx, digest, raw):
-                stored.append((digest, len(raw)))
             if self.record is None:
                 self.conversation_of.setdefault(digest, None)
                 continue
@@ -181,22 +180,26 @@ class ArraySplitter:
         ctx.store.drop_plain(digest)
 
 
-def keep_object(ctx: InterpretContext, digest: str, raw: bytes) -> bool:
-    """Store one conversation's bytes as an object of its own (compressed where the
-    store can), unless the index already vouches for it; True when its blob row is
-    still to be written."""
+def keep_objects(ctx: InterpretContext, items: list[tuple[str, bytes]]) -> list[tuple[str, int]]:
+    """Store conversations' bytes as objects of their own (compressed where the store
+    can, durable together), except those the index already vouches for; returns the
+    (digest, size) whose blob rows are still to be written."""
     store = ctx.store
 
     def known(candidate: str) -> bool:
         return objects.blob_info(ctx.index, candidate) is not None
 
-    if known(digest) and store.has(digest):
-        return False
+    todo: dict[str, bytes] = {}
+    for digest, raw in items:
+        if not (known(digest) and store.has(digest)):
+            todo[digest] = raw
     if store.keeps_forms():
-        store.put_form(digest, documents.COMPRESSED, documents.compress(raw), known=known)
+        forms = [(d, documents.COMPRESSED, documents.compress(raw)) for d, raw in todo.items()]
+        store.put_forms(forms, known=known)
     else:
-        store.put_stream(io.BytesIO(raw), known=known)
-    return True
+        for raw in todo.values():
+            store.put_stream(io.BytesIO(raw), known=known)
+    return [(digest, len(raw)) for digest, raw in todo.items()]
 
 
 def compact(ctx: InterpretContext, occurrence: StoredOccurrence) -> None:

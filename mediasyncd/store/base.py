@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -159,6 +159,16 @@ class Store(abc.ABC):
         before it returns; False when it was kept so already. `known(digest)` as for
         put_stream: an entry the index does not vouch for is checked first."""
         raise StoreError("this store keeps objects only as their plain bytes")
+
+    def put_forms(
+        self,
+        items: Sequence[tuple[str, str, bytes]],
+        *,
+        known: Callable[[str], bool] | None = None,
+    ) -> list[bool]:
+        """put_form for each (digest, form, payload), all durable before it returns (a
+        store may make them durable together)."""
+        return [self.put_form(d, f, p, known=known) for d, f, p in items]
 
     def form_of(self, digest: str) -> str | None:
         """How the object is kept ("" plain, ".z", ".r"), None when it is not there."""

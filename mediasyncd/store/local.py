@@ -17,11 +17,14 @@ half-written object under a real name.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import hashlib
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -245,8 +248,65 @@ class ObjectStore(Store):
         *,
         known: Callable[[str], bool] | None = None,
     ) -> bool:
-        """Keep `digest` in `form`: temp file, fsync, link (never overwrites), as put_stream.
-        An existing entry the index does not vouch for is decoded and re-hashed first."""
+        return self.put_forms([(digest, form, payload)], known=known)[0]
+
+    def put_forms(
+        self,
+        items: Sequence[tuple[str, str, bytes]],
+        *,
+        known: Callable[[str], bool] | None = None,
+    ) -> list[bool]:
+        """Keep objects in their forms, durable together: each temp file is written, the
+        filesystem synced once (syncfs), each temp linked to its name (never overwrites),
+        each shard folder synced once. An existing entry the index does not vouch for is
+        decoded and re-hashed first, and set aside unless genuine."""
+        self.ensure()
+        written: list[tuple[int, Path, Path]] = []
+        results = [False] * len(items)
+        try:
+            for number, (digest, form, payload) in enumerate(items):
+                final = self._form_target(digest, form, known)
+                if final is None:
+                    continue
+                temp = self.objects / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
+                written.append((number, final, temp))
+                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(payload)
+                faults.point("store.form_after_write")
+            if written and self.fsync:
+                _sync_files(self.objects, [temp for _, _, temp in written])
+            shards: set[Path] = set()
+            created = False
+            for number, final, temp in written:
+                if not final.parent.exists():
+                    final.parent.mkdir(exist_ok=True)
+                    created = True
+                temp.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+                try:
+                    os.link(temp, final)
+                except FileExistsError:
+                    continue  # another writer kept it first
+                faults.point("store.form_after_link")
+                results[number] = True
+                shards.add(final.parent)
+            if self.fsync:
+                for shard in sorted(shards):
+                    fsync_dir(shard)
+                if created:
+                    fsync_dir(self.objects)
+            return results
+        except OSError as exc:
+            raise StoreError(f"cannot write to the store at {self.objects}: {exc}") from exc
+        finally:
+            for _, _, temp in written:
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
+
+    def _form_target(
+        self, digest: str, form: str, known: Callable[[str], bool] | None
+    ) -> Path | None:
+        """Where to link the object in `form`; None when a trusted entry is there."""
         if form not in documents.FORMS:
             raise StoreError(f"unknown object form {form!r}", digest=digest)
         final = self.form_path(digest, form)
@@ -254,35 +314,10 @@ class ObjectStore(Store):
             if known is None or known(digest) or self._form_is_genuine(digest, form):
                 with contextlib.suppress(OSError):
                     os.utime(final)
-                return False
+                return None
             with contextlib.suppress(FileNotFoundError):
                 self.quarantine_object(final, f"untrusted-{digest}{form}")
-        self.ensure()
-        temp = self.objects / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
-        try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(payload)
-                out.flush()
-                faults.point("store.form_after_write")
-                if self.fsync:
-                    os.fsync(out.fileno())
-            final.parent.mkdir(exist_ok=True)
-            temp.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-            try:
-                os.link(temp, final)
-            except FileExistsError:
-                return False  # another writer kept it first
-            faults.point("store.form_after_link")
-            if self.fsync:
-                fsync_dir(final.parent)
-                fsync_dir(self.objects)
-            return True
-        except OSError as exc:
-            raise StoreError(f"cannot write to the store at {self.objects}: {exc}") from exc
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
+        return final
 
     def _form_is_genuine(self, digest: str, form: str) -> bool:
         try:
@@ -407,6 +442,33 @@ class ObjectStore(Store):
             fsync_dir(path.parent)
             fsync_dir(self.quarantine_dir)
         return target
+
+
+def _sync_files(folder: Path, files: Sequence[Path]) -> None:
+    """Make the files durable: one syncfs(2) of their filesystem where there is one (a
+    batch of small objects then costs one sync, not one fsync each), else each fsync."""
+    syncfs = getattr(_libc(), "syncfs", None) if sys.platform == "linux" else None
+    if syncfs is not None:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for path in files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
 
 
 def _is_genuine(path: Path, digest: str) -> bool:
