@@ -362,3 +362,32 @@ def test_killed_while_keeping_documents_then_rerun_loses_nothing(
     assert "A new answer about the harbor bridge." in "".join(
         p.read_text() for p in out.rglob("*.html")
     )
+
+
+def test_text_an_older_index_held_is_exported_until_the_conversation_is_read_again(
+    tmp_path: Path, months: list[tuple[Path, int]]
+) -> None:
+    """After migration 0007 a conversation recorded by an older version has no document:
+    its text (moved to message_text_legacy) is what the export shows; the next ingest of
+    an export holding it gives it a document and the kept text goes."""
+    state = tmp_path / "state"
+    ingest(state, months[0][0])
+    cid = conversation(3, 6)["id"]
+    with sqlite3.connect(state / "index.db") as db:
+        db.execute(
+            "UPDATE conversations SET document = NULL, content_hash = 'old' WHERE id = ?", (cid,)
+        )
+        ids = [
+            r[0] for r in db.execute("SELECT id FROM messages WHERE conversation_id = ?", (cid,))
+        ]
+        db.executemany(
+            "INSERT INTO message_text_legacy (conversation_id, id, text) VALUES (?, ?, ?)",
+            [(cid, m, f"legacy text {n}") for n, m in enumerate(ids)],
+        )
+    out = tmp_path / "out"
+    assert run_in_state(state, "export", out).returncode == 0
+    assert "legacy text 1" in "".join(p.read_text() for p in out.rglob("*.html"))
+    ingest(state, months[1][0])
+    with sqlite3.connect(state / "index.db") as db:
+        assert db.execute("SELECT document FROM conversations WHERE id = ?", (cid,)).fetchone()[0]
+        assert db.execute("SELECT COUNT(*) FROM message_text_legacy").fetchone()[0] == 0
