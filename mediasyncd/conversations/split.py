@@ -12,7 +12,8 @@ plain copy goes. A month's export thus adds only the conversations that changed.
 Anything the scanner does not expect ends the fast path (`ScanAbandoned`): the caller
 reads the document with the streaming parser, which has the error messages, caps and
 partial results for every damaged or odd document; the conversations recorded before
-are found unchanged there. See docs/architecture.md, "Documents".
+are found unchanged there. See docs/architecture.md, "Documents: compressed objects and
+recipes".
 """
 
 from __future__ import annotations
@@ -144,20 +145,25 @@ class ArraySplitter:
             self.conversation_of.setdefault(digest, data.id if data else None)
             if data is not None:
                 batch.append(replace(data, document=digest))
+        # One transaction: the objects' rows and the conversations that name them.
         with self.ctx.index.write():
             for digest, size in stored:
                 objects.record_blob(self.ctx.index, digest, size, MIME, None)
-        if self.record is not None:
-            self.record(batch)
+            if self.record is not None:
+                self.record(batch)
 
     def _extract(self, raw: bytes) -> ConversationData | None:
+        label = f"conversation #{self.position}"
         try:
             conversation = parse_conversation(
                 raw, self.limits.max_json_depth, self.limits.max_conversation_nodes
             )
+            if isinstance(conversation, dict):
+                ident = conversation.get("conversation_id") or conversation.get("id")
+                if ident is not None:
+                    label = f"conversation {ident!s} (#{self.position})"
             return extract_conversation(conversation)
         except ConversationShapeError as exc:
-            label = f"conversation #{self.position}"
             self.ctx.failures.append((self.occurrence.member, f"{label} skipped: {exc}"))
             return None
 
