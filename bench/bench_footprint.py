@@ -89,7 +89,7 @@ def index_pages(index: sqlite3.Connection) -> dict[str, Any]:
     columns = {str(row[1]) for row in index.execute("PRAGMA table_info(messages)")}
     # Since 0.9 the text is read from each conversation's document, not the index.
     text_sql = "SUM(LENGTH(CAST(text AS BLOB)))" if "text" in columns else "0"
-    text = index.execute(f"SELECT COALESCE({text_sql}, 0), COUNT(*) FROM messages").fetchone()  # noqa: S608
+    text = index.execute(f"SELECT COALESCE({text_sql}, 0), COUNT(*) FROM messages").fetchone()
     return {"tables": tables, "messages_text_bytes": int(text[0]), "messages": int(text[1])}
 
 
