@@ -12,8 +12,8 @@ plain copy goes. A month's export thus adds only the conversations that changed.
 Anything the scanner does not expect ends the fast path (`ScanAbandoned`): the caller
 reads the document with the streaming parser, which has the error messages, caps and
 partial results for every damaged or odd document; the conversations recorded before
-are found unchanged there. See docs/architecture.md, "Documents: compressed objects and
-recipes".
+are found unchanged there. See docs/architecture.md,
+"Documents: compressed objects and recipes".
 """
 
 from __future__ import annotations
