@@ -52,7 +52,7 @@ RECIPE_MARK = "recipe"
 CHAT_HTML_MARKER = b"var jsonData = "
 # Documents compressed whole (in memory): smaller ones gain nothing, larger ones stay plain.
 COMPRESS_MIN = 4096
-COMPRESS_MAX = 256 << 20
+COMPRESS_MAX = 64 << 20
 
 RecordBatch = Callable[[list[ConversationData]], None]
 
