@@ -89,6 +89,7 @@ class ArraySplitter:
         """True when the document was read; False: read it with the streaming parser."""
         hasher = new_hasher()
         pending = _Pending()
+        failures_before = len(self.ctx.failures)
         try:
             with self.ctx.store.open(self.occurrence.digest) as handle:
                 scan = ArrayScan(
@@ -110,6 +111,9 @@ class ArraySplitter:
                         pending = _Pending()
         except ScanAbandoned:
             self._flush(pending)
+            # The streaming parser reads the whole document again and reports each
+            # conversation it skips itself.
+            del self.ctx.failures[failures_before:]
             return False
         self._flush(pending)
         if hasher.hexdigest() == self.occurrence.digest:
