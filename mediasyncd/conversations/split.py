@@ -46,7 +46,7 @@ BATCH = 200
 BATCH_BYTES = 32 << 20
 MIME = "application/json"
 # Marks a document kept as a recipe (the `documents` table, beside its interpreters).
-RECIPE_MARK = "recipe"
+RECIPE_MARK = objects.RECIPE_MARK
 
 # chat.html embeds the conversations as `var jsonData = [...];`.
 CHAT_HTML_MARKER = b"var jsonData = "

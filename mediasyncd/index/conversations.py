@@ -110,7 +110,7 @@ def record_document_parts(
     """The objects the recipe `document` names, with the conversation each holds."""
     index.executemany(
         """INSERT INTO document_parts (document, part, conversation_id) VALUES (?, ?, ?)
-           ON CONFLICT (document, part) DO UPDATE SET
+           ON CONFLICT (part, document) DO UPDATE SET
                conversation_id = COALESCE(excluded.conversation_id, conversation_id)""",
         [(document, part, conversation) for part, conversation in parts],
     )

@@ -104,10 +104,16 @@ def unreferenced_blobs(index: Index, after: str, limit: int) -> list[tuple[str, 
     return [(str(digest), int(size)) for digest, size in rows]
 
 
+# The `documents` mark of a document kept as a recipe (mediasyncd.store.documents).
+RECIPE_MARK = "recipe"
+
+
 def forget_blob(index: Index, digest: str) -> None:
     """Remove a blob row and the caches that name it (its object is being removed)."""
+    if document_seen(index, digest, RECIPE_MARK):
+        # (A scan of document_parts: only for a recipe, see schema 0007.)
+        index.execute("DELETE FROM document_parts WHERE document = ?", (digest,))
     index.execute("DELETE FROM documents WHERE digest = ?", (digest,))
-    index.execute("DELETE FROM document_parts WHERE document = ?", (digest,))
     index.execute("DELETE FROM file_cache WHERE digest = ?", (digest,))
     index.execute("DELETE FROM blobs WHERE digest = ?", (digest,))
 
