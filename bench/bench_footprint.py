@@ -26,6 +26,7 @@ from typing import Any
 from bench.bench_ingest import _row, ingest
 from bench.bench_proc import disk_usage
 
+FORMS = (".z", ".r")
 MANIFEST_NAME = "manifest.json"  # member `.mediasyncd/manifest.json` (mediasyncd.manifest)
 
 
@@ -55,11 +56,14 @@ def objects_by_kind(state: Path, index: sqlite3.Connection) -> dict[str, dict[st
     attributed = 0
     for digest, role, names in rows:
         kind = _kind(role, set((names or "").split(",")))
+        if role == "other" and not names and kind == "other documents":
+            kind = "conversations"  # one conversation's own object (no occurrence names it)
         path = state / "objects" / digest[:2] / digest[2:]
-        try:
-            st = path.stat()
-        except FileNotFoundError:
+        # Kept plainly, compressed (.z) or as a recipe (.r): mediasyncd.store.documents.
+        found = [p for p in (path, *(path.with_name(path.name + f) for f in FORMS)) if p.exists()]
+        if not found:
             continue
+        st = found[0].stat()
         entry = out.setdefault(kind, {"objects": 0, "bytes": 0, "allocated": 0})
         entry["objects"] += 1
         entry["bytes"] += st.st_size
@@ -82,9 +86,10 @@ def index_pages(index: sqlite3.Connection) -> dict[str, Any]:
             "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"
         )
     }
-    text = index.execute(
-        "SELECT COALESCE(SUM(LENGTH(CAST(text AS BLOB))), 0), COUNT(*) FROM messages"
-    ).fetchone()
+    columns = {str(row[1]) for row in index.execute("PRAGMA table_info(messages)")}
+    # Since 0.9 the text is read from each conversation's document, not the index.
+    text_sql = "SUM(LENGTH(CAST(text AS BLOB)))" if "text" in columns else "0"
+    text = index.execute(f"SELECT COALESCE({text_sql}, 0), COUNT(*) FROM messages").fetchone()
     return {"tables": tables, "messages_text_bytes": int(text[0]), "messages": int(text[1])}
 
 

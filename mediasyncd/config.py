@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from mediasyncd.errors import ConfigError
 
+MiB = 1024**2
 GiB = 1024**3
 MAX_FOLDER_DEPTH = 256
 
@@ -71,6 +72,7 @@ class LimitsConfig:
     max_members: int = 300_000
     max_nesting_depth: int = 3
     max_conversation_nodes: int = 50_000
+    max_conversation_bytes: int = 64 * MiB
     max_folder_depth: int = 64
     max_json_depth: int = 128
 
@@ -119,6 +121,12 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True)
+class GcConfig:
+    # "all", "latest" or a number: see mediasyncd.store.versions.
+    keep_document_versions: str | int = "all"
+
+
+@dataclass(frozen=True)
 class ExportConfig:
     dir: str = ""
     format: Literal["html", "markdown"] = "html"
@@ -144,6 +152,7 @@ class Config:
     images: ImagesConfig = field(default_factory=ImagesConfig)
     traces: TracesConfig = field(default_factory=TracesConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    gc: GcConfig = field(default_factory=GcConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     # Where this config was read from (None: built-in defaults); not a TOML key.
@@ -158,6 +167,10 @@ def _check_value(value: Any, annotation: Any, key: str, path: Path | None) -> An
             allowed = ", ".join(repr(c) for c in choices)
             raise ConfigError(f"must be one of {allowed}, not {value!r}", path=path, key=key)
         return value
+    if annotation == (str | int):
+        if isinstance(value, str):
+            return value
+        return _check_value(value, int, key, path)
     if origin is list:
         (item_type,) = typing.get_args(annotation)
         if not isinstance(value, list):
@@ -219,6 +232,10 @@ def _validate(config: Any, prefix: str, path: Path | None) -> None:
             raise ConfigError(
                 "must be at least 1", path=path, key=f"{prefix}max_conversation_nodes"
             )
+        if config.max_conversation_bytes < 1 * MiB:
+            raise ConfigError(
+                "must be at least 1 MiB", path=path, key=f"{prefix}max_conversation_bytes"
+            )
         if not 1 <= config.max_folder_depth <= MAX_FOLDER_DEPTH:
             # watchdog walks a watched tree recursively: far deeper and its thread dies.
             raise ConfigError(
@@ -243,6 +260,14 @@ def _validate(config: Any, prefix: str, path: Path | None) -> None:
         raise ConfigError(
             "must be 1 or more (0 is the prefix)", path=path, key=f"{prefix}user_id_position"
         )
+    if isinstance(config, GcConfig):
+        keep = config.keep_document_versions
+        if keep not in ("all", "latest") and (isinstance(keep, str) or keep < 1):
+            raise ConfigError(
+                "must be 'all', 'latest' or a number of versions (1 or more)",
+                path=path,
+                key=f"{prefix}keep_document_versions",
+            )
     if isinstance(config, LoggingConfig) and config.progress_interval_seconds < 0:
         raise ConfigError("must be 0 or more", path=path, key=f"{prefix}progress_interval_seconds")
     if isinstance(config, IndexConfig):

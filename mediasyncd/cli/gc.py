@@ -33,7 +33,13 @@ def command(state: CliState, dry_run: bool, grace_seconds: float | None, as_json
     app = state.app
     grace = app.config.daemon.gc_grace_seconds if grace_seconds is None else grace_seconds
     with locks_for(app.index, app.state_dir).ingest(exclusive=True, wait=WAIT_SECONDS):
-        report = collect_garbage(app.index, app.store, grace_seconds=grace, dry_run=dry_run)
+        report = collect_garbage(
+            app.index,
+            app.store,
+            grace_seconds=grace,
+            dry_run=dry_run,
+            keep_document_versions=app.config.gc.keep_document_versions,
+        )
     if as_json:
         echo_json(report.to_json())
         return 0
@@ -43,6 +49,11 @@ def command(state: CliState, dry_run: bool, grace_seconds: float | None, as_json
         f"{report.blob_rows_removed} of them with index rows; "
         f"kept {report.kept_in_grace} unreferenced objects younger than {grace:g} s"
     )
+    if report.documents_superseded:
+        click.echo(
+            f"{verb} {report.documents_superseded} superseded document versions "
+            "(gc.keep_document_versions)"
+        )
     if report.temp_files_removed:
         click.echo(f"removed {report.temp_files_removed} stale temp files")
     return 0

@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import orjson
+
 from mediasyncd.conversations.keys import normal_id, pointer_id
 from mediasyncd.conversations.parse import OversizedConversation
 from mediasyncd.conversations.tree import (
@@ -82,6 +84,8 @@ class ConversationData:
     content_hash: str
     messages: list[MessageRow]
     refs: list[RefRow]
+    # The object holding this conversation's JSON (the XXH3-128 of its bytes), once stored.
+    document: str | None = None
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -93,8 +97,15 @@ def _obj_or_none(value: Any) -> dict[str, Any] | None:
 
 
 def content_hash(conversation: dict[str, Any]) -> str:
-    canonical = json.dumps(conversation, sort_keys=True, ensure_ascii=False, default=str)
-    return digest_bytes(canonical.encode("utf-8", "surrogatepass"))
+    """The digest of the conversation in a canonical form (keys sorted), so the same
+    content in other bytes (key order, spacing, escapes) is still the same."""
+    try:
+        canonical = orjson.dumps(conversation, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        # Integers past 64 bits, lone surrogates: what orjson refuses, json still writes.
+        text = json.dumps(conversation, sort_keys=True, ensure_ascii=False, default=str)
+        canonical = text.encode("utf-8", "surrogatepass")
+    return digest_bytes(canonical)
 
 
 def extract_conversation(conversation: Any) -> ConversationData:

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import PurePosixPath
-from typing import Final
+from typing import Any, Final
 
 import structlog
 
 from mediasyncd.conversations import record as conv_record
+from mediasyncd.conversations import split
 from mediasyncd.conversations.extract import (
     ConversationData,
     ConversationShapeError,
@@ -54,6 +56,7 @@ from mediasyncd.sources.base import (
 )
 from mediasyncd.sources.container import Member
 from mediasyncd.store import PutResult
+from mediasyncd.store.digest import digest_bytes
 from mediasyncd.store.mediatype import kind_of
 
 log = structlog.get_logger("mediasyncd.chatgpt")
@@ -146,6 +149,9 @@ class _ChatGPTBase(SourceHandler):
             if _basename(occurrence.member) == "library_files.json":
                 self._interpret_library(ctx, occurrence, result)
         self._interpret_manifests(ctx, documents)
+        # Read: now kept compressed, or as recipes of the conversations' objects.
+        for occurrence in documents:
+            split.compact(ctx, occurrence)
         return result
 
     # -- documents -------------------------------------------------------------------------
@@ -178,6 +184,17 @@ class _ChatGPTBase(SourceHandler):
     ) -> None:
         interpreter = "conversations"
         if objects.document_seen(ctx.index, occurrence.digest, interpreter):
+            if split.keeps_recipe(ctx, occurrence.digest):
+                # Stored plainly again by a re-drop: the recipe holds it already.
+                ctx.store.drop_plain(occurrence.digest)
+            return
+
+        def record(batch: list[ConversationData]) -> None:
+            self._record_batch(ctx, batch, result, account)
+
+        if split.ArraySplitter(ctx, occurrence, record).run():
+            with ctx.index.write():
+                objects.mark_document(ctx.index, occurrence.digest, interpreter)
             return
         stream = ConversationStream(
             _opener(ctx, occurrence),
@@ -195,6 +212,7 @@ class _ChatGPTBase(SourceHandler):
                 label = _conversation_label(raw, position)
                 ctx.failures.append((occurrence.member, f"{label} skipped: {exc}"))
                 continue
+            data = self._with_document(ctx, data, raw)
             del raw
             batch.append(data)
             messages += len(data.messages)
@@ -209,6 +227,18 @@ class _ChatGPTBase(SourceHandler):
             return
         with ctx.index.write():
             objects.mark_document(ctx.index, occurrence.digest, interpreter)
+
+    @staticmethod
+    def _with_document(
+        ctx: InterpretContext, data: ConversationData, raw: dict[str, Any]
+    ) -> ConversationData:
+        """The conversation kept as an object of its own (its text is read from there)."""
+        body = split.conversation_bytes(raw)
+        digest = digest_bytes(body)
+        for stored, size in split.keep_objects(ctx, [(digest, body)]):
+            with ctx.index.write():
+                objects.record_blob(ctx.index, stored, size, split.MIME, None)
+        return replace(data, document=digest)
 
     def _record_batch(
         self,

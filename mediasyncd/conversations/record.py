@@ -39,8 +39,12 @@ def record_conversation(
     """
     stored = conversations_db.stored_version(index, data.id)
     if stored is not None:
-        content_hash, stored_update = stored
+        content_hash, stored_update, stored_document = stored
         if content_hash == data.content_hash:
+            if data.document is not None and stored_document != data.document:
+                # The same content in other bytes (or first read since the text left
+                # the index): its text is read from this document from now on.
+                conversations_db.set_document(index, data.id, data.document)
             return "unchanged"
         if (
             stored_update is not None
@@ -65,6 +69,7 @@ def record_conversation(
             data.content_hash,
             len({m.id for m in data.messages}),
             source_id,
+            data.document,
         ),
     )
     conversations_db.write_messages(index, data.id, _message_rows(data))
@@ -86,7 +91,6 @@ def _message_rows(data: ConversationData) -> list[tuple[Any, ...]]:
             m.create_time,
             int(m.on_current_branch),
             m.position,
-            m.text,
         )
         for m in data.messages
     ]

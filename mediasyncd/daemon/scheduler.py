@@ -228,6 +228,7 @@ class Maintenance:
                     self.store,
                     grace_seconds=self.config.daemon.gc_grace_seconds,
                     should_stop=self._stop.is_set,
+                    keep_document_versions=self.config.gc.keep_document_versions,
                 )
         except GcBusy as exc:
             log.info("gc.postponed", error=str(exc))

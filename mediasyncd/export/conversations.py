@@ -127,7 +127,7 @@ def _write_conversation(
 
 
 def _render_conversation(run: ExportRun, plan: ConversationPlan) -> str:
-    messages = load_messages(run.index, plan.id)
+    messages = load_messages(run.index, run.store, plan.id)
     loose_files, loose_missing = attach_media(messages, plan.files, plan.missing)
     items = layout(messages)
     dedupe_adjacent(items, lambda media: media.digest)

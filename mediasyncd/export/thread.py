@@ -14,9 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from mediasyncd.conversations.text import message_texts
 from mediasyncd.export.model import MediaFile, MissingRef
 from mediasyncd.index import Index
 from mediasyncd.index import export as export_db
+from mediasyncd.store import Store
 
 MAX_DEPTH: Final = 12
 
@@ -53,7 +55,9 @@ class Item:
     depth: int = 0
 
 
-def load_messages(index: Index, conversation_id: str) -> list[Message]:
+def load_messages(index: Index, store: Store, conversation_id: str) -> list[Message]:
+    """The conversation's messages; their text comes from its document in the store."""
+    texts = message_texts(index, store, conversation_id)
     return [
         Message(
             id=str(r[0]),
@@ -65,7 +69,7 @@ def load_messages(index: Index, conversation_id: str) -> list[Message]:
             create_time=float(r[6]) if isinstance(r[6], int | float) else None,
             on_current_branch=bool(r[7]),
             position=int(r[8]),
-            text=r[9] or "",
+            text=texts.get(str(r[0]), ""),
         )
         for r in export_db.messages_of(index, conversation_id)
     ]

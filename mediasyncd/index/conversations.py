@@ -29,6 +29,8 @@ class ConversationRow:
     content_hash: str
     message_count: int
     source_id: int | None
+    # The digest of the object holding the conversation's JSON (its text is read there).
+    document: str | None = None
 
 
 class Reference(Protocol):
@@ -54,12 +56,64 @@ class Reference(Protocol):
     def more_keys(self) -> Sequence[tuple[str, str]]: ...
 
 
-def stored_version(index: Index, conversation_id: str) -> tuple[str, float | None] | None:
-    """(content hash, update time) of the stored copy, if any."""
+def stored_version(
+    index: Index, conversation_id: str
+) -> tuple[str, float | None, str | None] | None:
+    """(content hash, update time, document) of the stored copy, if any."""
     row = index.execute(
-        "SELECT content_hash, update_time FROM conversations WHERE id = ?", (conversation_id,)
+        "SELECT content_hash, update_time, document FROM conversations WHERE id = ?",
+        (conversation_id,),
     ).fetchone()
-    return (str(row[0]), row[1]) if row else None
+    return (str(row[0]), row[1], row[2]) if row else None
+
+
+def known_documents(index: Index, digests: Sequence[str]) -> dict[str, str]:
+    """Of these conversation documents, those a conversation is recorded from, with its id:
+    the same bytes again need no parsing (an export repeats last month's conversations)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(digests), 500):
+        chunk = list(digests[start : start + 500])
+        marks_ = ",".join("?" * len(chunk))
+        rows = index.execute(
+            f"SELECT document, id FROM conversations WHERE document IN ({marks_})",
+            chunk,
+        )
+        found.update((str(d), str(i)) for d, i in rows)
+    return found
+
+
+def set_document(index: Index, conversation_id: str, document: str) -> None:
+    """The same conversation, now held by `document` (text moves out of the index)."""
+    index.execute("UPDATE conversations SET document = ? WHERE id = ?", (document, conversation_id))
+    index.execute("DELETE FROM message_text_legacy WHERE conversation_id = ?", (conversation_id,))
+
+
+def document_of(index: Index, conversation_id: str) -> str | None:
+    row = index.execute(
+        "SELECT document FROM conversations WHERE id = ?", (conversation_id,)
+    ).fetchone()
+    return str(row[0]) if row and row[0] else None
+
+
+def legacy_texts(index: Index, conversation_id: str) -> dict[str, str]:
+    """Message text an index older than 0.9 held, for a conversation not read since."""
+    rows = index.execute(
+        "SELECT id, text FROM message_text_legacy WHERE conversation_id = ?",
+        (conversation_id,),
+    )
+    return {str(i): str(t) for i, t in rows}
+
+
+def record_document_parts(
+    index: Index, document: str, parts: Iterable[tuple[str, str | None]]
+) -> None:
+    """The objects the recipe `document` names, with the conversation each holds."""
+    index.executemany(
+        """INSERT INTO document_parts (document, part, conversation_id) VALUES (?, ?, ?)
+           ON CONFLICT (part, document) DO UPDATE SET conversation_id =
+               COALESCE(excluded.conversation_id, document_parts.conversation_id)""",
+        [(document, part, conversation) for part, conversation in parts],
+    )
 
 
 def shared_keys(
@@ -90,6 +144,7 @@ def clear_content(index: Index, conversation_id: str) -> None:
         (conversation_id,),
     )
     index.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+    index.execute("DELETE FROM message_text_legacy WHERE conversation_id = ?", (conversation_id,))
 
 
 def upsert_conversation(index: Index, row: ConversationRow) -> None:
@@ -98,15 +153,16 @@ def upsert_conversation(index: Index, row: ConversationRow) -> None:
         """
         INSERT INTO conversations (id, title, create_time, update_time, account, current_node,
                                    model, is_archived, content_hash, message_count, source_id,
-                                   updated)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   updated, document)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(id) DO UPDATE SET title = excluded.title,
             create_time = excluded.create_time, update_time = excluded.update_time,
             account = COALESCE(excluded.account, conversations.account),
             current_node = excluded.current_node, model = excluded.model,
             is_archived = excluded.is_archived, content_hash = excluded.content_hash,
             message_count = excluded.message_count,
-            source_id = excluded.source_id, updated = excluded.updated
+            source_id = excluded.source_id, updated = excluded.updated,
+            document = excluded.document
         """,
         (
             row.id,
@@ -121,23 +177,25 @@ def upsert_conversation(index: Index, row: ConversationRow) -> None:
             row.message_count,
             row.source_id,
             utc_now_iso(),
+            row.document,
         ),
     )
 
 
 def write_messages(index: Index, conversation_id: str, messages: Iterable[Sequence[Any]]) -> None:
     """Messages as (id, parent_id, role, author_name, recipient, content_type,
-    create_time, on_current_branch, position, text); a repeated id keeps the last."""
+    create_time, on_current_branch, position); a repeated id keeps the last. Their text
+    is not kept here: it is read from the conversation's document."""
     index.executemany(
         """INSERT INTO messages (conversation_id, id, parent_id, role, author_name,
-               recipient, content_type, create_time, on_current_branch, position, text)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               recipient, content_type, create_time, on_current_branch, position)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (conversation_id, id) DO UPDATE SET parent_id = excluded.parent_id,
                role = excluded.role, author_name = excluded.author_name,
                recipient = excluded.recipient, content_type = excluded.content_type,
                create_time = excluded.create_time,
                on_current_branch = excluded.on_current_branch,
-               position = excluded.position, text = excluded.text""",
+               position = excluded.position""",
         [(conversation_id, *message) for message in messages],
     )
 

@@ -78,10 +78,10 @@ def original_names(index: Index, digests: Sequence[str]) -> Iterator[tuple[str, 
 
 def messages_of(index: Index, conversation_id: str) -> list[tuple[Any, ...]]:
     """(id, parent_id, role, author_name, recipient, content_type, create_time,
-    on_current_branch, position, text) of the conversation's messages, in order."""
+    on_current_branch, position) of the conversation's messages, in order."""
     return index.execute(
         """SELECT id, parent_id, role, author_name, recipient, content_type, create_time,
-                  on_current_branch, position, text
+                  on_current_branch, position
            FROM messages WHERE conversation_id = ? ORDER BY position, id""",
         (conversation_id,),
     ).fetchall()

@@ -111,8 +111,8 @@ def repaired_blobs(index: Index) -> dict[str, int]:
 
 
 def unreferenced_blobs(index: Index, after: str, limit: int) -> list[tuple[str, int]]:
-    """(digest, size) of blobs no occurrence, match or source manifest names, after
-    `after` in digest order."""
+    """(digest, size) of blobs no occurrence, match, source manifest, conversation or
+    kept recipe names, after `after` in digest order."""
     rows = index.execute(
         """
         SELECT b.digest, b.size FROM blobs b
@@ -120,6 +120,8 @@ def unreferenced_blobs(index: Index, after: str, limit: int) -> list[tuple[str, 
           AND NOT EXISTS (SELECT 1 FROM occurrences o WHERE o.digest = b.digest)
           AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.digest = b.digest)
           AND NOT EXISTS (SELECT 1 FROM sources s WHERE s.manifest_digest = b.digest)
+          AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.document = b.digest)
+          AND NOT EXISTS (SELECT 1 FROM document_parts p WHERE p.part = b.digest)
         ORDER BY b.digest LIMIT ?
         """,
         (after, limit),
@@ -127,8 +129,15 @@ def unreferenced_blobs(index: Index, after: str, limit: int) -> list[tuple[str, 
     return [(str(digest), int(size)) for digest, size in rows]
 
 
+# The `documents` mark of a document kept as a recipe (mediasyncd.store.documents).
+RECIPE_MARK = "recipe"
+
+
 def forget_blob(index: Index, digest: str) -> None:
     """Remove a blob row and the caches that name it (its object is being removed)."""
+    if document_seen(index, digest, RECIPE_MARK):
+        # (A scan of document_parts: only for a recipe, see schema 0009.)
+        index.execute("DELETE FROM document_parts WHERE document = ?", (digest,))
     index.execute("DELETE FROM documents WHERE digest = ?", (digest,))
     index.execute("DELETE FROM file_cache WHERE digest = ?", (digest,))
     index.execute("DELETE FROM blobs WHERE digest = ?", (digest,))
@@ -453,4 +462,36 @@ def mark_document(index: Index, digest: str, interpreter: str) -> None:
         """INSERT INTO documents (digest, interpreter, interpreted) VALUES (?, ?, ?)
            ON CONFLICT (digest, interpreter) DO UPDATE SET interpreted = excluded.interpreted""",
         (digest, interpreter, utc_now_iso()),
+    )
+
+
+# -- document versions (gc.keep_document_versions) ----------------------------------------
+
+
+def recipe_versions(index: Index) -> list[tuple[int, str, str | None]]:
+    """(source id, recipe, conversation id) for every part of every kept recipe, newest
+    first: a recipe is as new as its first occurrence (occurrence ids only grow)."""
+    rows = index.execute(
+        """
+        WITH firsts AS (
+            SELECT o.digest, MIN(o.id) AS first_id FROM occurrences o
+            WHERE o.digest IN (SELECT document FROM document_parts) GROUP BY o.digest
+        )
+        SELECT o.source_id, p.document, p.conversation_id
+        FROM document_parts p
+        JOIN firsts f ON f.digest = p.document
+        JOIN occurrences o ON o.id = f.first_id
+        ORDER BY f.first_id DESC, p.document
+        """
+    ).fetchall()
+    return [(int(source), str(document), conv) for source, document, conv in rows]
+
+
+def forget_recipe(index: Index, document: str) -> None:
+    """The recipe was dropped as superseded: its parts are no longer held by it."""
+    index.execute("DELETE FROM document_parts WHERE document = ?", (document,))
+    index.execute(
+        """INSERT INTO superseded_documents (digest, dropped) VALUES (?, ?)
+           ON CONFLICT (digest) DO UPDATE SET dropped = excluded.dropped""",
+        (document, utc_now_iso()),
     )

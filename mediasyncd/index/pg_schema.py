@@ -7,7 +7,8 @@ PRECISION, an INTEGER PRIMARY KEY an identity column, a WITHOUT ROWID table a pl
 with its primary key, and every text column has the "C" collation (code-point order, as
 SQLite's BINARY). Migration 0002 adds what many workers need: the `workers` table with
 their heartbeats, and each job's host and lease (mediasyncd.index.leases). Migration 0003
-follows SQLite's 0008 (source aliases); SQLite's 0007 (kept status counts) has none.
+follows SQLite's 0008 (source aliases), 0004 its 0009 (conversation documents);
+SQLite's 0007 (kept status counts) has none.
 
 What does not carry over: SQLite's plan hints (`+column`, CROSS JOIN) are the dialect's
 business (mediasyncd.index.postgres), and 0005's partial index of trace links exists for a
@@ -313,10 +314,39 @@ CREATE INDEX sources_content ON sources(content) WHERE content IS NOT NULL;
 CREATE INDEX sources_same_as ON sources(same_as) WHERE same_as IS NOT NULL;
 """
 
+# SQLite's 0009: message text leaves the index; each conversation's JSON is an object of
+# its own (`conversations.document`), recipes name their parts (`document_parts`), text an
+# older index held waits in `message_text_legacy`, gc's dropped versions are recorded.
+_DOCUMENTS: Final = f"""
+ALTER TABLE conversations ADD COLUMN document {T};
+CREATE INDEX conversations_document ON conversations(document) WHERE document IS NOT NULL;
+CREATE TABLE document_parts (
+    part {T} NOT NULL,
+    document {T} NOT NULL,
+    conversation_id {T},
+    PRIMARY KEY (part, document)
+);
+CREATE TABLE message_text_legacy (
+    conversation_id {T} NOT NULL,
+    id {T} NOT NULL,
+    text {T} NOT NULL,
+    PRIMARY KEY (conversation_id, id)
+);
+CREATE TABLE superseded_documents (
+    digest {T} PRIMARY KEY,
+    dropped {T} NOT NULL
+);
+INSERT INTO message_text_legacy (conversation_id, id, text)
+    SELECT conversation_id, id, text FROM messages WHERE text IS NOT NULL AND text != ''
+    ON CONFLICT DO NOTHING;
+ALTER TABLE messages DROP COLUMN text;
+"""
+
 MIGRATIONS: Final = (
     ("0001_initial", _INITIAL),
     ("0002_workers_and_leases", _WORKERS),
     ("0003_source_aliases", _ALIASES),
+    ("0004_conversation_documents", _DOCUMENTS),
 )
 
 _LEDGER: Final = f"""CREATE TABLE IF NOT EXISTS schema_migrations (

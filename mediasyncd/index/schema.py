@@ -744,3 +744,58 @@ def _source_aliases(db: sqlite_utils.Database) -> None:
         CREATE INDEX sources_same_as ON sources(same_as) WHERE same_as IS NOT NULL;
         """,
     )
+
+
+@MIGRATIONS(name="0009_conversation_documents")
+def _conversation_documents(db: sqlite_utils.Database) -> None:
+    """Message text leaves the index (issue 18): each conversation's JSON is an object of
+    its own (`conversations.document`, the XXH3-128 of its bytes, kept compressed), and
+    the export reads the text from there. conversations.json is kept as a recipe of those
+    objects; `document_parts` says which objects each recipe names, for gc (a part is
+    referenced while a recipe names it) and its version policy.
+
+    Text an older index held is moved to `message_text_legacy` until the conversation is
+    read again with its document (the next ingest of an export holding it, or reindex):
+    dropping it here would leave the export nothing to show."""
+    conn = db.conn
+    columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(conversations)")}
+    if "document" not in columns:
+        conn.execute("ALTER TABLE conversations ADD COLUMN document TEXT")
+    run_statements(
+        db,
+        """
+        CREATE INDEX IF NOT EXISTS conversations_document ON conversations(document)
+            WHERE document IS NOT NULL;
+        -- Keyed by the part: gc asks "does a recipe name this object?" for every
+        -- unreferenced blob; "which parts has this recipe?" is asked only when a recipe
+        -- goes, rarely enough for a scan (an index on it cost 0.7 MB a month).
+        CREATE TABLE IF NOT EXISTS document_parts (
+            -- One object a recipe (mediasyncd.store.documents) names, and the recipe.
+            part TEXT NOT NULL,
+            document TEXT NOT NULL,
+            -- The conversation that object holds (NULL: not a readable conversation).
+            conversation_id TEXT,
+            PRIMARY KEY (part, document)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS message_text_legacy (
+            conversation_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            text TEXT NOT NULL,
+            PRIMARY KEY (conversation_id, id)
+        ) WITHOUT ROWID;
+        -- Documents gc dropped under gc.keep_document_versions: newer ones hold every
+        -- conversation they held.
+        CREATE TABLE IF NOT EXISTS superseded_documents (
+            digest TEXT PRIMARY KEY,
+            dropped TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    )
+    columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(messages)")}
+    if "text" in columns:
+        conn.execute(
+            """INSERT OR IGNORE INTO message_text_legacy (conversation_id, id, text)
+               SELECT conversation_id, id, text FROM messages
+               WHERE text IS NOT NULL AND text != ''"""
+        )
+        conn.execute("ALTER TABLE messages DROP COLUMN text")

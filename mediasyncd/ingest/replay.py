@@ -39,6 +39,7 @@ class ReindexSummary:
     sources: int = 0
     members: int = 0
     missing_objects: list[str] = field(default_factory=list)
+    superseded: int = 0
     matches: int = 0
     previous_index: str | None = None
     seconds: float = 0.0
@@ -190,6 +191,10 @@ def _record_members(
     present: list[tuple[Member, PutResult]] = []
     for entry in manifest.members:
         if not store.has(entry.digest):
+            if store.superseded(entry.digest):
+                # gc dropped this document: newer ones hold every conversation it held.
+                summary.superseded += 1
+                continue
             summary.missing_objects.append(entry.digest)
             failures.append((entry.member, f"object {entry.digest} is missing from the store"))
             continue

@@ -14,12 +14,12 @@ from __future__ import annotations
 import abc
 import contextlib
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from mediasyncd.errors import MemberRejected
+from mediasyncd.errors import MemberRejected, StoreError
 from mediasyncd.store.digest import CHUNK_SIZE, new_hasher
 from mediasyncd.store.mediatype import SNIFF_BYTES, sniff
 
@@ -60,6 +60,9 @@ class StoredObject:
     digest: str | None
     size: int
     mtime: float
+    # How the bytes are kept (mediasyncd.store.documents): "" as they are, ".z"
+    # compressed, ".r" a recipe; `size` is then the stored size, not the original's.
+    form: str = ""
 
 
 class Store(abc.ABC):
@@ -148,6 +151,57 @@ class Store(abc.ABC):
     def remove_stale_temp_files(self) -> int:
         """Remove what writers killed mid-put left behind; returns how many."""
         return 0
+
+    # -- documents kept compressed or as recipes (mediasyncd.store.documents) --------------
+    # A store that keeps no forms stores every object plainly; these defaults say so, and
+    # the document layer then leaves documents as they are.
+
+    def keeps_forms(self) -> bool:
+        """Whether the store can keep objects compressed or as recipes."""
+        return False
+
+    def put_form(
+        self,
+        digest: str,
+        form: str,
+        payload: bytes,
+        *,
+        known: Callable[[str], bool] | None = None,
+    ) -> bool:
+        """Keep the object `digest` in `form` (its stored bytes are `payload`), durable
+        before it returns; False when it was kept so already. `known(digest)` as for
+        put_stream: an entry the index does not vouch for is checked first."""
+        raise StoreError("this store keeps objects only as their plain bytes")
+
+    def put_forms(
+        self,
+        items: Sequence[tuple[str, str, bytes]],
+        *,
+        known: Callable[[str], bool] | None = None,
+    ) -> list[bool]:
+        """put_form for each (digest, form, payload), all durable before it returns (a
+        store may make them durable together)."""
+        return [self.put_form(d, f, p, known=known) for d, f, p in items]
+
+    def form_of(self, digest: str) -> str | None:
+        """How the object is kept ("" plain, ".z", ".r"), None when it is not there."""
+        return "" if self.has(digest) else None
+
+    def drop_plain(self, digest: str) -> None:  # noqa: B027 - nothing to drop by default
+        """Remove the plain copy of an object that is also kept in another form."""
+
+    def superseded(self, digest: str) -> bool:
+        """Whether gc dropped this document on purpose (a tombstone stands for it)."""
+        return False
+
+    def mark_superseded(self, digest: str) -> None:
+        """Leave a tombstone for `digest` (durable before it returns); its other entries
+        are then removed by the caller."""
+        raise StoreError("this store keeps no tombstones")
+
+    def locations(self, digest: str) -> list[str]:
+        """Every entry that holds the object (its plain copy and its forms)."""
+        return [self.location(digest)] if self.has(digest) else []
 
     def hash_stream(
         self, stream: BinaryIO, *, limit: SizeLimit | None = None, want_sha256: bool = False

@@ -1,7 +1,8 @@
 """Garbage collection: remove objects nothing references, safely while ingests run.
 
 What counts as referenced: an occurrence (a place the file was found, including each
-source's manifest), a match, or a source's `manifest_digest`. Two kinds of garbage:
+source's manifest), a match, a source's `manifest_digest`, a conversation's document, or
+a part of a kept recipe (mediasyncd.store.documents). Two kinds of garbage:
 1. blob rows no occurrence, match or manifest names (a re-dropped source that lost
    members): the row, its `documents` and `file_cache` entries and the object go;
 2. object files with no blob row at all (an ingest killed between writing the object and
@@ -27,7 +28,7 @@ from typing import Any
 import structlog
 
 from mediasyncd.index import Index, objects
-from mediasyncd.store import Store
+from mediasyncd.store import Store, versions
 
 log = structlog.get_logger("mediasyncd.store.gc")
 
@@ -47,6 +48,7 @@ class GcReport:
     blob_rows_removed: int = 0
     kept_in_grace: int = 0
     temp_files_removed: int = 0
+    documents_superseded: int = 0
     removed: list[str] = field(default_factory=list)
 
     def note(self, digest: str, size: int) -> None:
@@ -67,8 +69,11 @@ def collect_garbage(
     dry_run: bool = False,
     now: float | None = None,
     should_stop: Callable[[], bool] | None = None,
+    keep_document_versions: str | int = "all",
 ) -> GcReport:
-    """Remove (or with dry_run, count) unreferenced objects older than the grace period.
+    """Remove (or with dry_run, count) unreferenced objects older than the grace period,
+    after dropping the document versions `keep_document_versions` does not keep
+    (mediasyncd.store.versions).
 
     The caller holds `ingest_lock(..., exclusive=True)`.
     """
@@ -77,6 +82,13 @@ def collect_garbage(
 
     def stopping() -> bool:
         return should_stop is not None and should_stop()
+
+    keep = versions.keep_count(keep_document_versions)
+    if keep is not None and not stopping():
+        doomed = versions.superseded_recipes(index, keep)
+        report.documents_superseded = len(doomed)
+        if not dry_run:
+            versions.drop_recipes(index, store, doomed)
 
     _collect_blob_rows(index, store, report, cutoff, dry_run, stopping)
     if not stopping():
@@ -132,7 +144,9 @@ def _collect_blob_rows(
         for digest, size in doomed:
             report.blob_rows_removed += 1
             if not dry_run:
-                store.remove(store.location(digest))
+                # Its plain copy and any compressed or recipe form of it.
+                for location in store.locations(digest):
+                    store.remove(location)
             report.note(digest, size)
 
 

@@ -28,13 +28,14 @@ import os
 import secrets
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
 
 from mediasyncd import faults
 from mediasyncd.errors import CollisionError, MemberRejected, StoreError
 from mediasyncd.process import pid_alive
+from mediasyncd.store import barrier, documents
 from mediasyncd.store.barrier import Batch
 from mediasyncd.store.base import ObjectStat, PutResult, SizeLimit, Store, StoredObject
 from mediasyncd.store.digest import CHUNK_SIZE, is_digest, new_hasher
@@ -84,27 +85,80 @@ class ObjectStore(Store):
             raise StoreError(f"not a digest: {digest!r}", digest=digest)
         return self.objects / digest[:2] / digest[2:]
 
+    def form_path(self, digest: str, form: str) -> Path:
+        """Where the object is kept in `form` ("" plain; mediasyncd.store.documents)."""
+        path = self.path_of(digest)
+        return path.with_name(path.name + form) if form else path
+
     def has(self, digest: str) -> bool:
-        return self.path_of(digest).is_file()
+        return self.form_of(digest) is not None
+
+    def form_of(self, digest: str) -> str | None:
+        if self.path_of(digest).is_file():
+            return ""
+        for form in documents.FORMS:
+            if self.form_path(digest, form).is_file():
+                return form
+        return None
 
     def open(self, digest: str) -> BinaryIO:
+        form = self.form_of(digest) or ""
         try:
-            return open(self.path_of(digest), "rb")
+            raw = open(self.form_path(digest, form), "rb")  # noqa: SIM115 - returned open
+        except OSError as exc:
+            raise StoreError(f"object {digest} cannot be read: {exc}", digest=digest) from exc
+        try:
+            return documents.open_encoded(raw, form, self.open)
         except OSError as exc:
             raise StoreError(f"object {digest} cannot be read: {exc}", digest=digest) from exc
 
     def stat(self, digest: str) -> ObjectStat | None:
-        try:
-            st = self.path_of(digest).stat()
-        except FileNotFoundError:
+        form = self.form_of(digest)
+        if form is None:
             return None
-        return ObjectStat(st.st_size, st.st_mtime)
+        try:
+            st = self.form_path(digest, form).stat()
+            size = st.st_size if not form else self._original_size(digest, form)
+        except (FileNotFoundError, documents.DamagedObject):
+            return None
+        return ObjectStat(st.st_size if size is None else size, st.st_mtime)
+
+    def _original_size(self, digest: str, form: str) -> int | None:
+        with open(self.form_path(digest, form), "rb") as raw:
+            if form == documents.RECIPE:
+                return documents.decode_recipe(raw)[0]
+            return documents.stored_size(raw.read(32), form)
 
     def location(self, digest: str) -> str:
-        return str(self.path_of(digest))
+        return str(self.form_path(digest, self.form_of(digest) or ""))
+
+    def locations(self, digest: str) -> list[str]:
+        return [
+            str(self.form_path(digest, form))
+            for form in (documents.PLAIN, *documents.FORMS, documents.TOMBSTONE)
+            if self.form_path(digest, form).is_file()
+        ]
+
+    def superseded(self, digest: str) -> bool:
+        return self.form_path(digest, documents.TOMBSTONE).is_file()
+
+    def mark_superseded(self, digest: str) -> None:
+        tomb = self.form_path(digest, documents.TOMBSTONE)
+        if tomb.exists():
+            return
+        tomb.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tomb, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        if self.fsync:
+            fsync_dir(tomb.parent)
 
     def local_path(self, digest: str) -> Path | None:
-        return self.path_of(digest)
+        # A compressed document has no file an export could link.
+        return self.path_of(digest) if not self.form_of(digest) else None
 
     def local_root(self) -> Path | None:
         return self.root
@@ -254,6 +308,111 @@ class ObjectStore(Store):
                     os.close(fd)
                 fsync_dir(final.parent)
 
+    def keeps_forms(self) -> bool:
+        return True
+
+    def put_form(
+        self,
+        digest: str,
+        form: str,
+        payload: bytes,
+        *,
+        known: Callable[[str], bool] | None = None,
+    ) -> bool:
+        return self.put_forms([(digest, form, payload)], known=known)[0]
+
+    def put_forms(
+        self,
+        items: Sequence[tuple[str, str, bytes]],
+        *,
+        known: Callable[[str], bool] | None = None,
+    ) -> list[bool]:
+        """Keep objects in their forms, durable together: each temp file is written, the
+        filesystem synced once (syncfs), each temp linked to its name (never overwrites),
+        each shard folder synced once. An existing entry the index does not vouch for is
+        decoded and re-hashed first, and set aside unless genuine."""
+        self.ensure()
+        written: list[tuple[int, Path, Path]] = []
+        results = [False] * len(items)
+        try:
+            for number, (digest, form, payload) in enumerate(items):
+                final = self._form_target(digest, form, known)
+                if final is None:
+                    continue
+                temp = self.objects / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
+                written.append((number, final, temp))
+                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(payload)
+                faults.point("store.form_after_write")
+            if written and self.fsync:
+                _sync_files(self.objects, [temp for _, _, temp in written])
+            shards: set[Path] = set()
+            created = False
+            for number, final, temp in written:
+                if not final.parent.exists():
+                    final.parent.mkdir(exist_ok=True)
+                    created = True
+                temp.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+                try:
+                    os.link(temp, final)
+                except FileExistsError:
+                    continue  # another writer kept it first
+                faults.point("store.form_after_link")
+                results[number] = True
+                shards.add(final.parent)
+            if self.fsync:
+                for shard in sorted(shards):
+                    fsync_dir(shard)
+                if created:
+                    fsync_dir(self.objects)
+            return results
+        except OSError as exc:
+            raise StoreError(f"cannot write to the store at {self.objects}: {exc}") from exc
+        finally:
+            for _, _, temp in written:
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
+
+    def _form_target(
+        self, digest: str, form: str, known: Callable[[str], bool] | None
+    ) -> Path | None:
+        """Where to link the object in `form`; None when a trusted entry is there."""
+        if form not in documents.FORMS:
+            raise StoreError(f"unknown object form {form!r}", digest=digest)
+        final = self.form_path(digest, form)
+        if final.exists():
+            if known is None or known(digest) or self._form_is_genuine(digest, form):
+                with contextlib.suppress(OSError):
+                    os.utime(final)
+                return None
+            with contextlib.suppress(FileNotFoundError):
+                self.quarantine_object(final, f"untrusted-{digest}{form}")
+        return final
+
+    def _form_is_genuine(self, digest: str, form: str) -> bool:
+        try:
+            raw = open(self.form_path(digest, form), "rb")  # noqa: SIM115 - closed below
+            with documents.open_encoded(raw, form, self.open) as handle:
+                hasher = new_hasher()
+                while chunk := handle.read(CHUNK_SIZE):
+                    hasher.update(chunk)
+        except (OSError, StoreError):
+            return False
+        return hasher.hexdigest() == digest
+
+    def drop_plain(self, digest: str) -> None:
+        """Remove the plain copy once another form holds the object (durably)."""
+        if not any(self.form_path(digest, f).is_file() for f in documents.FORMS):
+            return
+        plain = self.path_of(digest)
+        try:
+            plain.unlink()
+        except FileNotFoundError:
+            return
+        if self.fsync:
+            fsync_dir(plain.parent)
+
     def touch(self, digest: str) -> None:
         """Mark an existing object as just used, as git does on a hit.
 
@@ -261,7 +420,7 @@ class ObjectStore(Store):
         to name an old, unreferenced object must make it young again first.
         """
         with contextlib.suppress(OSError):
-            os.utime(self.path_of(digest))
+            os.utime(self.form_path(digest, self.form_of(digest) or ""))
 
     def _check_hit(self, final: Path, temp: Path, result: PutResult) -> None:
         with contextlib.suppress(OSError):
@@ -285,14 +444,14 @@ class ObjectStore(Store):
     # -- the whole store ---------------------------------------------------------------
 
     def iterate(self, prefix: str = "") -> Iterator[StoredObject]:
-        for path, digest in self._files(prefix):
+        for path, digest, form in self._files(prefix):
             try:
                 st = path.stat()
             except FileNotFoundError:
                 continue  # removed since the listing
-            yield StoredObject(str(path), digest, st.st_size, st.st_mtime)
+            yield StoredObject(str(path), digest, st.st_size, st.st_mtime, form)
 
-    def _files(self, prefix: str) -> Iterator[tuple[Path, str | None]]:
+    def _files(self, prefix: str) -> Iterator[tuple[Path, str | None, str]]:
         """Every file under objects/ (or the shard of `prefix`) with the digest its place
         names (None: not a valid name); temp files are not objects."""
         if not self.objects.exists():
@@ -301,13 +460,17 @@ class ObjectStore(Store):
         for shard in shards:
             if not shard.is_dir():
                 if not prefix and not shard.name.startswith(TEMP_PREFIX):
-                    yield shard, None
+                    yield shard, None, ""
                 continue
             for entry in sorted(shard.iterdir()):
                 name = shard.name + entry.name
                 if not name.startswith(prefix):
                     continue
-                yield entry, name if (len(shard.name) == 2 and is_digest(name)) else None
+                kinds = (*documents.FORMS, documents.TOMBSTONE)
+                form = entry.suffix if entry.suffix in kinds else ""
+                name = name[: len(name) - len(form)]
+                valid = len(shard.name) == 2 and is_digest(name)
+                yield entry, name if valid else None, form if valid else ""
 
     def _entry(self, location: str) -> Path:
         path = Path(location)
@@ -350,6 +513,15 @@ class ObjectStore(Store):
             fsync_dir(path.parent)
             fsync_dir(self.quarantine_dir)
         return target
+
+
+def _sync_files(folder: Path, files: Sequence[Path]) -> None:
+    """Make the files durable: one syncfs(2) of their filesystem where there is one (a
+    batch of small objects then costs one sync, not one fsync each), else each fsync."""
+    if barrier.syncfs(folder):
+        return
+    for path in files:
+        barrier.fsync_path(path)
 
 
 def _is_genuine(path: Path, digest: str) -> bool:

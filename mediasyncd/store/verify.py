@@ -5,6 +5,8 @@ Classification (docs/reliability.md, scenario 9):
   object (a flipped bit, a truncation); moved to `quarantine/`.
 - truncated: damaged and shorter than the size the index recorded.
 - missing: the index names a digest whose object file is gone.
+- incomplete: a recipe (mediasyncd.store.documents) naming an object that cannot be
+  read; that object is reported itself, the recipe is kept.
 - misnamed: a file whose bytes are a known object stored under the wrong name, or a file
   with a name that is no digest; a misnamed copy of an object that is missing is moved to
   its right name, anything else is quarantined.
@@ -18,14 +20,15 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mediasyncd.errors import StoreError
 from mediasyncd.index import Index, objects, sources
-from mediasyncd.store import Store
+from mediasyncd.store import Store, StoredObject, documents
 from mediasyncd.store.digest import digest_stream
 
 
 @dataclass
 class Problem:
-    kind: str  # damaged | truncated | missing | misnamed
+    kind: str  # damaged | truncated | missing | misnamed | incomplete
     digest: str | None
     path: str
     detail: str
@@ -37,6 +40,7 @@ class Problem:
 class VerifyReport:
     checked: int = 0
     bytes_checked: int = 0
+    superseded: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -47,6 +51,7 @@ class VerifyReport:
         return {
             "checked": self.checked,
             "bytes_checked": self.bytes_checked,
+            "superseded": self.superseded,
             "ok": self.ok,
             "problems": [p.__dict__ for p in self.problems],
         }
@@ -79,12 +84,14 @@ def verify_store(
         if named is None:
             misplaced.append((path, None))
             continue
+        if entry.form == documents.TOMBSTONE:
+            continue  # not an object: the record that gc dropped one on purpose
         present.add(named)
         if selected is not None and named not in selected:
             continue
         if selected is None and sample < 1.0 and rng.random() >= sample:
             continue
-        _check_object(index, store, report, path, named, known, present, misplaced, quarantine)
+        _check_object(index, store, report, entry, named, known, present, misplaced, quarantine)
         if on_object is not None:
             on_object(report.checked)
 
@@ -94,6 +101,10 @@ def verify_store(
     candidates = selected if selected is not None else set(known)
     for digest in sorted(candidates - present):
         if digest not in known:
+            continue
+        if store.superseded(digest):
+            # Dropped by gc under gc.keep_document_versions: newer documents hold it all.
+            report.superseded += 1
             continue
         report.problems.append(
             Problem(
@@ -130,16 +141,39 @@ def _check_object(
     index: Index,
     store: Store,
     report: VerifyReport,
-    path: str,
+    entry: StoredObject,
     named: str,
     known: dict[str, int],
     present: set[str],
     misplaced: list[tuple[str, str | None]],
     quarantine: bool,
 ) -> None:
+    path = entry.location
     try:
-        with store.open_location(path) as handle:
+        # A compressed object or a recipe is decoded (a recipe reassembled from the
+        # objects it names) and what that gives is hashed: its name is that digest.
+        raw = store.open_location(path)
+        with documents.open_encoded(raw, entry.form, store.open) as handle:
             actual, size = digest_stream(handle)
+    except (documents.PartUnreadable, StoreError) as exc:
+        # A recipe naming an object that cannot be read: that object is the problem
+        # (reported on its own), not the recipe, which is kept.
+        report.problems.append(
+            Problem(
+                "incomplete",
+                named,
+                path,
+                f"cannot be reassembled: {exc}",
+                redrop=_sources_of(index, named),
+            )
+        )
+        return
+    except documents.DamagedObject as exc:
+        # A compressed frame or a recipe that does not decode: damaged like any object
+        # whose bytes do not hash to its name.
+        report.checked += 1
+        _damaged(index, store, report, entry, named, f"does not decode: {exc}", quarantine)
+        return
     except OSError as exc:
         report.problems.append(
             Problem("damaged", named, path, f"cannot read: {exc}", redrop=_sources_of(index, named))
@@ -161,7 +195,22 @@ def _check_object(
     detail += f", {expected} expected)" if expected is not None else ")"
     problem = Problem(kind, named, path, detail, redrop=_sources_of(index, named))
     if quarantine:
-        problem.quarantined_to = store.quarantine(path, f"{named}-{kind}")
+        problem.quarantined_to = store.quarantine(path, f"{named}{entry.form}-{kind}")
+    report.problems.append(problem)
+
+
+def _damaged(
+    index: Index,
+    store: Store,
+    report: VerifyReport,
+    entry: StoredObject,
+    named: str,
+    detail: str,
+    quarantine: bool,
+) -> None:
+    problem = Problem("damaged", named, entry.location, detail, redrop=_sources_of(index, named))
+    if quarantine:
+        problem.quarantined_to = store.quarantine(entry.location, f"{named}{entry.form}-damaged")
     report.problems.append(problem)
 
 

@@ -112,7 +112,13 @@ def test_an_index_at_each_earlier_migration_upgrades_with_its_rows(
         recorded = [r[0] for r in index.execute("SELECT name FROM _sqlite_migrations")]
         assert recorded == STEPS
         for table, row in ROWS:
+            if table == "messages":
+                # 0009: message text leaves `messages`, kept aside until re-read.
+                row = {k: v for k, v in row.items() if k != "text"}
             assert _rows(index, table, list(row)) == [tuple(row.values())], table
+        assert index.execute("SELECT * FROM message_text_legacy").fetchall() == [
+            ("c1", "m1", "look")
+        ]
         assert index.scalar("SELECT repairs FROM blobs") == 0
         assert index.scalar("SELECT kind FROM member_failures") == "problem"
         assert index.scalar("PRAGMA integrity_check") == "ok"

@@ -60,7 +60,8 @@ def test_verify_classifies_quarantines_and_redrop_repairs(tmp_path: Path) -> Non
             "missing": (_one_source_member(app, privacy, ".png"), privacy),
             "misnamed": (_one_source_member(app, traces, ".jsonl"), traces),
         }
-        paths = {name: app.store.path_of(digest) for name, (digest, _src) in targets.items()}
+        # The entry that holds each (conversations.json is kept as a recipe, `.r`).
+        paths = {name: Path(app.store.location(digest)) for name, (digest, _src) in targets.items()}
     finally:
         app.close()
 
