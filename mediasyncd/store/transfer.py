@@ -11,6 +11,11 @@ objects the last verified digest is written to `<state>/migrate-store-<target>.j
 run that was killed resumes after it. At the end every digest the index names is looked
 for in the target (one listing per shard), so an object missing from both stores, or
 written by an ingest during the copy, is reported, not assumed.
+
+Documents the local store keeps compressed (`.z`) or as recipes (`.r`) are sent as their
+original bytes, decoded on the way, when the target keeps every object plainly (S3): the
+target holds the object its name promises. A document gc superseded (a tombstone `.s`
+stands for it) has no bytes left to send; it is counted, not reported missing.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import structlog
 
 from mediasyncd.errors import StoreError
 from mediasyncd.index import Index, objects
+from mediasyncd.store import documents
 from mediasyncd.store.base import Store, StoredObject
 from mediasyncd.store.digest import CHUNK_SIZE, new_hasher
 from mediasyncd.store.gc import SHARDS
@@ -50,6 +56,8 @@ class MigrateReport:
     problems: list[dict[str, str]] = field(default_factory=list)
     problem_count: int = 0
     missing_in_target: int = 0
+    # Documents gc dropped on purpose (tombstones): nothing to copy.
+    superseded: int = 0
     seconds: float = 0.0
 
     @property
@@ -106,7 +114,7 @@ def migrate_store(
             since_checkpoint = 0
         if on_object is not None:
             on_object(report)
-    _check_index_against_target(index, target, report)
+    _check_index_against_target(index, source, target, report)
     if report.ok:
         progress.unlink(missing_ok=True)
     report.seconds = time.monotonic() - started
@@ -124,12 +132,19 @@ def migrate_store(
 def _copy_one(source: Store, target: Store, entry: StoredObject, report: MigrateReport) -> None:
     digest = entry.digest
     assert digest is not None
+    if entry.form == documents.TOMBSTONE:
+        report.superseded += 1
+        return
     try:
         found = target.stat(digest)
-        if found is not None and found.size == entry.size and _hashes_to(target, digest):
+        # A document kept in another form: its original size and bytes, not the form's.
+        original = source.stat(digest) if entry.form else None
+        size = original.size if original is not None else entry.size
+        if found is not None and found.size == size and _hashes_to(target, digest):
             report.already_there += 1
             return
-        with source.open_location(entry.location) as stream:
+        opened = source.open(digest) if entry.form else source.open_location(entry.location)
+        with opened as stream:
             # The target's index is not told about the object: whatever the target holds
             # under its name is checked before it counts as a hit.
             result = target.put_stream(stream, known=lambda _digest: False)
@@ -160,8 +175,11 @@ def _hashes_to(store: Store, digest: str) -> bool:
     return hasher.hexdigest() == digest
 
 
-def _check_index_against_target(index: Index, target: Store, report: MigrateReport) -> None:
-    """Every digest the index names is in the target (one shard in memory at a time)."""
+def _check_index_against_target(
+    index: Index, source: Store, target: Store, report: MigrateReport
+) -> None:
+    """Every digest the index names is in the target (one shard in memory at a time),
+    but for documents the source holds only a tombstone of."""
     for shard in SHARDS:
         with index.read():
             wanted = objects.blob_digests(index, shard, shard + "g")
@@ -169,7 +187,7 @@ def _check_index_against_target(index: Index, target: Store, report: MigrateRepo
             continue
         present = {entry.digest for entry in target.iterate(shard)}
         for digest in wanted:
-            if digest not in present:
+            if digest not in present and not source.superseded(digest):
                 report.missing_in_target += 1
                 report.problem(
                     target.location(digest), "the index names this object; it is not in the target"

@@ -27,6 +27,10 @@ def test_store_and_index_move_in_one_command(
     local_links = invoke_cli(["--state-dir", str(state), "matches", "--format", "jsonl"]).stdout
     assert local_links
     objects_before, index_before = tree_snapshot(state / "objects"), fingerprint(state)
+    # The export's documents are kept compressed and as a recipe locally; the bucket gets
+    # each as its original bytes (verify below re-hashes every one by its name).
+    forms = {path.suffix for path in (state / "objects").rglob("*") if path.is_file()}
+    assert {".z", ".r"} <= forms
     bucket = f"s3://{s3_bucket}/{s3_prefix}/objects"
     moved = run_mediasyncd(
         ["--state-dir", str(state), "migrate", "--to-store", bucket, "--endpoint-url",

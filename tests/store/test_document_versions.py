@@ -13,8 +13,11 @@ from typing import Any
 
 import pytest
 
+from mediasyncd.store.digest import digest_stream
 from tests.conversations.test_documents import continued, conversation, export, ingest
 from tests.helpers import run_mediasyncd
+from tests.seaweed import Seaweed
+from tests.store.conftest import make_s3_store
 
 
 @pytest.fixture
@@ -101,3 +104,25 @@ def test_an_older_export_holding_a_conversation_no_newer_one_holds_is_kept(
     report = gc(tmp_path, state, '"latest"')
     assert report["documents_superseded"] == 0
     assert files(state, ".r") == 4
+
+
+def test_migrating_to_s3_sends_documents_whole_and_counts_superseded_ones(
+    tmp_path: Path, ingested: Path, seaweed: Seaweed, s3_bucket: str, s3_prefix: str
+) -> None:
+    """A bucket keeps every object plainly: compressed documents and recipes go up as
+    their original bytes, and a version gc superseded (only its tombstone is left) is
+    counted as superseded, not as missing from the bucket."""
+    assert gc(tmp_path, ingested, '"latest"')["documents_superseded"] == 4
+    url = f"s3://{s3_bucket}/{s3_prefix}/objects"
+    done = run_mediasyncd(
+        ["--state-dir", str(ingested), "migrate", "--to-store", url,
+         "--endpoint-url", seaweed.endpoint, "--json"]
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)["store"]
+    assert report["ok"] and report["missing_in_target"] == 0
+    assert report["superseded"] == 4
+    bucket = make_s3_store(seaweed, s3_bucket, s3_prefix, ingested)
+    for entry in bucket.iterate():
+        with bucket.open_location(entry.location) as handle:
+            assert digest_stream(handle)[0] == entry.digest
