@@ -169,12 +169,14 @@ def test_two_workers_ingest_the_corpus_on_postgresql_and_s3_like_one_sqlite_mach
     workers += [a, b]
     for number, drop in enumerate(drops):
         drop.rename((folder_a if number % 2 == 0 else folder_b) / drop.name)
-    # A dies mid-drop on the second drop it takes.
+    # A dies mid-drop on the second drop it takes. B starts once A is dead: started
+    # together, B could take A's queued drops while A reads its first, and A would never
+    # reach a second drop. Then both run at once on the rest, A's broken drop included.
     a.start(env={"MEDIASYNCD_FAULT": f"{MID_DROP}:2"})
-    b.start()
     assert a.proc is not None
     a.proc.wait(timeout=120)
     assert a.proc.returncode == -signal.SIGKILL
+    b.start()
     a.start()
     wait_until(lambda: settled(shared, len(drops)), timeout=240, what="every drop to land")
     assert a.stop() == 0 and b.stop() == 0

@@ -404,7 +404,11 @@ def test_inotify_watch_limit_falls_back_to_polling(make_daemon: MakeDaemon, drop
     daemon = make_daemon()
     limit = 'echo 3 > /proc/sys/user/max_inotify_watches && exec "$@"'
     daemon.start(prefix=["unshare", "--user", "--map-root-user", "sh", "-c", limit, "sh"])
-    wait_until(lambda: daemon.events("watch.inotify_limit"), what="the limit report")
+    # The limit is reported just before the polling watch starts: wait for both lines.
+    wait_until(
+        lambda: daemon.events("watch.inotify_limit") and daemon.events("watch.started"),
+        what="the limit report and the watch that follows it",
+    )
     report = daemon.events("watch.inotify_limit")[0]
     assert "fs.inotify.max_user_watches" in report["error"] and "sysctl" in report["error"]
     modes = [e["mode"] for e in daemon.events("watch.started")]
