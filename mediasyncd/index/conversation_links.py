@@ -148,16 +148,20 @@ def conversations_using(
     """Conversations with a reference (or a further key of one) among `keys`; with
     `through_claims`, also those mentioning a name of a file one of the keys claims."""
     ids: set[str] = set()
+    # The ordered join starts from the changed keys: the key table has no statistics,
+    # and SQLite otherwise scanned every conversation reference (0.3 s at 50,000
+    # conversations for a privacy archive's few keys).
+    join = index.dialect.ordered_join
     with index.key_table(_CHANGED_KEYS, keys) as table:
         bridge = f"UNION {_claim_bridge_sql(index, table)}" if through_claims else ""
         for (conversation_id,) in index.execute(
             f"""SELECT DISTINCT r.conversation_id FROM {table} c
-               JOIN refs r ON r.key_kind = c.key_kind AND r.key = c.key
+               {join} refs r ON r.key_kind = c.key_kind AND r.key = c.key
                WHERE r.subject = 'conversation'
                UNION
                SELECT DISTINCT r.conversation_id FROM {table} c
-               JOIN ref_keys k ON k.key_kind = c.key_kind AND k.key = c.key
-               JOIN refs r ON r.id = k.ref_id WHERE r.subject = 'conversation'
+               {join} ref_keys k ON k.key_kind = c.key_kind AND k.key = c.key
+               {join} refs r ON r.id = k.ref_id WHERE r.subject = 'conversation'
                {bridge}"""
         ).fetchall():
             if conversation_id:

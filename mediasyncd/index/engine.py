@@ -189,6 +189,11 @@ class Index(abc.ABC):
         self.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (key_kind TEXT, key TEXT)")
         self.execute(f"DELETE FROM {name}")
         self.executemany(f"INSERT INTO {name} VALUES (?, ?)", keys)
+        # Statistics of its size: without them SQLite takes a temporary table for large
+        # and builds a Bloom filter over the other side of the join, i.e. reads all of
+        # refs (165 ms cold at 50,000 conversations for a privacy archive's 36 keys;
+        # 0.3 ms with them). PostgreSQL's autovacuum never analyzes temporary tables.
+        self.execute(f"ANALYZE {name}")
         try:
             yield name
         finally:

@@ -325,16 +325,20 @@ def replace_keys(
 def stale_occurrence_keys(index: Index, source_id: int, run: int) -> list[tuple[str, str]]:
     """Keys of the occurrences about to go, and the names of every other copy of their
     files: a copy that goes may take a claim with it (text mentions of those names)."""
+    # The ordered join starts from the source's occurrences: with sampled statistics
+    # (PRAGMA optimize's analysis limit) SQLite took a kind's keys for few and started
+    # from every filename key (0.66 s for a privacy archive at 50,000 conversations).
+    join = index.dialect.ordered_join
     return [
         (row[0], row[1])
         for row in index.execute(
-            """SELECT DISTINCT k.key_kind, k.key FROM occurrence_keys k
+            f"""SELECT DISTINCT k.key_kind, k.key FROM occurrence_keys k
                JOIN occurrences o ON o.id = k.occurrence_id
                WHERE o.source_id = ? AND o.run != ?
                UNION
                SELECT DISTINCT k.key_kind, k.key FROM occurrences s
-               JOIN occurrences o ON o.digest = s.digest
-               JOIN occurrence_keys k ON k.occurrence_id = o.id AND k.key_kind = 'filename'
+               {join} occurrences o ON o.digest = s.digest
+               {join} occurrence_keys k ON k.occurrence_id = o.id AND k.key_kind = 'filename'
                WHERE s.source_id = ? AND s.run != ?""",
             (source_id, run, source_id, run),
         )

@@ -93,3 +93,64 @@ def test_a_long_lived_writer_keeps_statistics_as_its_index_grows(tmp_path: Path)
         assert "refs_conversation" in shared and "refs_origin" not in shared, shared
     finally:
         app.close()
+
+
+# What `PRAGMA optimize` (analysis_limit 1000) left in sqlite_stat1 of the benchmark's
+# 50,000-conversation index: sampled, so a key kind looks like 1,001 rows (it has some
+# 50,000) and one source like 1,001 occurrences (it has 76,000).
+SAMPLED_STATISTICS = [
+    ("occurrence_keys", "occurrence_keys_lookup", "136152 1001 2"),
+    ("occurrence_keys", "occurrence_keys_occurrence", "148248 3 1"),
+    ("occurrence_keys", "occurrence_keys", "163328 3 1 1"),
+    ("occurrences", "sqlite_autoindex_occurrences_1", "18096 1001 1"),
+    ("occurrences", "occurrences_digest_role", "72072 1 1"),
+    ("occurrences", "occurrences_digest", "80190 1"),
+    ("refs", "refs_lookup", "167200 1001 2"),
+    ("refs", "refs_conversation", "144000 4"),
+    ("refs", "refs_kind", "163578 1001"),
+    ("refs", "refs_origin", "110260 1001"),
+    ("refs", "refs_trace", "144304 1001"),
+    ("occurrences", "occurrences_crc", "46992 1 1"),
+    ("occurrences", "occurrences_name", "170560 1"),
+    ("ref_keys", "ref_keys_lookup", "56388 1001 2"),
+    ("ref_keys", "ref_keys", "49416 2 1 1"),
+]
+
+
+def test_a_drops_lookups_keep_their_plan_under_sampled_statistics(tmp_path: Path) -> None:
+    """The statements a small drop (a privacy archive) runs at the end of its ingest and
+    to find the conversations it touches, as the index modules run them, planned under
+    the sampled statistics of a large index: they start from the drop's own rows. Before,
+    the touched conversations were found behind a Bloom filter over every reference
+    (0.35 s at 50,000 conversations; this test failed). The stale keys started from
+    every filename key there (0.66 s); on this small index the planner happened to start
+    from the source before the fix too, so that half guards the ordered join only."""
+    from mediasyncd.index import conversation_links, objects
+
+    state = tmp_path / "state"
+    drop = write_export(build_corpus(seed=14, n_conversations=40), tmp_path / "drops", "A")
+    assert run_in_state(state, "ingest", drop.path).returncode == 0
+    index = open_index(state / "index.db")
+    conn = index._conn  # the raw connection: the test plants statistics, traces SQL
+    try:
+        conn.execute("DELETE FROM sqlite_stat1")
+        conn.executemany("INSERT INTO sqlite_stat1 VALUES (?, ?, ?)", SAMPLED_STATISTICS)
+        conn.commit()
+        conn.execute("ANALYZE sqlite_schema")  # reload the statistics
+        statements: list[str] = []
+        conn.set_trace_callback(statements.append)
+        objects.stale_occurrence_keys(index, 1, 999)
+        keys = [("file_id", "file-x"), ("filename", "x.png"), ("conversation_dir", "c")]
+        conversation_links.conversations_using(index, keys, through_claims=True)
+        conn.set_trace_callback(None)
+        plans = {
+            sql: "\n".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+            for sql in statements
+            if sql.lstrip().startswith("SELECT DISTINCT")
+        }
+    finally:
+        index.close()
+    stale = next(plan for sql, plan in plans.items() if "s.source_id" in sql)
+    assert "occurrence_keys_lookup (key_kind=?)" not in stale, stale
+    using = next(plan for sql, plan in plans.items() if "r.conversation_id" in sql)
+    assert "BLOOM FILTER" not in using and "SCAN r " not in using + " ", using
