@@ -213,6 +213,18 @@ def say(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
+def compile_bytecode() -> None:
+    """Byte-compile mediasyncd and its dependencies first, as `pip install` does for an
+    installed package. Under PYTHONDONTWRITEBYTECODE (set on some machines) an editable
+    checkout has no .pyc files, and every measured command compiled each module it
+    imports again: about 45 ms of `status`'s 150 ms."""
+    import compileall
+    import site
+
+    for folder in [str(REPO / "mediasyncd"), *site.getsitepackages()]:
+        compileall.compile_dir(folder, quiet=1, workers=0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
@@ -231,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     work: Path = args.workdir / args.size
     work.mkdir(parents=True, exist_ok=True)
     drop = not args.no_drop_caches and os.geteuid() == 0
+    if not args.report_only:
+        compile_bytecode()
     if args.report_only:
         write_report(json.loads((work / "results.json").read_text()), args.output, args.plot)
         return 0
