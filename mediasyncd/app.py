@@ -8,13 +8,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mediasyncd.config import Config, load_config, resolve_state_dir
 from mediasyncd.errors import ConfigError
 from mediasyncd.fs.guard import protect_folder
 from mediasyncd.index import Index, open_for_reading, open_index
 from mediasyncd.index.location import IndexLocation, parse_location
-from mediasyncd.store import ObjectStore, Store
+
+if TYPE_CHECKING:
+    from mediasyncd.store import Store
 
 
 @dataclass
@@ -121,6 +124,9 @@ class App:
                 # An object touched stays young for half of gc's grace period at least.
                 touch_after_seconds=self.config.daemon.gc_grace_seconds / 2,
             )
+        # Imported here: `status` and the other reports never open the store.
+        from mediasyncd.store import ObjectStore
+
         return ObjectStore(
             self.state_dir,
             fsync=self.config.store.fsync,

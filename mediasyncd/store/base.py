@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,6 +214,9 @@ def hash_stream(
 ) -> PutResult:
     """Hash without writing: used first when the bytes are probably stored already."""
     hasher = new_hasher()
+    # hashlib loads OpenSSL (~7 ms): only ingests that keep SHA-256 pay for it.
+    import hashlib
+
     sha = hashlib.sha256() if want_sha256 else None
     size = 0
     head = b""

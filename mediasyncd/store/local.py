@@ -23,7 +23,6 @@ it, and an object the index does not name is re-hashed before it is trusted.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
 import stat
@@ -213,6 +212,9 @@ class ObjectStore(Store):
             raise StoreError(f"cannot create the store at {self.objects}: {exc}") from exc
         temp = self.objects / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
         hasher = new_hasher()
+        # hashlib loads OpenSSL (~7 ms): only ingests that keep SHA-256 pay for it.
+        import hashlib
+
         sha = hashlib.sha256() if want_sha256 else None
         size = 0
         head = b""
