@@ -176,12 +176,15 @@ def trace_pair_counts(index: Index) -> TracePairCounts:
         )
         or 0
     )
+    # From the dump's photos to their occurrences, in that order: SQLite otherwise
+    # walked every occurrence of the index (17 ms at 50,000 conversations with no photo).
+    join = index.dialect.ordered_join
     images = int(
         index.scalar(
-            """SELECT COUNT(*) FROM (
+            f"""SELECT COUNT(*) FROM (
                    SELECT DISTINCT d.user_id, COALESCE(k.extra, '#' || d.occurrence_id),
                           o.digest
-                   FROM dump_images d JOIN occurrences o ON o.id = d.occurrence_id
+                   FROM dump_images d {join} occurrences o ON o.id = d.occurrence_id
                    LEFT JOIN occurrence_keys k ON k.occurrence_id = d.occurrence_id
                         AND k.key_kind = 'user_time') AS photos"""
         )
