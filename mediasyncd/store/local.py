@@ -363,11 +363,12 @@ class ObjectStore(Store):
                 faults.point("store.form_after_link")
                 results[number] = True
                 shards.add(final.parent)
-            if self.fsync:
-                for shard in sorted(shards):
-                    fsync_dir(shard)
-                if created:
-                    fsync_dir(self.objects)
+            if self.fsync and (shards or created):
+                # The links durable by one more syncfs, as the members' batch barrier
+                # makes its links: an fsync per shard folder cost 2,750 fsyncs (0.5 s)
+                # in a first ingest of 4,000 conversations.
+                folders = [*sorted(shards), *([self.objects] if created else [])]
+                _sync_files(self.objects, folders, directories=True)
             return results
         except OSError as exc:
             raise StoreError(f"cannot write to the store at {self.objects}: {exc}") from exc
@@ -517,13 +518,14 @@ class ObjectStore(Store):
         return target
 
 
-def _sync_files(folder: Path, files: Sequence[Path]) -> None:
-    """Make the files durable: one syncfs(2) of their filesystem where there is one (a
-    batch of small objects then costs one sync, not one fsync each), else each fsync."""
+def _sync_files(folder: Path, files: Sequence[Path], *, directories: bool = False) -> None:
+    """Make the files (or folders and their entries) durable: one syncfs(2) of their
+    filesystem where there is one (a batch of small objects then costs one sync, not one
+    fsync each), else each fsync."""
     if barrier.syncfs(folder):
         return
     for path in files:
-        barrier.fsync_path(path)
+        barrier.fsync_path(path, directory=directories)
 
 
 def _is_genuine(path: Path, digest: str) -> bool:
