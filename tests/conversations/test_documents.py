@@ -391,3 +391,21 @@ def test_text_an_older_index_held_is_exported_until_the_conversation_is_read_aga
     with sqlite3.connect(state / "index.db") as db:
         assert db.execute("SELECT document FROM conversations WHERE id = ?", (cid,)).fetchone()[0]
         assert db.execute("SELECT COUNT(*) FROM message_text_legacy").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(("extra", "refused"), [(0, False), (1, True)])
+def test_the_nesting_limit_holds_at_its_edge_for_a_conversation_read_whole(
+    extra: int, refused: bool
+) -> None:
+    """A conversation sits at depth 2 (inside the document's array); lists nested in it
+    reach `limit + extra`: at the limit it is read, one deeper it is refused."""
+    from mediasyncd.conversations.split import ConversationShapeError, parse_conversation
+
+    limit = 128
+    chain = limit - 2 + extra
+    raw = ('{"id": "c", "mapping": {}, "deep": ' + "[" * chain + "]" * chain + "}").encode()
+    if refused:
+        with pytest.raises(ConversationShapeError, match="max_json_depth"):
+            parse_conversation(raw, limit, 50_000)
+    else:
+        assert parse_conversation(raw, limit, 50_000)["id"] == "c"
