@@ -33,6 +33,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -184,7 +185,7 @@ def workers_run(
         servers = process_cpu(server.proc.pid) + process_cpu(s3.proc.pid) - servers
     finally:
         for proc in procs:
-            pgserver.stop_process(proc, 15, 60)
+            servers.stop_process(proc, signal.SIGTERM, 60)
     # The workers' CPU includes their shutdown (small beside the ingest).
     return {"seconds": seconds, "cpu": children_cpu() - cpu, "server_cpu": servers}
 

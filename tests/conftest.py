@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, settings
 
 from mediasyncd.app import App
 from mediasyncd.config import Config, LimitsConfig
+from mediasyncd.index import Index
 from mediasyncd.ingest.pipeline import Ingester, IngestSummary
 from tests import engines, pgserver
 from tests.pgserver import PostgresServer
@@ -138,6 +139,23 @@ def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
     url = postgres_server.new_database()
     yield url
     postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def connect(pg_url: str) -> Iterator[Callable[..., Index]]:
+    """Open PostgreSQL indexes on `pg_url` (connect(**options)), closed at teardown."""
+    from mediasyncd.index.postgres import open_postgres
+
+    opened: list[Index] = []
+
+    def make(**options: int) -> Index:
+        index = open_postgres(pg_url, **options)
+        opened.append(index)
+        return index
+
+    yield make
+    for index in opened:
+        index.close()
 
 
 @pytest.fixture

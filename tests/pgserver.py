@@ -14,19 +14,19 @@ is waited for), then SIGKILL after a timeout, and reaped.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import itertools
 import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.servers import free_port, stop_process
 
 CREATECLUSTER_CONF = Path("/etc/postgresql-common/createcluster.conf")
 START_SECONDS = 60.0
@@ -79,25 +79,6 @@ def ensure_installed() -> str | None:
     if why is not None:
         return why
     return None if bindir() is not None else "apt-get installed postgresql, but no initdb found"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def stop_process(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
-    """Signal a child by its PID, SIGKILL it after `timeout`, and reap it."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, sig)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 @dataclass

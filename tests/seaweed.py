@@ -14,14 +14,11 @@ reaped.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
-import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import unavailable
+from tests.servers import free_port, stop_process, unavailable
 
 ACCESS_KEY = "mediasyncd-test"
 SECRET_KEY = "mediasyncd-test-secret"
@@ -61,26 +58,6 @@ def weed_binary() -> Path | None:
         return candidate
     found = shutil.which("weed")
     return Path(found) if found else None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = STOP_SECONDS) -> None:
-    """SIGTERM by PID, SIGKILL after `timeout`, then reap."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 @dataclass
@@ -118,7 +95,7 @@ class Seaweed:
         return boto3.client("s3", **options)
 
     def stop(self) -> None:
-        stop_process(self.proc)
+        stop_process(self.proc, signal.SIGTERM, STOP_SECONDS)
 
 
 def start_seaweed(root: Path, identity: tuple[str, str] = (ACCESS_KEY, SECRET_KEY)) -> Seaweed:

@@ -7,7 +7,11 @@ their absence fails the test instead of silently skipping what the suite exists 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
+import subprocess
 from typing import Final, NoReturn
 
 import pytest
@@ -24,3 +28,24 @@ def unavailable(reason: str) -> NoReturn:
     if required():
         pytest.fail(f"{reason} ({REQUIRE_ENV} is set: the real servers must run)", pytrace=False)
     pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
+    """Signal a child by its PID, SIGKILL it after `timeout`, and reap it."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,22 +14,7 @@ import pytest
 from mediasyncd.coordination import AdvisoryLocks, FileLocks, locks_for
 from mediasyncd.daemon.presence import SharedPresence
 from mediasyncd.index import Index, advisory, open_index
-from mediasyncd.index.postgres import open_postgres
 from mediasyncd.store.locks import GcBusy, Interrupted, ReindexRefused
-
-
-@pytest.fixture
-def connect(pg_url: str) -> Iterator[Callable[[], Index]]:
-    opened: list[Index] = []
-
-    def make() -> Index:
-        index = open_postgres(pg_url)
-        opened.append(index)
-        return index
-
-    yield make
-    for index in opened:
-        index.close()
 
 
 def test_the_engine_chooses_the_locks(tmp_path: Path, connect: Callable[[], Index]) -> None:

@@ -6,29 +6,12 @@ Every worker here has a connection of its own to a real server; the claims race 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-
-import pytest
+from collections.abc import Callable
 
 from mediasyncd.index import Index, jobs, leases
-from mediasyncd.index.postgres import open_postgres
 from tests.daemon.support import wait_until
 
 HOST = "host-a"
-
-
-@pytest.fixture
-def connect(pg_url: str) -> Iterator[Callable[[], Index]]:
-    opened: list[Index] = []
-
-    def make() -> Index:
-        index = open_postgres(pg_url)
-        opened.append(index)
-        return index
-
-    yield make
-    for index in opened:
-        index.close()
 
 
 def register(index: Index, pid: int = 1, host: str = HOST, lease: float = 60.0) -> int:

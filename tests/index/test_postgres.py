@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,20 +18,6 @@ from mediasyncd.index.postgres import open_postgres
 from tests.conftest import invoke_cli
 from tests.helpers import run_mediasyncd
 from tests.index.test_sqlite import EXPECTED_TABLES
-
-
-@pytest.fixture
-def connect(pg_url: str) -> Iterator[Callable[..., Index]]:
-    opened: list[Index] = []
-
-    def make(**options: int) -> Index:
-        index = open_postgres(pg_url, **options)
-        opened.append(index)
-        return index
-
-    yield make
-    for index in opened:
-        index.close()
 
 
 def tables(index: Index) -> set[str]:
