@@ -25,6 +25,7 @@ from mediasyncd.index import Index, objects, sources
 from mediasyncd.sources.base import SourceHandler, StoredOccurrence
 from mediasyncd.sources.container import Member
 from mediasyncd.store import PutResult, SizeLimit, Store
+from mediasyncd.store.manifest import ManifestMember
 
 
 class MemberWriter:
@@ -262,3 +263,16 @@ class _GuardedStream:
 
     def __exit__(self, *exc: object) -> None:
         self._stream.close()
+
+
+def manifest_entries(
+    stored: Sequence[tuple[Member, PutResult]], recorded: Sequence[StoredOccurrence]
+) -> list[ManifestMember]:
+    """The drop manifest's lines for a recorded batch (what `reindex` replays)."""
+    return [
+        ManifestMember(
+            member.path, result.digest, occurrence.role, result.size, member.crc32,
+            member.mtime_ns,
+        )
+        for (member, result), occurrence in zip(stored, recorded, strict=True)
+    ]  # fmt: skip

@@ -44,7 +44,7 @@ from mediasyncd.index import Index, aliases, expected, objects, sources
 from mediasyncd.ingest import outcome
 from mediasyncd.ingest.alias import Copies, whole_file_content
 from mediasyncd.ingest.fingerprint import fingerprint_of
-from mediasyncd.ingest.members import MemberWriter
+from mediasyncd.ingest.members import MemberWriter, manifest_entries
 from mediasyncd.ingest.progress import MATCHING, Progress, reading_phase
 from mediasyncd.ingest.summary import Failure, IngestSummary, source_entry
 from mediasyncd.matching import MatchDelta
@@ -427,17 +427,7 @@ class Ingester:
                 run.row, run.handler, run.pending, run.changed_keys
             )
             run.stored += recorded
-            for (member, result), occurrence in zip(run.pending, recorded, strict=True):
-                run.manifest.append(
-                    ManifestMember(
-                        member.path,
-                        result.digest,
-                        occurrence.role,
-                        result.size,
-                        member.crc32,
-                        member.mtime_ns,
-                    )
-                )
+            run.manifest += manifest_entries(run.pending, recorded)
         faults.point("ingest.after_batch_commit")
         run.pending.clear()
 

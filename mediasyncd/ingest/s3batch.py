@@ -32,6 +32,7 @@ from mediasyncd import kinds
 from mediasyncd.errors import CollisionError, IngestInterrupted, SourceError
 from mediasyncd.index import objects, sources
 from mediasyncd.index.s3_watch import ListedObject
+from mediasyncd.ingest.members import manifest_entries
 from mediasyncd.ingest.pipeline import Ingester, IngestSummary
 from mediasyncd.s3.reader import open_object
 from mediasyncd.s3.url import S3Url
@@ -176,17 +177,7 @@ class S3BatchIngester(Ingester):
         with self.index.write():
             recorded = self.members.record_batch(run.row, run.handler, run.pending, run.changed)
             run.stored += recorded
-            for (member, result), occurrence in zip(run.pending, recorded, strict=True):
-                run.manifest.append(
-                    ManifestMember(
-                        member.path,
-                        result.digest,
-                        occurrence.role,
-                        result.size,
-                        None,
-                        member.mtime_ns,
-                    )
-                )
+            run.manifest += manifest_entries(run.pending, recorded)
         run.pending.clear()
 
     def _interpret_batch(self, run: _BatchRun, summary: IngestSummary) -> str:
