@@ -78,6 +78,16 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    # Conversations parsed and extracted in a helper process while this one writes
+    # (mediasyncd.conversations.helper); only where there is a second core.
+    helper_process: bool = True
+    # Documents smaller than this are read in one process: starting the helper costs
+    # about 0.1 s of the other core.
+    helper_min_bytes: int = 8 * MiB
+
+
+@dataclass(frozen=True)
 class IndexConfig:
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     busy_timeout_ms: int = 60_000
@@ -147,6 +157,7 @@ class Config:
     watch: WatchConfig = field(default_factory=WatchConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     matching: MatchingConfig = field(default_factory=MatchingConfig)
     images: ImagesConfig = field(default_factory=ImagesConfig)
@@ -268,6 +279,8 @@ def _validate(config: Any, prefix: str, path: Path | None) -> None:
                 path=path,
                 key=f"{prefix}keep_document_versions",
             )
+    if isinstance(config, IngestConfig) and config.helper_min_bytes < 0:
+        raise ConfigError("must be 0 or more", path=path, key=f"{prefix}helper_min_bytes")
     if isinstance(config, LoggingConfig) and config.progress_interval_seconds < 0:
         raise ConfigError("must be 0 or more", path=path, key=f"{prefix}progress_interval_seconds")
     if isinstance(config, IndexConfig):

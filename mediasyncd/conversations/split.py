@@ -20,20 +20,18 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import msgspec
 import orjson
+import structlog
 
 from mediasyncd import faults
-from mediasyncd.conversations.extract import (
-    ConversationData,
-    ConversationShapeError,
-    extract_conversation,
-)
-from mediasyncd.conversations.parse import OversizedConversation
+from mediasyncd.conversations.extract import ConversationData
+from mediasyncd.conversations.helper import Extraction
+from mediasyncd.conversations.item import Extracted
 from mediasyncd.conversations.spans import ArrayScan, Item, ScanAbandoned
 from mediasyncd.index import conversations as conversations_db
 from mediasyncd.index import objects
@@ -56,11 +54,30 @@ COMPRESS_MAX = 64 << 20
 
 RecordBatch = Callable[[list[ConversationData]], None]
 
+log = structlog.get_logger("mediasyncd.chatgpt")
+
 
 @dataclass
 class _Pending:
     items: list[tuple[str, bytes]] = field(default_factory=list)
     size: int = 0
+
+
+@dataclass(frozen=True)
+class _Queued:
+    """A batch handed to the extraction: its items, those the index knows (digest ->
+    conversation), and the raw bytes of the rest, in the order they were handed over."""
+
+    pending: _Pending
+    known: dict[str, str]
+    fresh: dict[str, bytes]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class ArraySplitter:
@@ -84,38 +101,62 @@ class ArraySplitter:
         self.parts: list[documents.Part] = []
         self.conversation_of: dict[str, str | None] = {}
         self.position = 0
+        self.extraction = Extraction(0, 0, compress=False, helper=False)
+        self._queued: _Queued | None = None
 
     def run(self) -> bool:
         """True when the document was read; False: read it with the streaming parser."""
         hasher = new_hasher()
         pending = _Pending()
         failures_before = len(self.ctx.failures)
-        try:
-            with self.ctx.store.open(self.occurrence.digest) as handle:
-                scan = ArrayScan(
-                    handle,
-                    max_item_bytes=self.limits.max_conversation_bytes,
-                    embedded_after=self.marker,
-                )
-                for piece in scan:
-                    hasher.update(piece.data)
-                    if not isinstance(piece, Item):
-                        self._literal(piece.data)
-                        continue
-                    digest = digest_bytes(piece.data)
-                    self.parts.append(documents.Part(len(piece.data), digest))
-                    pending.items.append((digest, piece.data))
-                    pending.size += len(piece.data)
-                    if len(pending.items) >= BATCH or pending.size >= BATCH_BYTES:
-                        self._flush(pending)
-                        pending = _Pending()
-        except ScanAbandoned:
+        limits = self.limits
+        helper = (
+            self.record is not None
+            and self.ctx.config.ingest.helper_process
+            and self.occurrence.size >= self.ctx.config.ingest.helper_min_bytes
+            and _cores() > 1
+        )
+        with Extraction(
+            limits.max_json_depth,
+            limits.max_conversation_nodes,
+            compress=self.ctx.store.keeps_forms(),
+            helper=helper,
+        ) as extraction:
+            self.extraction = extraction
+            if extraction.pid is not None:
+                log.debug("helper.started", member=self.occurrence.member, pid=extraction.pid)
+            try:
+                with self.ctx.store.open(self.occurrence.digest) as handle:
+                    scan = ArrayScan(
+                        handle,
+                        max_item_bytes=limits.max_conversation_bytes,
+                        embedded_after=self.marker,
+                    )
+                    for piece in scan:
+                        hasher.update(piece.data)
+                        if not isinstance(piece, Item):
+                            self._literal(piece.data)
+                            continue
+                        digest = digest_bytes(piece.data)
+                        self.parts.append(documents.Part(len(piece.data), digest))
+                        pending.items.append((digest, piece.data))
+                        pending.size += len(piece.data)
+                        if len(pending.items) >= BATCH or pending.size >= BATCH_BYTES:
+                            self._flush(pending)
+                            pending = _Pending()
+            except ScanAbandoned:
+                self._flush(pending)
+                self._finish()
+                # The streaming parser reads the whole document again and reports each
+                # conversation it skips itself.
+                del self.ctx.failures[failures_before:]
+                return False
             self._flush(pending)
-            # The streaming parser reads the whole document again and reports each
-            # conversation it skips itself.
-            del self.ctx.failures[failures_before:]
-            return False
-        self._flush(pending)
+            self._finish()
+            if extraction.trouble is not None:
+                log.warning(
+                    "helper.abandoned", member=self.occurrence.member, reason=extraction.trouble
+                )
         if hasher.hexdigest() == self.occurrence.digest:
             self._keep_as_recipe()
         return True
@@ -129,47 +170,74 @@ class ArraySplitter:
             self.parts.append(documents.Part(len(data), None, data))
 
     def _flush(self, pending: _Pending) -> None:
+        """Hand the batch's new conversations to the extraction, then record the batch
+        before it: the helper extracts this one meanwhile."""
         if not pending.items:
             return
         known = conversations_db.known_documents(
             self.ctx.index, [digest for digest, _ in pending.items]
         )
+        # A conversation twice in the document (or in the batch still in the works) is
+        # extracted once; its first place records it.
+        queued = self._queued.fresh if self._queued is not None else {}
+        fresh: dict[str, bytes] = {}
+        if self.record is not None:
+            for digest, raw in pending.items:
+                if digest not in known and digest not in queued:
+                    fresh.setdefault(digest, raw)
+        previous = self._collect()
+        # Handed over before the previous batch is written, so that both go on at once.
+        self.extraction.submit(list(fresh.values()))
+        self._queued = _Queued(pending, known, fresh)
+        if previous is not None:
+            self._record(*previous)
+
+    def _finish(self) -> None:
+        """Record the batch handed over last."""
+        previous = self._collect()
+        if previous is not None:
+            self._record(*previous)
+
+    def _collect(self) -> tuple[_Queued, dict[str, Extracted]] | None:
+        """The batch handed over last, with what its extraction gave."""
+        queued, self._queued = self._queued, None
+        if queued is None:
+            return None
+        return queued, dict(zip(queued.fresh, self.extraction.collect(), strict=True))
+
+    def _record(self, queued: _Queued, results: dict[str, Extracted]) -> None:
+        """Keep the batch's new conversations as objects and record them, in one write."""
+        pending, known = queued.pending, queued.known
+        new_items = [(d, raw) for d, raw in pending.items if d not in known]
+        compressed = {d: r.compressed for d, r in results.items() if r.compressed is not None}
+        stored = keep_objects(self.ctx, new_items, compressed)
         batch: list[ConversationData] = []
-        fresh = [(d, raw) for d, raw in pending.items if d not in known]
-        stored = keep_objects(self.ctx, fresh)
-        for digest, raw in pending.items:
+        for digest, _ in pending.items:
             self.position += 1
             if digest in known:
                 self.conversation_of[digest] = known[digest]
                 continue
-            if self.record is None:
+            result = results.pop(digest, None)
+            if result is None:
+                # Not to be parsed (record None), or recorded at its first place.
                 self.conversation_of.setdefault(digest, None)
                 continue
-            data = self._extract(raw)
+            data = result.data
             self.conversation_of.setdefault(digest, data.id if data else None)
-            if data is not None:
-                batch.append(replace(data, document=digest))
+            if data is None:
+                label = f"conversation #{self.position}"
+                if result.ident is not None:
+                    label = f"conversation {result.ident} (#{self.position})"
+                failure = f"{label} skipped: {result.failure}"
+                self.ctx.failures.append((self.occurrence.member, failure))
+                continue
+            batch.append(replace(data, document=digest))
         # One transaction: the objects' rows and the conversations that name them.
         with self.ctx.index.write():
             for digest, size in stored:
                 objects.record_blob(self.ctx.index, digest, size, MIME, None)
             if self.record is not None:
                 self.record(batch)
-
-    def _extract(self, raw: bytes) -> ConversationData | None:
-        label = f"conversation #{self.position}"
-        try:
-            conversation = parse_conversation(
-                raw, self.limits.max_json_depth, self.limits.max_conversation_nodes
-            )
-            if isinstance(conversation, dict):
-                ident = conversation.get("conversation_id") or conversation.get("id")
-                if ident is not None:
-                    label = f"conversation {ident!s} (#{self.position})"
-            return extract_conversation(conversation)
-        except ConversationShapeError as exc:
-            self.ctx.failures.append((self.occurrence.member, f"{label} skipped: {exc}"))
-            return None
 
     def _keep_as_recipe(self) -> None:
         """The document as a recipe of its conversations' objects; its plain copy goes
@@ -190,10 +258,15 @@ class ArraySplitter:
         ctx.store.drop_plain(digest)
 
 
-def keep_objects(ctx: InterpretContext, items: list[tuple[str, bytes]]) -> list[tuple[str, int]]:
+def keep_objects(
+    ctx: InterpretContext,
+    items: list[tuple[str, bytes]],
+    compressed: Mapping[str, bytes] | None = None,
+) -> list[tuple[str, int]]:
     """Store conversations' bytes as objects of their own (compressed where the store
     can, durable together), except those the index already vouches for; returns the
-    (digest, size) whose blob rows are still to be written."""
+    (digest, size) whose blob rows are still to be written. `compressed`: the payloads
+    the helper compressed already, by digest."""
     store = ctx.store
 
     def known(candidate: str) -> bool:
@@ -204,7 +277,11 @@ def keep_objects(ctx: InterpretContext, items: list[tuple[str, bytes]]) -> list[
         if not (known(digest) and store.has(digest)):
             todo[digest] = raw
     if store.keeps_forms():
-        forms = [(d, documents.COMPRESSED, documents.compress(raw)) for d, raw in todo.items()]
+        ready = compressed or {}
+        forms = [
+            (d, documents.COMPRESSED, ready.get(d) or documents.compress(raw))
+            for d, raw in todo.items()
+        ]
         store.put_forms(forms, known=known)
     else:
         for raw in todo.values():
@@ -243,49 +320,6 @@ def conversation_bytes(conversation: dict[str, Any]) -> bytes:
     except (TypeError, orjson.JSONEncodeError):
         text = json.dumps(conversation, ensure_ascii=False, default=str)
         return text.encode("utf-8", "surrogatepass")
-
-
-def parse_conversation(raw: bytes, max_depth: int, max_nodes: int) -> Any:
-    """One conversation's JSON, within the nesting and node limits."""
-    try:
-        value = msgspec.json.decode(raw)
-    except RecursionError as exc:
-        raise ConversationShapeError(_too_deep(max_depth)) from exc
-    except msgspec.DecodeError as exc:
-        raise ConversationShapeError(f"invalid JSON: {exc}") from exc
-    # The item sits inside the document's array: it starts at depth 2.
-    if _deeper_than(value, max_depth, start=2):
-        raise ConversationShapeError(_too_deep(max_depth))
-    mapping = value.get("mapping") if isinstance(value, dict) else None
-    if isinstance(mapping, dict) and len(mapping) > max_nodes:
-        ident = value.get("conversation_id") or value.get("id")
-        return OversizedConversation(ident if isinstance(ident, str) else None, max_nodes)
-    return value
-
-
-def _too_deep(limit: int) -> str:
-    return f"JSON nested deeper than limits.max_json_depth ({limit})"
-
-
-def _deeper_than(value: Any, limit: int, *, start: int) -> bool:
-    """Whether any container lies deeper than `limit` (iteratively: no recursion).
-
-    Level by level, so no (node, depth) pair is built per container: every parsed
-    conversation is walked, and this takes 0.13 s where a stack of pairs took 0.34 s
-    for 4,000 conversations."""
-    level = [value] if isinstance(value, dict | list) else []
-    depth = start
-    while level:
-        if depth > limit:
-            return True
-        below = []
-        for node in level:
-            for child in node.values() if isinstance(node, dict) else node:
-                if isinstance(child, dict | list):
-                    below.append(child)
-        level = below
-        depth += 1
-    return False
 
 
 def keeps_recipe(ctx: InterpretContext, digest: str) -> bool:

@@ -203,27 +203,38 @@ def write_messages(index: Index, conversation_id: str, messages: Iterable[Sequen
 def insert_refs(
     index: Index, conversation_id: str, refs: Iterable[Reference], *, origin: str
 ) -> None:
+    """Insert the references in their order (their ids keep it). A run of references
+    without further keys goes in one statement; one with keys needs its id back for them."""
+    run: list[tuple[Any, ...]] = []
     for ref in refs:
-        ref_id = index.inserted_id(
-            """INSERT INTO refs (subject, conversation_id, message_id, kind, key_kind, key, extra,
-                                 origin)
-               VALUES ('conversation', ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-            (
-                conversation_id,
-                ref.message_id,
-                ref.kind,
-                ref.key_kind,
-                ref.key,
-                json.dumps(ref.extra, sort_keys=True) if ref.extra else None,
-                origin,
-            ),
+        row = (
+            conversation_id,
+            ref.message_id,
+            ref.kind,
+            ref.key_kind,
+            ref.key,
+            json.dumps(ref.extra, sort_keys=True) if ref.extra else None,
+            origin,
         )
-        if ref.more_keys:
-            index.executemany(
-                """INSERT INTO ref_keys (ref_id, key_kind, key) VALUES (?, ?, ?)
-                   ON CONFLICT DO NOTHING""",
-                [(ref_id, kind, key) for kind, key in ref.more_keys],
-            )
+        if not ref.more_keys:
+            run.append(row)
+            continue
+        if run:
+            index.executemany(_INSERT_REF, run)
+            run = []
+        ref_id = index.inserted_id(_INSERT_REF + " RETURNING id", row)
+        index.executemany(
+            """INSERT INTO ref_keys (ref_id, key_kind, key) VALUES (?, ?, ?)
+               ON CONFLICT DO NOTHING""",
+            [(ref_id, kind, key) for kind, key in ref.more_keys],
+        )
+    if run:
+        index.executemany(_INSERT_REF, run)
+
+
+_INSERT_REF = """INSERT INTO refs (subject, conversation_id, message_id, kind, key_kind, key,
+                                  extra, origin)
+                 VALUES ('conversation', ?, ?, ?, ?, ?, ?, ?)"""
 
 
 def remove_library_ref(

@@ -77,6 +77,29 @@ class ObjectStore(Store):
     def ensure(self) -> None:
         self.objects.mkdir(parents=True, exist_ok=True)
 
+    def _create_temp(self, temp: Path) -> int:
+        """A new temp file in the store; the store's folder is made the first time it is
+        missing (not checked before every object: a stat and a mkdir per object)."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        try:
+            return os.open(temp, flags, 0o600)
+        except FileNotFoundError:
+            pass
+        try:
+            self.ensure()
+        except OSError as exc:
+            raise StoreError(f"cannot create the store at {self.objects}: {exc}") from exc
+        return os.open(temp, flags, 0o600)
+
+    def _make_shard(self, shard: Path) -> bool:
+        """Make the shard folder if missing; whether it was created (then the store's
+        folder must be synced too). One mkdir: EEXIST says it was there."""
+        try:
+            shard.mkdir()
+        except FileExistsError:
+            return False
+        return True
+
     def path_of(self, digest: str) -> Path:
         """Where the object's file is (or would be): for this store's own use and its
         tests; everything else goes through the Store interface."""
@@ -206,10 +229,6 @@ class ObjectStore(Store):
         the store) the object is re-hashed first and replaced if it is not what its name
         says: only the size is compared on a hit, so a planted file of the right size
         would otherwise stand in for the real bytes forever."""
-        try:
-            self.ensure()
-        except OSError as exc:
-            raise StoreError(f"cannot create the store at {self.objects}: {exc}") from exc
         temp = self.objects / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
         hasher = new_hasher()
         # hashlib loads OpenSSL (~7 ms): only ingests that keep SHA-256 pay for it.
@@ -219,7 +238,7 @@ class ObjectStore(Store):
         size = 0
         head = b""
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = self._create_temp(temp)
             with os.fdopen(fd, "wb") as out:
                 while chunk := stream.read(CHUNK_SIZE):
                     size += len(chunk)
@@ -235,6 +254,8 @@ class ObjectStore(Store):
                     out.write(chunk)
                 faults.point("store.after_temp_write")
                 out.flush()
+                # Read-only before it gets its name: by the descriptor, not the path.
+                os.fchmod(out.fileno(), stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
                 if self.fsync and self._batch() is None:
                     os.fsync(out.fileno())
                 faults.point("store.after_fsync")
@@ -244,22 +265,22 @@ class ObjectStore(Store):
         except OSError as exc:
             raise StoreError(f"cannot write to the store at {self.objects}: {exc}") from exc
         finally:
-            with contextlib.suppress(FileNotFoundError):
+            # NotADirectoryError: objects/ is not a folder, so no temp was made there.
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                 temp.unlink()
 
     def _link_into_place(
         self, temp: Path, result: PutResult, known: Callable[[str], bool] | None = None
     ) -> PutResult:
         final = self.path_of(result.digest)
-        if os.path.lexists(final) and not self._vouched(result.digest, known):
-            self._replace_if_not_genuine(final, result.digest)
-        if final.exists():
-            self._check_hit(final, temp, result)
-            return PutResult(result.digest, result.size, False, result.mime, result.sha256)
+        if os.path.lexists(final):
+            if not self._vouched(result.digest, known):
+                self._replace_if_not_genuine(final, result.digest)
+            if final.exists():
+                self._check_hit(final, temp, result)
+                return PutResult(result.digest, result.size, False, result.mime, result.sha256)
         shard = final.parent
-        shard_created = not shard.exists()
-        shard.mkdir(exist_ok=True)
-        temp.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        shard_created = self._make_shard(shard)
         try:
             os.link(temp, final)
         except FileExistsError:

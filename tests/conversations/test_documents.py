@@ -290,7 +290,7 @@ def test_unchanged_conversations_are_not_parsed_again(
     """Next month's export: only the continued and the two new conversations are parsed
     and extracted; the 39 others are known by the digest of their raw bytes."""
     from mediasyncd.app import App
-    from mediasyncd.conversations import split
+    from mediasyncd.conversations import item
     from mediasyncd.ingest.pipeline import Ingester
 
     app = App.load(state_dir=str(tmp_path / "state"))
@@ -298,13 +298,13 @@ def test_unchanged_conversations_are_not_parsed_again(
         ingester = Ingester(app.index, app.store, app.config, app.state_dir)
         assert ingester.ingest_paths([months[0][0]]).failures == []
         parsed: list[bytes] = []
-        real = split.parse_conversation
+        real = item.parse_conversation
 
         def counting(raw: bytes, max_depth: int, max_nodes: int) -> Any:
             parsed.append(raw)
             return real(raw, max_depth, max_nodes)
 
-        monkeypatch.setattr(split, "parse_conversation", counting)
+        monkeypatch.setattr(item, "parse_conversation", counting)
         assert ingester.ingest_paths([months[1][0]]).failures == []
         assert len(parsed) == 3
     finally:
@@ -399,7 +399,7 @@ def test_the_nesting_limit_holds_at_its_edge_for_a_conversation_read_whole(
 ) -> None:
     """A conversation sits at depth 2 (inside the document's array); lists nested in it
     reach `limit + extra`: at the limit it is read, one deeper it is refused."""
-    from mediasyncd.conversations.split import ConversationShapeError, parse_conversation
+    from mediasyncd.conversations.item import ConversationShapeError, parse_conversation
 
     limit = 128
     chain = limit - 2 + extra
