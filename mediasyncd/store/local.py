@@ -51,6 +51,10 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+# Plain first: media objects, the most asked for, are only ever plain.
+_FORMS_IN_ORDER: Final = (documents.PLAIN, *documents.FORMS)
+
+
 class ObjectStore(Store):
     """Objects at `<root>/objects/<2 hex>/<30 hex>`, damaged ones in `<root>/quarantine`."""
 
@@ -64,6 +68,7 @@ class ObjectStore(Store):
     ):
         self.root = root
         self.objects = root / "objects"
+        self._objects_text = str(self.objects)
         self.quarantine_dir = root / "quarantine"
         self.fsync = fsync
         self.compare_bytes_on_hit = compare_bytes_on_hit
@@ -116,12 +121,21 @@ class ObjectStore(Store):
         return self.form_of(digest) is not None
 
     def form_of(self, digest: str) -> str | None:
-        if self.path_of(digest).is_file():
-            return ""
-        for form in documents.FORMS:
-            if self.form_path(digest, form).is_file():
-                return form
+        # Strings and os.stat, not Path objects: asked for every member of every drop
+        # (two Path objects and is_file per form cost 0.3 s of a 6,000-member re-drop).
+        base = self._text_path(digest)
+        for form in _FORMS_IN_ORDER:
+            try:
+                if stat.S_ISREG(os.stat(base + form).st_mode):  # noqa: PTH116 - see above
+                    return form
+            except (OSError, ValueError):
+                continue
         return None
+
+    def _text_path(self, digest: str) -> str:
+        if not is_digest(digest):
+            raise StoreError(f"not a digest: {digest!r}", digest=digest)
+        return f"{self._objects_text}/{digest[:2]}/{digest[2:]}"
 
     def open(self, digest: str) -> BinaryIO:
         form = self.form_of(digest) or ""
@@ -444,7 +458,7 @@ class ObjectStore(Store):
         to name an old, unreferenced object must make it young again first.
         """
         with contextlib.suppress(OSError):
-            os.utime(self.form_path(digest, self.form_of(digest) or ""))
+            os.utime(self._text_path(digest) + (self.form_of(digest) or ""))
 
     def _check_hit(self, final: Path, temp: Path, result: PutResult) -> None:
         with contextlib.suppress(OSError):
