@@ -83,6 +83,8 @@ SWEPT_ELSEWHERE = {
     "store.s3.after_upload": "tests/store/test_transfer.py",
     "store.s3.spool_to_disk": "tests/store/test_s3.py",
     "migrate.after_batch": "tests/index/test_transfer.py",
+    # Killed in the helper process, not the ingest: the ingest finishes without it.
+    "conversations.helper_reply": "tests/conversations/test_helper.py",
 }
 EXPORT_FAULTS = [("export.after_conversation", 1), ("export.after_conversation", 5)]
 _POINT = re.compile(r"faults\.point\(\s*\"([^\"]+)\"\s*\)")
