@@ -353,7 +353,8 @@ def remove_stale_occurrences(index: Index, source_id: int, run: int) -> int:
 
 
 def digest_for_crc(index: Index, crc32: int, size: int) -> str | None:
-    """A digest already seen for a zip member with this CRC-32 and size (a hint, re-checked)."""
+    """A digest already seen for a zip member with this CRC-32 and size (a hint, re-checked).
+    The index has a blob row for it: an occurrence's digest is a foreign key to blobs."""
     row = index.execute(
         "SELECT digest FROM occurrences WHERE crc32 = ? AND size = ? LIMIT 1", (crc32, size)
     ).fetchone()

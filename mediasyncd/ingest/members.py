@@ -63,9 +63,11 @@ class MemberWriter:
                 # object the index knows is trusted without writing (see Store).
                 with self._open(source, member) as stream:
                     hashed = self.store.hash_stream(stream, limit=limit, want_sha256=want_sha256)
-                # The hint was checked present just now; another digest is looked up.
-                present = hashed.digest == hint or self.store.has(hashed.digest)
-                if present and self._known(hashed.digest):
+                # The hint was checked present just now, and the index has its blob row
+                # (digest_for_crc); another digest is looked up in both.
+                if hashed.digest == hint or (
+                    self.store.has(hashed.digest) and self._known(hashed.digest)
+                ):
                     self.store.touch(hashed.digest)
                     return hashed
         with self._open(source, member) as stream:

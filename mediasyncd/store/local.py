@@ -422,7 +422,7 @@ class ObjectStore(Store):
         if final.exists():
             if known is None or known(digest) or self._form_is_genuine(digest, form):
                 with contextlib.suppress(OSError):
-                    os.utime(final)
+                    os.utime(final, follow_symlinks=False)
                 return None
             with contextlib.suppress(FileNotFoundError):
                 self.quarantine_object(final, f"untrusted-{digest}{form}")
@@ -457,12 +457,21 @@ class ObjectStore(Store):
         gc keeps unreferenced objects younger than its grace period; an ingest that is about
         to name an old, unreferenced object must make it young again first.
         """
-        with contextlib.suppress(OSError):
-            os.utime(self._text_path(digest) + (self.form_of(digest) or ""))
+        # Never through a symlink planted in the store: its target is outside the state
+        # dir, which mediasyncd never writes (not even a timestamp).
+        plain = self._text_path(digest)
+        try:
+            # A media object is only ever plain, and the most asked for: no stat first.
+            os.utime(plain, follow_symlinks=False)
+        except FileNotFoundError:
+            with contextlib.suppress(OSError):
+                os.utime(plain + (self.form_of(digest) or ""), follow_symlinks=False)
+        except OSError:
+            pass
 
     def _check_hit(self, final: Path, temp: Path, result: PutResult) -> None:
         with contextlib.suppress(OSError):
-            os.utime(final)
+            os.utime(final, follow_symlinks=False)
         existing = final.stat().st_size
         if existing != result.size:
             raise CollisionError(

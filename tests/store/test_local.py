@@ -187,3 +187,19 @@ def test_a_hit_on_an_object_the_index_does_not_know_is_checked(store: ObjectStor
     ]
     again = store.put_stream(io.BytesIO(real), known=lambda _digest: False)
     assert not again.new and planted.read_bytes() == real
+
+
+def test_touch_never_reaches_through_a_symlink_planted_in_the_store(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    """Touching an object (gc's grace) writes its timestamp; a symlink planted under an
+    object's name must not carry that write to its target outside the state dir."""
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"not the store's")
+    os.utime(outside, (1_000_000, 1_000_000))
+    digest = digest_bytes(b"some object")
+    planted = store.path_of(digest)
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.symlink_to(outside)
+    store.touch(digest)
+    assert outside.stat().st_mtime == 1_000_000
