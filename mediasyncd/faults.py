@@ -4,7 +4,7 @@
 reaches that point (`...:3` on the third time), so tests can prove that a crash at every
 step of an ingest leaves a consistent store and index. `...:1:stop` sends SIGSTOP
 instead, freezing the process at that point so a test can look at what it shows (then
-SIGCONT lets it go on). With the variable unset a fault point costs one dictionary lookup.
+SIGCONT lets it go on). With the variable unset a fault point costs one comparison.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ import signal
 import threading
 
 _hits: dict[str, int] = {}
+# Read once: a process is started with its fault or without one, and a lookup in
+# os.environ at every point cost 0.13 s of a 15,000-member ingest (three points each).
+_WANTED = os.environ.get("MEDIASYNCD_FAULT")
 
 
 def point(name: str) -> None:
-    wanted = os.environ.get("MEDIASYNCD_FAULT")
+    wanted = _WANTED
     if not wanted:
         return
     target, _, rest = wanted.partition(":")

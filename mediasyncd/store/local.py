@@ -281,24 +281,21 @@ class ObjectStore(Store):
         finally:
             # NotADirectoryError: objects/ is not a folder, so no temp was made there.
             with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-                temp.unlink()
+                os.unlink(temp)  # noqa: PTH108 - no Path method call per object
 
     def _link_into_place(
         self, temp: Path, result: PutResult, known: Callable[[str], bool] | None = None
     ) -> PutResult:
         final = self.path_of(result.digest)
-        if os.path.lexists(final):
-            if not self._vouched(result.digest, known):
-                self._replace_if_not_genuine(final, result.digest)
-            if final.exists():
-                self._check_hit(final, temp, result)
-                return PutResult(result.digest, result.size, False, result.mime, result.sha256)
         shard = final.parent
         shard_created = self._make_shard(shard)
         try:
+            # No look first: link() never replaces, and most objects of a first ingest
+            # are new (an lstat each cost 0.36 s of 15,000).
             os.link(temp, final)
         except FileExistsError:
-            # Another writer linked the same content first: that is a hit, not an error.
+            # Stored already (a re-drop, or another writer first): a hit, not an error;
+            # an entry the index does not vouch for is checked before it is trusted.
             if not self._vouched(result.digest, known):
                 self._replace_if_not_genuine(final, result.digest)
                 return self._link_into_place(temp, result)
