@@ -20,6 +20,7 @@ import pytest
 from mediasyncd.conversations import helper
 from mediasyncd.conversations.item import extract_item
 from tests.conversations.test_documents import conversation
+from tests.daemon.support import DaemonProcess, wait_until, write_config
 from tests.helpers import make_zip, run_mediasyncd
 
 # Columns that differ between two correct ingests (when a row was written).
@@ -42,9 +43,9 @@ def _odd_export(path: Path) -> Path:
 def _ingest(tmp_path: Path, name: str, drop: Path, config: str, **env: str) -> tuple[Any, str]:
     conf = tmp_path / f"{name}.toml"
     conf.write_text(config + "\n[logging]\nformat = \"json\"\n")
+    state = tmp_path / name
     done = run_mediasyncd(
-        ["-vv", "--config", str(conf), "--state-dir", str(tmp_path / name)]
-        + ["ingest", "--json", str(drop)],
+        ["-vv", "--config", str(conf), "--state-dir", str(state), "ingest", "--json", str(drop)],
         env=env,
     )
     assert "Traceback" not in done.stderr, done.stderr
@@ -119,6 +120,42 @@ def test_a_helper_killed_halfway_changes_nothing_but_the_speed(
     assert len(_events(log, "helper.abandoned")) == 1, log
     assert helped == outcome
     assert _tables(tmp_path / "killed") == _tables(tmp_path / "alone")
+
+
+def test_the_daemon_uses_the_helper_and_records_the_same(
+    tmp_path: Path, without_helper: tuple[Path, Any]
+) -> None:
+    """`mediasyncd run` starts the helper from its worker thread, gets the same index as
+    a CLI ingest without it, and leaves no helper behind when it stops."""
+    export, _ = without_helper
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    config = write_config(
+        tmp_path / "daemon.toml",
+        [folder],
+        ingest={"helper_min_bytes": 0},
+        logging={"level": "debug", "format": "json"},
+    )
+    daemon = DaemonProcess(config, tmp_path / "daemon-state", tmp_path / "daemon.log")
+    daemon.start()
+    try:
+        daemon.wait_started()
+        # Renamed in whole: the daemon never sees a zip half copied.
+        staged = tmp_path / "staged.zip"
+        staged.write_bytes(export.read_bytes())
+        staged.rename(folder / "export.zip")
+        wait_until(
+            lambda: daemon.state_of(folder / "export.zip") == "partial",
+            timeout=60,
+            what="the drop, partial for its three odd items",
+        )
+        pids = [int(event["pid"]) for event in daemon.events("helper.started")]
+        assert len(pids) == 1, daemon.log.read_text()[-3000:]
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+    assert _tables(tmp_path / "daemon-state") == _tables(tmp_path / "alone")
+    assert not os.path.exists(f"/proc/{pids[0]}")
 
 
 def test_extraction_in_the_helper_equals_extraction_here() -> None:
