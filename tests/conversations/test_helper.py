@@ -42,7 +42,7 @@ def _odd_export(path: Path) -> Path:
 
 def _ingest(tmp_path: Path, name: str, drop: Path, config: str, **env: str) -> tuple[Any, str]:
     conf = tmp_path / f"{name}.toml"
-    conf.write_text(config + "\n[logging]\nformat = \"json\"\n")
+    conf.write_text(config + '\n[logging]\nformat = "json"\n')
     state = tmp_path / name
     done = run_mediasyncd(
         ["-vv", "--config", str(conf), "--state-dir", str(state), "ingest", "--json", str(drop)],
