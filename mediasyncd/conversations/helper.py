@@ -7,27 +7,29 @@ writing process scans the next batch and writes the previous batch's objects and
 The index and the store are only ever written by the writing process.
 
 The helper is `python -m mediasyncd.conversations.helper`, talking over its stdin and
-stdout in length-prefixed pickles: one request, then its reply. The writer sends batch
+stdout in length-prefixed MessagePack (msgspec, decoded into the expected types, so a
+garbled reply is an error, never an object): one request, then its reply. The writer sends batch
 k+1 only once it has read batch k's reply, so neither side ever waits to write while the
 other is writing (two full pipes cannot deadlock). The helper exits at the end of its
 input, so it goes when the writer does, even when the writer is killed. If it cannot be
 started, dies or answers with an error, the batch is extracted in the writing process,
-as is every later one: the result is the same, only slower. Pickle is safe here: both
-ends are this program, and only the writer's own child is read.
+as is every later one: the result is the same, only slower.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-import pickle
 import struct
 import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Any, Final
+
+import msgspec
 
 from mediasyncd import faults
 from mediasyncd.conversations.item import Extracted, extract_item
@@ -97,13 +99,12 @@ class Extraction:
         if self._sent and self._process is not None:
             try:
                 reply = _read(self._process.stdout)
-            except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
+            except (OSError, EOFError, msgspec.DecodeError, ValueError) as exc:
                 self._give_up(f"no answer from the helper: {exc}")
             else:
-                results = reply.results if isinstance(reply, Reply) else None
-                if results is not None and len(results) == len(request.raws):
-                    return results
-                self._give_up(f"the helper failed: {getattr(reply, 'error', reply)!r}")
+                if reply.results is not None and len(reply.results) == len(request.raws):
+                    return reply.results
+                self._give_up(f"the helper failed: {reply.error!r}")
         return extract_batch(request)
 
     def close(self) -> None:
@@ -154,22 +155,41 @@ def _start() -> subprocess.Popen[bytes] | None:
         return None
 
 
-def _write(stream: IO[bytes] | None, message: object) -> None:
+_encode = msgspec.msgpack.Encoder().encode
+
+
+# Built when first used: making a typed decoder costs 4 ms, which an ingest of a small
+# document would pay for nothing.
+@functools.cache
+def _decoder(kind: type[Request] | type[Reply]) -> msgspec.msgpack.Decoder[Any]:
+    return msgspec.msgpack.Decoder(kind)
+
+
+def _decode_request(body: bytes) -> Request:
+    request: Request = _decoder(Request).decode(body)
+    return request
+
+
+def _write(stream: IO[bytes] | None, message: Request | Reply) -> None:
     if stream is None:
         raise ValueError("no pipe")
-    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    body = _encode(message)
     stream.write(_LENGTH.pack(len(body)))
     stream.write(body)
     stream.flush()
 
 
-def _read(stream: IO[bytes] | None) -> object:
+def _read_body(stream: IO[bytes] | None) -> bytes:
     if stream is None:
         raise ValueError("no pipe")
     head = _read_exactly(stream, _LENGTH.size)
     (size,) = _LENGTH.unpack(head)
-    # Only ever this program's own helper or writer at the other end (see the module).
-    return pickle.loads(_read_exactly(stream, size))  # noqa: S301
+    return _read_exactly(stream, size)
+
+
+def _read(stream: IO[bytes] | None) -> Reply:
+    reply: Reply = _decoder(Reply).decode(_read_body(stream))
+    return reply
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:
@@ -188,11 +208,13 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     """The helper's loop: a reply to each request, until the input ends."""
     while True:
         try:
-            request = _read(requests)
+            body = _read_body(requests)
         except EOFError:
             return
-        if not isinstance(request, Request):
-            _write(replies, Reply(None, f"not a request: {type(request).__name__}"))
+        try:
+            request = _decode_request(body)
+        except msgspec.DecodeError as exc:
+            _write(replies, Reply(None, f"not a request: {exc}"))
             continue
         try:
             reply = Reply(extract_batch(request))
