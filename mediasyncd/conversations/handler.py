@@ -251,14 +251,14 @@ class _ChatGPTBase(SourceHandler):
         if not batch:
             return
         with ctx.index.write():
-            for data in batch:
-                outcome = conv_record.record_conversation(
-                    ctx.index,
-                    data,
-                    source_id=ctx.source_id,
-                    account=account,
-                    changed_keys=result.changed_keys,
-                )
+            outcomes = conv_record.record_conversations(
+                ctx.index,
+                batch,
+                source_id=ctx.source_id,
+                account=account,
+                changed_keys=result.changed_keys,
+            )
+            for data, outcome in zip(batch, outcomes, strict=True):
                 counter = _COUNTERS.get(outcome)
                 if counter is not None:
                     result.counts[counter] += 1

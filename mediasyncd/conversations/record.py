@@ -3,7 +3,7 @@ for other conversations (mediasyncd.index.conversations holds the SQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from mediasyncd.conversations.extract import ConversationData, RefRow
@@ -31,52 +31,100 @@ def record_conversation(
     account: str | None,
     changed_keys: set[tuple[str, str]] | None = None,
 ) -> Outcome:
-    """Insert or update one conversation; an older copy never overwrites a newer one.
+    """Insert or update one conversation (see `record_conversations`)."""
+    return record_conversations(
+        index, [data], source_id=source_id, account=account, changed_keys=changed_keys
+    )[0]
+
+
+def record_conversations(
+    index: Index,
+    batch: Sequence[ConversationData],
+    *,
+    source_id: int | None,
+    account: str | None,
+    changed_keys: set[tuple[str, str]] | None = None,
+) -> list[Outcome]:
+    """Insert or update conversations, a few statements for the whole batch; an older
+    copy never overwrites a newer one. Returns each one's outcome, in order.
 
     `changed_keys` receives the global keys of the references removed and added, so other
     conversations that compete for the same key are rematched too, and the file ids and
     mentioned names, whose links depend on other conversations (mentions.py).
-    """
-    stored = conversations_db.stored_version(index, data.id)
-    if stored is not None:
-        content_hash, stored_update, stored_document = stored
-        if content_hash == data.content_hash:
-            if data.document is not None and stored_document != data.document:
-                # The same content in other bytes (or first read since the text left
-                # the index): its text is read from this document from now on.
-                conversations_db.set_document(index, data.id, data.document)
-            return "unchanged"
-        if (
-            stored_update is not None
-            and data.update_time is not None
-            and data.update_time < stored_update
-        ):
-            return "older"
+
+    An id that repeats in the batch starts a new run, so the later copy is compared with
+    what the earlier one wrote, as one at a time would."""
+    outcomes: list[Outcome] = []
+    start = 0
+    while start < len(batch):
+        seen: set[str] = set()
+        end = start
+        while end < len(batch) and batch[end].id not in seen:
+            seen.add(batch[end].id)
+            end += 1
+        outcomes += _record_distinct(index, batch[start:end], source_id, account, changed_keys)
+        start = end
+    return outcomes
+
+
+def _record_distinct(
+    index: Index,
+    batch: Sequence[ConversationData],
+    source_id: int | None,
+    account: str | None,
+    changed_keys: set[tuple[str, str]] | None,
+) -> list[Outcome]:
+    stored_of = conversations_db.stored_versions(index, [data.id for data in batch])
+    outcomes: list[Outcome] = []
+    rows: list[conversations_db.ConversationRow] = []
+    messages: list[tuple[Any, ...]] = []
+    refs: list[tuple[str, RefRow]] = []
+    for data in batch:
+        stored = stored_of.get(data.id)
+        if stored is not None:
+            content_hash, stored_update, stored_document = stored
+            if content_hash == data.content_hash:
+                if data.document is not None and stored_document != data.document:
+                    # The same content in other bytes (or first read since the text left
+                    # the index): its text is read from this document from now on.
+                    conversations_db.set_document(index, data.id, data.document)
+                outcomes.append("unchanged")
+                continue
+            if (
+                stored_update is not None
+                and data.update_time is not None
+                and data.update_time < stored_update
+            ):
+                outcomes.append("older")
+                continue
+            if changed_keys is not None:
+                changed_keys.update(conversations_db.shared_keys(index, data.id, GLOBAL_KEY_KINDS))
+            conversations_db.clear_content(index, data.id)
+        rows.append(
+            conversations_db.ConversationRow(
+                data.id,
+                data.title,
+                data.create_time,
+                data.update_time,
+                account,
+                data.current_node,
+                data.model,
+                data.is_archived,
+                data.content_hash,
+                len({m.id for m in data.messages}),
+                source_id,
+                data.document,
+            )
+        )
+        messages += [(data.id, *row) for row in _message_rows(data)]
+        refs += [(data.id, ref) for ref in data.refs]
         if changed_keys is not None:
-            changed_keys.update(conversations_db.shared_keys(index, data.id, GLOBAL_KEY_KINDS))
-        conversations_db.clear_content(index, data.id)
-    conversations_db.upsert_conversation(
-        index,
-        conversations_db.ConversationRow(
-            data.id,
-            data.title,
-            data.create_time,
-            data.update_time,
-            account,
-            data.current_node,
-            data.model,
-            data.is_archived,
-            data.content_hash,
-            len({m.id for m in data.messages}),
-            source_id,
-            data.document,
-        ),
-    )
-    conversations_db.write_messages(index, data.id, _message_rows(data))
-    conversations_db.insert_refs(index, data.id, data.refs, origin="conversation")
-    if changed_keys is not None:
-        changed_keys.update(_shared_keys(data.refs))
-    return "new" if stored is None else "changed"
+            changed_keys.update(_shared_keys(data.refs))
+        outcomes.append("new" if stored is None else "changed")
+    conversations_db.upsert_conversations(index, rows)
+    conversations_db.write_messages_of(index, messages)
+    conversations_db.insert_refs_of(index, refs, origin="conversation")
+    return outcomes
 
 
 def _message_rows(data: ConversationData) -> list[tuple[Any, ...]]:

@@ -67,6 +67,23 @@ def stored_version(
     return (str(row[0]), row[1], row[2]) if row else None
 
 
+def stored_versions(
+    index: Index, conversation_ids: Sequence[str]
+) -> dict[str, tuple[str, float | None, str | None]]:
+    """`stored_version` of many conversations at once: id -> (content hash, update time,
+    document), for those stored."""
+    found: dict[str, tuple[str, float | None, str | None]] = {}
+    for start in range(0, len(conversation_ids), 500):
+        chunk = list(conversation_ids[start : start + 500])
+        rows = index.execute(
+            f"""SELECT id, content_hash, update_time, document FROM conversations
+                WHERE id IN ({marks(chunk)})""",
+            chunk,
+        )
+        found.update((str(i), (str(h), u, d)) for i, h, u, d in rows)
+    return found
+
+
 def known_documents(index: Index, digests: Sequence[str]) -> dict[str, str]:
     """Of these conversation documents, those a conversation is recorded from, with its id:
     the same bytes again need no parsing (an export repeats last month's conversations)."""
@@ -149,7 +166,14 @@ def clear_content(index: Index, conversation_id: str) -> None:
 
 def upsert_conversation(index: Index, row: ConversationRow) -> None:
     """Insert or update the conversation row (an account once known is kept)."""
-    index.execute(
+    upsert_conversations(index, [row])
+
+
+def upsert_conversations(index: Index, rows: Sequence[ConversationRow]) -> None:
+    """Insert or update conversation rows, one statement for all (an account once known
+    is kept)."""
+    now = utc_now_iso()
+    index.executemany(
         """
         INSERT INTO conversations (id, title, create_time, update_time, account, current_node,
                                    model, is_archived, content_hash, message_count, source_id,
@@ -164,21 +188,24 @@ def upsert_conversation(index: Index, row: ConversationRow) -> None:
             source_id = excluded.source_id, updated = excluded.updated,
             document = excluded.document
         """,
-        (
-            row.id,
-            row.title,
-            row.create_time,
-            row.update_time,
-            row.account,
-            row.current_node,
-            row.model,
-            None if row.is_archived is None else int(row.is_archived),
-            row.content_hash,
-            row.message_count,
-            row.source_id,
-            utc_now_iso(),
-            row.document,
-        ),
+        [
+            (
+                row.id,
+                row.title,
+                row.create_time,
+                row.update_time,
+                row.account,
+                row.current_node,
+                row.model,
+                None if row.is_archived is None else int(row.is_archived),
+                row.content_hash,
+                row.message_count,
+                row.source_id,
+                now,
+                row.document,
+            )
+            for row in rows
+        ],
     )
 
 
@@ -186,6 +213,11 @@ def write_messages(index: Index, conversation_id: str, messages: Iterable[Sequen
     """Messages as (id, parent_id, role, author_name, recipient, content_type,
     create_time, on_current_branch, position); a repeated id keeps the last. Their text
     is not kept here: it is read from the conversation's document."""
+    write_messages_of(index, [(conversation_id, *message) for message in messages])
+
+
+def write_messages_of(index: Index, rows: Sequence[Sequence[Any]]) -> None:
+    """`write_messages` of many conversations: each row starts with its conversation id."""
     index.executemany(
         """INSERT INTO messages (conversation_id, id, parent_id, role, author_name,
                recipient, content_type, create_time, on_current_branch, position)
@@ -196,17 +228,23 @@ def write_messages(index: Index, conversation_id: str, messages: Iterable[Sequen
                create_time = excluded.create_time,
                on_current_branch = excluded.on_current_branch,
                position = excluded.position""",
-        [(conversation_id, *message) for message in messages],
+        rows,
     )
 
 
 def insert_refs(
     index: Index, conversation_id: str, refs: Iterable[Reference], *, origin: str
 ) -> None:
-    """Insert the references in their order (their ids keep it). A run of references
-    without further keys goes in one statement; one with keys needs its id back for them."""
+    """Insert one conversation's references in their order (see `insert_refs_of`)."""
+    insert_refs_of(index, ((conversation_id, ref) for ref in refs), origin=origin)
+
+
+def insert_refs_of(index: Index, refs: Iterable[tuple[str, Reference]], *, origin: str) -> None:
+    """Insert (conversation id, reference) pairs in their order (their ids keep it). A
+    run of references without further keys goes in one statement; one with keys needs
+    its id back for them."""
     run: list[tuple[Any, ...]] = []
-    for ref in refs:
+    for conversation_id, ref in refs:
         row = (
             conversation_id,
             ref.message_id,
