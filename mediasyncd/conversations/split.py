@@ -144,19 +144,20 @@ class ArraySplitter:
                         if len(pending.items) >= BATCH or pending.size >= BATCH_BYTES:
                             self._flush(pending)
                             pending = _Pending()
+                abandoned = False
             except ScanAbandoned:
-                self._flush(pending)
-                self._finish()
-                # The streaming parser reads the whole document again and reports each
-                # conversation it skips itself.
-                del self.ctx.failures[failures_before:]
-                return False
+                abandoned = True
             self._flush(pending)
             self._finish()
             if extraction.trouble is not None:
                 log.warning(
                     "helper.abandoned", member=self.occurrence.member, reason=extraction.trouble
                 )
+        if abandoned:
+            # The streaming parser reads the whole document again and reports each
+            # conversation it skips itself.
+            del self.ctx.failures[failures_before:]
+            return False
         if hasher.hexdigest() == self.occurrence.digest:
             self._keep_as_recipe()
         return True
