@@ -23,20 +23,6 @@ GLOBAL_KEY_KINDS = ("size",)
 GENERATED_ARTIFACTS = frozenset({"image", "image_gen", "report"})
 
 
-def record_conversation(
-    index: Index,
-    data: ConversationData,
-    *,
-    source_id: int | None,
-    account: str | None,
-    changed_keys: set[tuple[str, str]] | None = None,
-) -> Outcome:
-    """Insert or update one conversation (see `record_conversations`)."""
-    return record_conversations(
-        index, [data], source_id=source_id, account=account, changed_keys=changed_keys
-    )[0]
-
-
 def record_conversations(
     index: Index,
     batch: Sequence[ConversationData],

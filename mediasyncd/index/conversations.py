@@ -56,21 +56,10 @@ class Reference(Protocol):
     def more_keys(self) -> Sequence[tuple[str, str]]: ...
 
 
-def stored_version(
-    index: Index, conversation_id: str
-) -> tuple[str, float | None, str | None] | None:
-    """(content hash, update time, document) of the stored copy, if any."""
-    row = index.execute(
-        "SELECT content_hash, update_time, document FROM conversations WHERE id = ?",
-        (conversation_id,),
-    ).fetchone()
-    return (str(row[0]), row[1], row[2]) if row else None
-
-
 def stored_versions(
     index: Index, conversation_ids: Sequence[str]
 ) -> dict[str, tuple[str, float | None, str | None]]:
-    """`stored_version` of many conversations at once: id -> (content hash, update time,
+    """The stored copies of these conversations: id -> (content hash, update time,
     document), for those stored."""
     found: dict[str, tuple[str, float | None, str | None]] = {}
     for start in range(0, len(conversation_ids), 500):
@@ -164,11 +153,6 @@ def clear_content(index: Index, conversation_id: str) -> None:
     index.execute("DELETE FROM message_text_legacy WHERE conversation_id = ?", (conversation_id,))
 
 
-def upsert_conversation(index: Index, row: ConversationRow) -> None:
-    """Insert or update the conversation row (an account once known is kept)."""
-    upsert_conversations(index, [row])
-
-
 def upsert_conversations(index: Index, rows: Sequence[ConversationRow]) -> None:
     """Insert or update conversation rows, one statement for all (an account once known
     is kept)."""
@@ -209,15 +193,10 @@ def upsert_conversations(index: Index, rows: Sequence[ConversationRow]) -> None:
     )
 
 
-def write_messages(index: Index, conversation_id: str, messages: Iterable[Sequence[Any]]) -> None:
-    """Messages as (id, parent_id, role, author_name, recipient, content_type,
-    create_time, on_current_branch, position); a repeated id keeps the last. Their text
-    is not kept here: it is read from the conversation's document."""
-    write_messages_of(index, [(conversation_id, *message) for message in messages])
-
-
 def write_messages_of(index: Index, rows: Sequence[Sequence[Any]]) -> None:
-    """`write_messages` of many conversations: each row starts with its conversation id."""
+    """Messages as (conversation id, id, parent_id, role, author_name, recipient,
+    content_type, create_time, on_current_branch, position); a repeated id keeps the
+    last. Their text is not kept here: it is read from the conversation's document."""
     index.executemany(
         """INSERT INTO messages (conversation_id, id, parent_id, role, author_name,
                recipient, content_type, create_time, on_current_branch, position)

@@ -15,7 +15,7 @@ from mediasyncd.index.sqlite import open_for_reading, open_index
 from tests.helpers import make_zip, media_bytes, run_in_state
 from tests.support.chatgpt_corpus import build_corpus, write_export
 
-# The statements as the index modules run them (record_conversation's path and the end of
+# The statements as the index modules run them (record_conversations' path and the end of
 # an ingest run); EXPLAIN QUERY PLAN shows which index each one starts from.
 SHARED_KEYS = """SELECT k.key_kind, k.key FROM ref_keys k JOIN refs r ON r.id = k.ref_id
     WHERE r.conversation_id = ? AND r.origin = 'conversation' AND k.key_kind IN (?)
