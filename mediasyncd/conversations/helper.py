@@ -123,11 +123,9 @@ class Extraction:
 
     def _give_up(self, why: str) -> None:
         self.trouble = why
-        process, self._process = self._process, None
-        if process is not None:
-            process.kill()
-            self._process = process
-            self.close()
+        if self._process is not None:
+            self._process.kill()
+        self.close()
 
     def __enter__(self) -> Extraction:
         return self
