@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from hypothesis import HealthCheck, settings
 
 from mediasyncd.app import App
 from mediasyncd.config import Config, LimitsConfig
 from mediasyncd.index import Index
 from mediasyncd.ingest.pipeline import Ingester, IngestSummary
+from mediasyncd.logconfig import reset_logging
 from tests import engines, pgserver
 from tests.pgserver import PostgresServer
 from tests.servers import unavailable
@@ -69,11 +69,11 @@ def isolated_env(
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
-    structlog.reset_defaults()
+    reset_logging()
     yield home
     # The CLI configures structlog with the stream it had; later tests must not log into
     # a closed capture buffer.
-    structlog.reset_defaults()
+    reset_logging()
 
 
 @pytest.fixture
@@ -215,7 +215,7 @@ def invoke_cli(argv: list[str]) -> CliResult:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(argv)
-    structlog.reset_defaults()
+    reset_logging()
     result = CliResult(code, out.getvalue(), err.getvalue())
     assert "Traceback" not in result.stderr, result.stderr
     return result

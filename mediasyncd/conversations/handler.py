@@ -19,8 +19,6 @@ from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Any, Final
 
-import structlog
-
 from mediasyncd.conversations import record as conv_record
 from mediasyncd.conversations import split
 from mediasyncd.conversations.extract import (
@@ -45,6 +43,7 @@ from mediasyncd.conversations.parse import (
 )
 from mediasyncd.index import objects
 from mediasyncd.ingest import completeness
+from mediasyncd.logconfig import get_logger
 from mediasyncd.sources.base import (
     InterpretContext,
     InterpretResult,
@@ -59,7 +58,7 @@ from mediasyncd.store import PutResult
 from mediasyncd.store.digest import digest_bytes
 from mediasyncd.store.mediatype import kind_of
 
-log = structlog.get_logger("mediasyncd.chatgpt")
+log = get_logger("mediasyncd.chatgpt")
 
 # The subject of the links this kind's matcher makes, and the `ingest --json` counters
 # of what interpreting changed (mediasyncd.conversations.kind registers both).

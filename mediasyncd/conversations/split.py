@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
-import structlog
 
 from mediasyncd import faults
 from mediasyncd.conversations.extract import ConversationData
@@ -35,6 +34,7 @@ from mediasyncd.conversations.item import Extracted
 from mediasyncd.conversations.spans import ArrayScan, Item, ScanAbandoned
 from mediasyncd.index import conversations as conversations_db
 from mediasyncd.index import objects
+from mediasyncd.logconfig import get_logger
 from mediasyncd.sources.base import InterpretContext, StoredOccurrence
 from mediasyncd.store import documents
 from mediasyncd.store.digest import digest_bytes, new_hasher
@@ -54,7 +54,7 @@ COMPRESS_MAX = 64 << 20
 
 RecordBatch = Callable[[list[ConversationData]], None]
 
-log = structlog.get_logger("mediasyncd.chatgpt")
+log = get_logger("mediasyncd.chatgpt")
 
 
 @dataclass

@@ -9,15 +9,15 @@ message exactly as the ingest extracted it.
 from __future__ import annotations
 
 import msgspec
-import structlog
 
 from mediasyncd.conversations.extract import ConversationShapeError, extract_conversation
 from mediasyncd.errors import StoreError
 from mediasyncd.index import Index
 from mediasyncd.index import conversations as conversations_db
+from mediasyncd.logconfig import get_logger
 from mediasyncd.store import Store
 
-log = structlog.get_logger("mediasyncd.conversations.text")
+log = get_logger("mediasyncd.conversations.text")
 
 
 def message_texts(index: Index, store: Store, conversation_id: str) -> dict[str, str]:

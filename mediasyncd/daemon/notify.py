@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 import socket
 
-import structlog
+from mediasyncd.logconfig import get_logger
 
-log = structlog.get_logger("mediasyncd.daemon")
+log = get_logger("mediasyncd.daemon")
 
 
 class Notifier:

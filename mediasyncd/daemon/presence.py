@@ -19,14 +19,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-import structlog
-
 from mediasyncd.daemon.progress_file import read_progress
 from mediasyncd.index import Index, advisory, daemon_state, jobs, leases
+from mediasyncd.logconfig import get_logger
 from mediasyncd.process import pid_alive
 from mediasyncd.store.locks import AlreadyRunning
 
-log = structlog.get_logger("mediasyncd.daemon")
+log = get_logger("mediasyncd.daemon")
 
 # How often the main loop says it lives (and, shared, renews its leases).
 HEARTBEAT_SECONDS = 5.0

@@ -12,12 +12,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import structlog
-
 from mediasyncd.daemon.progress_file import clear_progress, publish_progress
 from mediasyncd.ingest.progress import Throttle, TrackingProgress
+from mediasyncd.logconfig import get_logger
 
-log = structlog.get_logger("mediasyncd.daemon")
+log = get_logger("mediasyncd.daemon")
 
 # The published file is rewritten at most this often (status needs no more).
 PUBLISH_SECONDS = 1.0

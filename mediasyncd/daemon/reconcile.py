@@ -18,15 +18,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
-
 from mediasyncd.daemon.settle import is_ignored
 from mediasyncd.fs.guard import RefusedPath, check
 from mediasyncd.fs.pathtext import path_text
 from mediasyncd.index import Index, jobs, sources
 from mediasyncd.ingest.fingerprint import fingerprint_of
+from mediasyncd.logconfig import get_logger
 
-log = structlog.get_logger("mediasyncd.daemon")
+log = get_logger("mediasyncd.daemon")
 
 
 @dataclass(frozen=True)

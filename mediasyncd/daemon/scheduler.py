@@ -25,19 +25,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from mediasyncd.config import Config
 from mediasyncd.coordination import locks_for
 from mediasyncd.index import Index, objects
+from mediasyncd.logconfig import get_logger
 from mediasyncd.store import Store
 from mediasyncd.store.gc import collect_garbage
 from mediasyncd.store.locks import GcBusy
 from mediasyncd.store.verify import VerifyReport, verify_store
 
-log = structlog.get_logger("mediasyncd.daemon")
+log = get_logger("mediasyncd.daemon")
 
 _SPACE = 1 << 32
 # A checkpoint may wait this long for readers; writers wait for it, so keep it short.

@@ -26,8 +26,6 @@ import warnings
 from pathlib import Path
 from types import FrameType
 
-import structlog
-
 from mediasyncd.app import App, default_umask
 from mediasyncd.config import Config, load_config, resolve_state_dir
 from mediasyncd.daemon.notify import Notifier
@@ -41,11 +39,11 @@ from mediasyncd.errors import ConfigError
 from mediasyncd.fs.pathtext import path_text
 from mediasyncd.fs.tree import first_too_deep
 from mediasyncd.index import Index, jobs
-from mediasyncd.logconfig import configure_logging
+from mediasyncd.logconfig import configure_logging, get_logger
 from mediasyncd.store import Store
 from mediasyncd.store.locks import daemon_lock
 
-log = structlog.get_logger("mediasyncd.daemon")
+log = get_logger("mediasyncd.daemon")
 
 TICK = 0.25
 FOLDER_CHECK_SECONDS = 5.0

@@ -31,17 +31,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
-
 from mediasyncd.config import MAX_FOLDER_DEPTH
 from mediasyncd.fs.guard import RefusedPath, check, open_file, read_head
 from mediasyncd.fs.pathtext import path_text
 from mediasyncd.fs.tree import TreeWalk
 from mediasyncd.ingest.fingerprint import fingerprint_of
+from mediasyncd.logconfig import get_logger
 from mediasyncd.sources.safety import count_central_records
 from mediasyncd.sources.zipnames import open_zip
 
-log = structlog.get_logger("mediasyncd.daemon")
+log = get_logger("mediasyncd.daemon")
 
 # O_ACCMODE bits in /proc/<pid>/fdinfo/<fd> "flags:" (octal): write-only or read-write.
 _WRITE_MODES = (os.O_WRONLY, os.O_RDWR)

@@ -34,7 +34,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
@@ -44,8 +43,9 @@ from watchdog.utils import BaseThread
 from mediasyncd.config import LimitsConfig
 from mediasyncd.fs.pathtext import path_text
 from mediasyncd.fs.tree import first_too_deep
+from mediasyncd.logconfig import get_logger
 
-log = structlog.get_logger("mediasyncd.daemon")
+log = get_logger("mediasyncd.daemon")
 
 NETWORK_FILESYSTEMS = frozenset(
     {

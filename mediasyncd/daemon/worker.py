@@ -31,10 +31,11 @@ from mediasyncd.index import Index, engine, jobs, sources
 from mediasyncd.ingest.fingerprint import fingerprint_of
 from mediasyncd.ingest.pipeline import Ingester, IngestSummary
 from mediasyncd.kinds import all_kinds
+from mediasyncd.logconfig import get_logger
 from mediasyncd.store import Store
 from mediasyncd.timeutil import utc_now_iso
 
-log = structlog.get_logger("mediasyncd.daemon")
+log = get_logger("mediasyncd.daemon")
 
 # Consecutive index errors (not drop errors) before the worker gives up.
 MAX_FAILURES = 5

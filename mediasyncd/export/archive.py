@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import structlog
-
 from mediasyncd.config import Config
 from mediasyncd.export import html as html_pages
 from mediasyncd.export import markdown as md_pages
@@ -50,10 +48,11 @@ from mediasyncd.export.state import (
 )
 from mediasyncd.export.users import write_user_pages
 from mediasyncd.index import Index
+from mediasyncd.logconfig import get_logger
 from mediasyncd.store import Store
 from mediasyncd.timeutil import epoch_to_iso
 
-log = structlog.get_logger("mediasyncd.export")
+log = get_logger("mediasyncd.export")
 
 _A_FORMAT = {"html": "an HTML", "markdown": "a Markdown"}
 

@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import jinja2
-import structlog
 
 from mediasyncd import faults
 from mediasyncd.export.media import ensure_real_dir
@@ -28,8 +27,9 @@ from mediasyncd.export.state import (
     write_text_atomic,
 )
 from mediasyncd.export.thread import attach_media, dedupe_adjacent, layout, load_messages
+from mediasyncd.logconfig import get_logger
 
-log = structlog.get_logger("mediasyncd.export")
+log = get_logger("mediasyncd.export")
 
 SAVE_EVERY: Final = 500
 

@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import structlog
 
 from mediasyncd.export import traces as trace_pages
 from mediasyncd.export.media import ensure_real_dir
 from mediasyncd.export.model import TRACE_PAGE_NAMES, USERS_DIR
 from mediasyncd.export.run import ExportRun, files_state, placed
 from mediasyncd.export.state import remove_folder, write_text_atomic
+from mediasyncd.logconfig import get_logger
 from mediasyncd.timeutil import parse_timezone
 
-log = structlog.get_logger("mediasyncd.export")
+log = get_logger("mediasyncd.export")
 
 
 def write_user_pages(run: ExportRun) -> None:

@@ -16,11 +16,10 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import structlog
-
 from mediasyncd.errors import FileChangedError
 from mediasyncd.index import aliases, objects, sources
 from mediasyncd.ingest.fingerprint import fingerprint_of
+from mediasyncd.logconfig import get_logger
 from mediasyncd.store.digest import new_hasher
 from mediasyncd.store.manifest import MANIFEST_MEMBER, read_manifest
 from mediasyncd.timeutil import utc_now_iso
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
     from mediasyncd.ingest.pipeline import Ingester
     from mediasyncd.ingest.summary import IngestSummary
 
-log = structlog.get_logger("mediasyncd.ingest")
+log = get_logger("mediasyncd.ingest")
 
 READ_BYTES = 1 << 20
 

@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from mediasyncd import faults, kinds
 from mediasyncd.config import Config
 from mediasyncd.coordination import locks_for
@@ -47,6 +45,7 @@ from mediasyncd.ingest.fingerprint import fingerprint_of
 from mediasyncd.ingest.members import MemberWriter, manifest_entries
 from mediasyncd.ingest.progress import MATCHING, Progress, reading_phase
 from mediasyncd.ingest.summary import Failure, IngestSummary, source_entry
+from mediasyncd.logconfig import get_logger
 from mediasyncd.matching import MatchDelta
 from mediasyncd.sources.base import InterpretContext, InterpretResult, SourceHandler
 from mediasyncd.sources.base import StoredOccurrence as Stored
@@ -58,7 +57,7 @@ from mediasyncd.timeutil import utc_now_iso
 
 __all__ = ["CHANGE_ATTEMPTS", "Failure", "IngestSummary", "Ingester"]
 
-log = structlog.get_logger("mediasyncd.ingest")
+log = get_logger("mediasyncd.ingest")
 
 BATCH = 500
 # How often a drop that changed while it was read is read again before it is left pending.

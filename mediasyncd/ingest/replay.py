@@ -15,14 +15,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import structlog
-
 from mediasyncd import kinds
 from mediasyncd.config import Config
 from mediasyncd.index import Index, aliases, objects, open_index, sources, status
 from mediasyncd.index.location import parse_location
 from mediasyncd.index.sqlite import INDEX_NAME, move_aside
 from mediasyncd.ingest.pipeline import Ingester
+from mediasyncd.logconfig import get_logger
 from mediasyncd.sources.base import InterpretContext, SourceHandler, StoredOccurrence
 from mediasyncd.sources.container import Member
 from mediasyncd.store import PutResult, Store
@@ -31,7 +30,7 @@ from mediasyncd.store.locks import sole_writer
 from mediasyncd.store.manifest import MANIFEST_MEMBER, Manifest, find_manifests, read_manifest
 from mediasyncd.store.mediatype import SNIFF_BYTES, sniff
 
-log = structlog.get_logger("mediasyncd.ingest.replay")
+log = get_logger("mediasyncd.ingest.replay")
 
 
 @dataclass

@@ -26,14 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, cast
 
-import structlog
-
 from mediasyncd import kinds
 from mediasyncd.errors import CollisionError, IngestInterrupted, SourceError
 from mediasyncd.index import objects, sources
 from mediasyncd.index.s3_watch import ListedObject
 from mediasyncd.ingest.members import manifest_entries
 from mediasyncd.ingest.pipeline import Ingester, IngestSummary
+from mediasyncd.logconfig import get_logger
 from mediasyncd.s3.reader import open_object
 from mediasyncd.s3.url import S3Url
 from mediasyncd.sources.base import InterpretContext, StoredOccurrence
@@ -47,7 +46,7 @@ from mediasyncd.traces.langfuse import is_image_name
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-log = structlog.get_logger("mediasyncd.ingest.s3")
+log = get_logger("mediasyncd.ingest.s3")
 
 LISTING_MEMBER: Final = ".mediasyncd/s3-listing.json"
 KIND: Final = "image_dump"

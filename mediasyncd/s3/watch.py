@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-import structlog
-
 from mediasyncd.config import Config
 from mediasyncd.errors import StoreError
 from mediasyncd.index import Index
 from mediasyncd.index.s3_watch import ListedObject, WatchState
 from mediasyncd.ingest.pipeline import IngestSummary
 from mediasyncd.ingest.s3batch import S3BatchIngester
+from mediasyncd.logconfig import get_logger
 from mediasyncd.s3.client import describe, make_client
 from mediasyncd.s3.url import S3Url, parse_s3_url
 from mediasyncd.store import Store
@@ -34,7 +33,7 @@ from mediasyncd.store.locks import ingest_lock
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-log = structlog.get_logger("mediasyncd.s3.watch")
+log = get_logger("mediasyncd.s3.watch")
 
 BATCH_KEYS: Final = 1000
 

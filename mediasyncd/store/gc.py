@@ -25,12 +25,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import structlog
-
 from mediasyncd.index import Index, objects
+from mediasyncd.logconfig import get_logger
 from mediasyncd.store import Store, versions
 
-log = structlog.get_logger("mediasyncd.store.gc")
+log = get_logger("mediasyncd.store.gc")
 
 BATCH = 500
 # The store's digest prefixes, one per shard.

@@ -28,16 +28,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import structlog
-
 from mediasyncd.errors import StoreError
 from mediasyncd.index import Index, objects
+from mediasyncd.logconfig import get_logger
 from mediasyncd.store import documents
 from mediasyncd.store.base import Store, StoredObject
 from mediasyncd.store.digest import CHUNK_SIZE, new_hasher
 from mediasyncd.store.gc import SHARDS
 
-log = structlog.get_logger("mediasyncd.store.transfer")
+log = get_logger("mediasyncd.store.transfer")
 
 CHECKPOINT_EVERY: Final = 100
 # How many problems a report lists (the counts are always complete).

@@ -44,10 +44,16 @@ def test_status_imports_no_reader(tmp_path: Path) -> None:
     assert not imported & set(READERS), sorted(imported & set(READERS))
 
 
-def test_an_ingest_without_a_terminal_does_not_import_the_progress_bar(tmp_path: Path) -> None:
-    """rich draws the bar on a terminal only; a pipe or a log gets lines, without it
-    (structlog still imports rich's console for its own renderer)."""
+def test_an_ingest_without_a_terminal_imports_neither_the_progress_bar_nor_structlog(
+    tmp_path: Path,
+) -> None:
+    """rich draws the bar on a terminal only; a pipe or a log gets lines, without it.
+    Without -v the command logs nothing, so structlog (which imports rich and asyncio:
+    70-100 ms) stays out; with -v it logs, and imports it."""
     drop = make_zip(tmp_path / "photos.zip", {"a.png": media_bytes(500, "b")})
     imported = _imported(tmp_path / "state", "ingest", str(drop))
     assert "mediasyncd.ingest.pipeline" in imported
-    assert "rich.progress" not in imported
+    assert not imported & {"rich", "rich.progress", "structlog", "asyncio"}
+    again = make_zip(tmp_path / "more.zip", {"b.png": media_bytes(500, "c")})
+    logged = _imported(tmp_path / "state", "-v", "ingest", str(again))
+    assert "structlog" in logged

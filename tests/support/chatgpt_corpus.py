@@ -36,8 +36,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from mediasyncd.logconfig import reset_logging
 from tests.support.chatgpt_gen.build import CorpusBuilder, build_corpus
 from tests.support.chatgpt_gen.compare import Comparison, compare
 from tests.support.chatgpt_gen.conversation import ConversationBuilder
@@ -274,7 +273,7 @@ def cli(state_dir: Path, *args: str) -> tuple[int, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["--state-dir", str(state_dir), *args])
-    structlog.reset_defaults()
+    reset_logging()
     assert "Traceback" not in err.getvalue(), err.getvalue()
     return code, out.getvalue()
 
