@@ -186,9 +186,20 @@ class Index(abc.ABC):
     @contextlib.contextmanager
     def key_table(self, name: str, keys: Sequence[tuple[str, str]]) -> Iterator[str]:
         """A temporary table `name` (key_kind, key) holding `keys` for one query."""
-        self.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (key_kind TEXT, key TEXT)")
+        with self.row_table(name, ("key_kind", "key"), keys) as table:
+            yield table
+
+    @contextlib.contextmanager
+    def row_table(
+        self, name: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> Iterator[str]:
+        """A temporary table `name` of text `columns` holding `rows` for one query."""
+        self.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {name} ({', '.join(c + ' TEXT' for c in columns)})"
+        )
         self.execute(f"DELETE FROM {name}")
-        self.executemany(f"INSERT INTO {name} VALUES (?, ?)", keys)
+        marks = ", ".join("?" for _ in columns)
+        self.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)
         # Statistics of its size: without them SQLite takes a temporary table for large
         # and builds a Bloom filter over the other side of the join, i.e. reads all of
         # refs (165 ms cold at 50,000 conversations for a privacy archive's 36 keys;

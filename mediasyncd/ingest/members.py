@@ -222,7 +222,7 @@ class MemberWriter:
         """The keys whose files these new occurrences change: only a (key, file) the index
         did not hold before, so next month's export, which brings again the files the
         last one had under the same names, rematches what it adds, not everything."""
-        held = objects.keyed_files(self.index, {(kind, key) for kind, key, *_ in keyed})
+        held = objects.held_keyed_files(self.index, keyed)
         return {(kind, key) for kind, key, *rest in keyed if (kind, key, *rest) not in held}
 
 

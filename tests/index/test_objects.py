@@ -80,3 +80,30 @@ def test_occurrence_needs_a_blob(index: Index) -> None:
     row = _source(index)
     with pytest.raises(Exception, match=r"(?i)foreign key"):
         objects.record_occurrence(index, row.id, "x.png", D1, "media", 3, None, 1)
+
+
+def test_held_keyed_files_is_exactly_the_candidates_an_occurrence_already_holds(
+    index: Index,
+) -> None:
+    """A candidate is held only when one occurrence has that file (digest, member path,
+    role) under that key with that extra: another extra, role, member path, digest or
+    key makes it new (runs on both engines: the NULL-safe comparison of extra)."""
+    row = _source(index)
+    objects.record_blob(index, D1, 3, "image/png", None)
+    objects.record_blob(index, D2, 3, "image/png", None)
+    occ, _ = objects.record_occurrence(index, row.id, "c1/x.png", D1, "media", 3, None, 1)
+    objects.record_keys(index, occ, [("filename", "x.png", None), ("file_id", "file-1", "e")])
+    held = ("filename", "x.png", D1, "c1/x.png", "media", None)
+    held_extra = ("file_id", "file-1", D1, "c1/x.png", "media", "e")
+    others = [
+        ("filename", "x.png", D1, "c1/x.png", "media", "e"),  # extra differs (NULL vs e)
+        ("file_id", "file-1", D1, "c1/x.png", "media", None),  # extra differs (e vs NULL)
+        ("filename", "x.png", D1, "c1/x.png", "other", None),  # role
+        ("filename", "x.png", D1, "c2/x.png", "media", None),  # member path
+        ("filename", "x.png", D2, "c1/x.png", "media", None),  # digest
+        ("filename", "y.png", D1, "c1/x.png", "media", None),  # key
+        ("conversation_dir", "x.png", D1, "c1/x.png", "media", None),  # key kind
+    ]
+    found = objects.held_keyed_files(index, [held, held_extra, *others, held])
+    assert found == {held, held_extra}
+    assert objects.held_keyed_files(index, []) == set()
