@@ -12,6 +12,7 @@ import pytest
 from mediasyncd.errors import IndexDatabaseError
 from mediasyncd.index import Index, open_for_reading, open_index
 from mediasyncd.index.schema import MIGRATIONS
+from mediasyncd.index.sqlite import WAL_CHECKPOINT_PAGES
 
 EXPECTED_TABLES = {
     "blobs",
@@ -200,6 +201,36 @@ def test_wal_shrinks_after_checkpoint(tmp_path: Path) -> None:
             index.checkpoint("BOGUS")
     finally:
         index.close()
+
+
+def test_the_log_grows_past_sqlites_default_and_closing_folds_it_in(tmp_path: Path) -> None:
+    """Commits leave up to WAL_CHECKPOINT_PAGES in the write-ahead log (SQLite's default
+    of 1,000 pages checkpointed every 4 MB); closing the index folds the log into the
+    database and removes it, so a stopped ingest leaves no large log behind."""
+    path = tmp_path / "index.db"
+    index = open_index(path)
+    wal = Path(f"{path}-wal")
+    page = index.scalar("PRAGMA page_size")
+    try:
+        for batch in range(12):
+            with index.write():
+                index.executemany(
+                    "INSERT INTO jobs (path, state, enqueued) VALUES (?, 'queued', ?)",
+                    [(f"{batch}-{i}", "x" * 400) for i in range(1000)],
+                )
+        # Frames in the log now: with SQLite's default it would have been folded in and
+        # restarted after 1,000.
+        _busy, frames, _done = index.checkpoint("PASSIVE")
+        assert 1000 < frames <= WAL_CHECKPOINT_PAGES
+        assert wal.stat().st_size > 1000 * page
+    finally:
+        index.close()
+    assert not wal.exists()
+    reopened = open_for_reading(path)
+    try:
+        assert reopened.scalar("SELECT COUNT(*) FROM jobs") == 12_000
+    finally:
+        reopened.close()
 
 
 def test_not_a_database_is_an_index_error(tmp_path: Path) -> None:
