@@ -132,8 +132,9 @@ class ConversationMatcher(SubjectMatcher):
                     old_rows = links_db.links_of(index, chunk)
                 new_rows: set[tuple[Any, ...]] = set()
                 resolved: list[tuple[int, str]] = []
+                evidence = links_db.evidence_of(index, chunk)
                 for conversation_id in chunk:
-                    links, refs = self._compute(index, conversation_id)
+                    links, refs = self._compute(index, conversation_id, evidence)
                     new_rows.update(link.row() for link in links)
                     kept = {link.ref_id for link in links}
                     resolved.extend((r, conversation_id) for r in sorted(refs - kept))
@@ -158,16 +159,20 @@ class ConversationMatcher(SubjectMatcher):
 
     # -- one conversation ----------------------------------------------------------------
 
-    def _compute(self, index: Index, conversation_id: str) -> tuple[list[Link], set[int]]:
+    def _compute(
+        self, index: Index, conversation_id: str, evidence: links_db.ChunkEvidence
+    ) -> tuple[list[Link], set[int]]:
         """The conversation's links, and every reference that some file satisfied."""
-        refs = links_db.refs_of(index, conversation_id)
+        refs = evidence.refs.get(conversation_id, [])
         links: list[Link] = []
         resolved: set[int] = set()
         for ref in refs:
             if ref.key_kind == "file_id":
-                links.extend(self._id_links(index, conversation_id, ref, resolved))
-        if links_db.conversation_known(index, conversation_id) or refs:
-            links.extend(self._folder_links(index, conversation_id, refs, resolved, links))
+                found = self._best_provenance(evidence.media_by_file_id.get(ref.key, []))
+                links.extend(self._id_links(conversation_id, ref, found, resolved))
+        if conversation_id in evidence.known or refs:
+            files = evidence.folders.get(conversation_id, [])
+            links.extend(self._folder_links(conversation_id, files, refs, resolved, links))
         for ref in refs:
             if ref.id not in resolved and _is_generated_image(ref):
                 links.extend(self._gen_id_links(index, conversation_id, ref, resolved))
@@ -180,10 +185,14 @@ class ConversationMatcher(SubjectMatcher):
         return _strongest(links), satisfied
 
     def _id_links(
-        self, index: Index, conversation_id: str, ref: RefRecord, resolved: set[int]
+        self,
+        conversation_id: str,
+        ref: RefRecord,
+        found: list[tuple[str, str]],
+        resolved: set[int],
     ) -> list[Link]:
-        """The files whose id the reference names (and the rendered pages of a document)."""
-        found = self._digests_for_key(index, "file_id", ref.key)
+        """The files whose id the reference names (`found`: each with its strongest
+        provenance), and the rendered pages of a document."""
         links = self._page_links(conversation_id, ref, found)
         candidates = [(d, via) for d, via in found if via != "document_page"]
         if not candidates:
@@ -299,15 +308,15 @@ class ConversationMatcher(SubjectMatcher):
 
     def _folder_links(
         self,
-        index: Index,
         conversation_id: str,
+        files: list[links_db.FolderFile],
         refs: list[RefRecord],
         resolved: set[int],
         links: list[Link],
     ) -> list[Link]:
-        """The media of the conversation's own folder: pinned to a generated-image
-        reference when a size or a count of one says which, else conversation-level."""
-        files = links_db.folder_files(index, conversation_id)
+        """The media of the conversation's own folder (`files`): pinned to a
+        generated-image reference when a size or a count of one says which, else
+        conversation-level."""
         if not files:
             return []
         linked = {link.digest for link in links if link.message_id is not None}
@@ -422,8 +431,13 @@ class ConversationMatcher(SubjectMatcher):
 
     def _digests_for_key(self, index: Index, kind: str, key: str) -> list[tuple[str, str]]:
         """Distinct media digests with this key, each with its strongest provenance."""
+        return self._best_provenance(links_db.media_with_key(index, kind, key))
+
+    @staticmethod
+    def _best_provenance(found: list[tuple[str, str | None]]) -> list[tuple[str, str]]:
+        """Distinct digests of (digest, provenance) rows, each with its strongest."""
         best: dict[str, str] = {}
-        for digest, extra in links_db.media_with_key(index, kind, key):
+        for digest, extra in found:
             provenance = str(extra or "name")
             current = best.get(digest)
             if current is None or _provenance_rank(provenance) < _provenance_rank(current):
