@@ -29,6 +29,8 @@ import msgspec
 WINDOW: Final = 8 << 20
 # Cuts tried in one window, latest first, before the window grows.
 CUTS_TRIED: Final = 16
+# Bytes at the end of a window searched first for its last cuts (then 8 times more).
+_CUT_TAIL: Final = 64 << 10
 _START: Final = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*\[[ \t\r\n]*")
 _CUT: Final = re.compile(rb"\}[ \t\r\n]*,[ \t\r\n]*\{")
 _SEPARATOR: Final = re.compile(rb"[ \t\r\n]*,[ \t\r\n]*")
@@ -117,10 +119,24 @@ class ArrayScan:
             have += len(chunk)
         self._buf = b"".join(parts)
 
+    def _last_cuts(self, pos: int) -> list[tuple[int, int]]:
+        """The last CUTS_TRIED cuts after `pos`, found from the end of the buffer: a
+        window holds tens of thousands of `}, {` (every array of objects inside a
+        conversation has them), and listing them all cost 0.15 s of an ingest of 10,000
+        conversations. Two cuts never overlap (one starts with `}`, and nothing inside
+        one is `}`), so a search from any offset finds the same cuts from there on."""
+        tail = _CUT_TAIL
+        while True:
+            start = max(pos, len(self._buf) - tail)
+            cuts = [m.span() for m in _CUT.finditer(self._buf, start)]
+            if len(cuts) > CUTS_TRIED or start == pos:
+                return cuts[-CUTS_TRIED:]
+            tail *= 8
+
     def _decode_to_cut(self, pos: int) -> tuple[list[msgspec.Raw], int] | None:
         """The items from `pos` up to the latest cut that decodes, and where the next item
         starts; None when no cut in the buffer decodes."""
-        cuts = [m.span() for m in _CUT.finditer(self._buf, pos)][-CUTS_TRIED:]
+        cuts = self._last_cuts(pos)
         for close, open_ in reversed(cuts):
             try:
                 items = _decode_items(b"[" + self._buf[pos : close + 1] + b"]")
