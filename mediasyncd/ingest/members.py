@@ -208,7 +208,13 @@ class MemberWriter:
                     ]
                 )
                 new_keys += [(occurrence_id, *key) for key in keys]
-                keyed += [(k, v, result.digest, member.path, role, e) for k, v, e in keys]
+                if result.new:
+                    # New to the store: no earlier occurrence holds this file, so each of
+                    # its keys is a new link (a store that lost an object the index still
+                    # names only makes this rematch more than it needs to).
+                    changed_keys.update((kind, key) for kind, key, _ in keys)
+                else:
+                    keyed += [(k, v, result.digest, member.path, role, e) for k, v, e in keys]
             recorded.append(
                 StoredOccurrence(
                     occurrence_id, member.path, result.digest, role, result.mime, result.size
