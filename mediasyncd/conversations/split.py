@@ -235,8 +235,10 @@ class ArraySplitter:
             batch.append(replace(data, document=digest))
         # One transaction: the objects' rows and the conversations that name them.
         with self.ctx.index.write():
-            for digest, size in stored:
-                objects.record_blob(self.ctx.index, digest, size, MIME, None)
+            objects.record_blobs(
+                self.ctx.index,
+                [objects.NewBlob(digest, size, MIME, None, False) for digest, size in stored],
+            )
             if self.record is not None:
                 self.record(batch)
 
