@@ -269,7 +269,8 @@ def held_keyed_files(index: Index, candidates: Iterable[KeyedFile]) -> set[Keyed
     Looked up from each candidate's file, not from its key: a name key such as
     `image.png` is shared by hundreds of occurrences, and by one more each month, so
     reading every holder of every key read 1.4 million rows for next month's export of
-    10,000 conversations (0.6 s) and grew with every export kept."""
+    10,000 conversations (0.6 s) and grew with every export kept. The file has one
+    occurrence per export kept too: EXISTS stops at the first that holds the key."""
     wanted = sorted(set(candidates), key=lambda row: tuple(v or "" for v in row))
     if not wanted:
         return set()
@@ -279,13 +280,15 @@ def held_keyed_files(index: Index, candidates: Iterable[KeyedFile]) -> set[Keyed
         return {
             (str(kind), str(key), str(digest), str(member), str(role), extra)
             for kind, key, digest, member, role, extra in index.execute(
-                f"""SELECT DISTINCT t.key_kind, t.key, t.digest, t.member, t.role, t.extra
+                f"""SELECT t.key_kind, t.key, t.digest, t.member, t.role, t.extra
                     FROM {table} t
-                    {join} occurrences o
-                        ON o.digest = t.digest AND o.member = t.member AND o.role = t.role
-                    {join} occurrence_keys k
-                        ON k.occurrence_id = o.id AND k.key_kind = t.key_kind AND k.key = t.key
-                    WHERE k.extra IS NOT DISTINCT FROM t.extra"""
+                    WHERE EXISTS (
+                        SELECT 1 FROM occurrences o
+                        {join} occurrence_keys k
+                            ON k.occurrence_id = o.id AND k.key_kind = t.key_kind
+                            AND k.key = t.key
+                        WHERE o.digest = t.digest AND o.member = t.member AND o.role = t.role
+                        AND k.extra IS NOT DISTINCT FROM t.extra)"""
             )
         }
 
@@ -444,19 +447,19 @@ def add_alias(
            ON CONFLICT DO NOTHING""",
         (name, key_kind, key, extra, origin),
     )
-    gained: list[tuple[str, str]] = []
-    for occurrence_id, size in index.execute(
-        "SELECT id, size FROM occurrences WHERE name = ?", (name,)
-    ).fetchall():
-        actual = str(size) if key_kind == "size" else key
-        cursor = index.execute(
+    # One statement for every occurrence of the name: a name has one occurrence per
+    # export kept, and a round trip each cost next month's export more with every month.
+    # A size alias gives each file its own size.
+    return [
+        (str(kind), str(actual))
+        for kind, actual in index.execute(
             """INSERT INTO occurrence_keys (occurrence_id, key_kind, key, extra)
-               VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING""",
-            (occurrence_id, key_kind, actual, extra),
-        )
-        if cursor.rowcount:
-            gained.append((key_kind, actual))
-    return gained
+               SELECT id, ?, CASE WHEN ? = 'size' THEN CAST(size AS TEXT) ELSE ? END, ?
+               FROM occurrences WHERE name = ?
+               ON CONFLICT DO NOTHING RETURNING key_kind, key""",
+            (key_kind, key_kind, key, extra, name),
+        ).fetchall()
+    ]
 
 
 # -- documents already interpreted --------------------------------------------------------

@@ -107,3 +107,47 @@ def test_held_keyed_files_is_exactly_the_candidates_an_occurrence_already_holds(
     found = objects.held_keyed_files(index, [held, held_extra, *others, held])
     assert found == {held, held_extra}
     assert objects.held_keyed_files(index, []) == set()
+
+
+def test_held_keyed_files_finds_the_holder_among_many_copies_of_the_file(index: Index) -> None:
+    """A file kept by every monthly export has one occurrence per export; the candidate is
+    held when any one of them has its member path and key, whichever comes first."""
+    objects.record_blob(index, D1, 3, "image/png", None)
+    for month in range(4):
+        row = _source(index, f"/drop/month-{month}.zip", f"f{month}")
+        member = "c2/x.png" if month == 2 else "c1/x.png"
+        occ, _ = objects.record_occurrence(index, row.id, member, D1, "media", 3, None, 1)
+        if month != 0:  # the first month's copy has no keys at all
+            objects.record_keys(index, occ, [("filename", "x.png", None)])
+    in_c2 = ("filename", "x.png", D1, "c2/x.png", "media", None)
+    in_c3 = ("filename", "x.png", D1, "c3/x.png", "media", None)
+    assert objects.held_keyed_files(index, [in_c2, in_c3]) == {in_c2}
+
+
+def test_add_alias_gives_its_key_to_each_file_of_that_name_once(index: Index) -> None:
+    """Every occurrence named so gains the key (a size alias: each its own size); what it
+    returns is the keys some file gained, and adding the alias again gains nothing."""
+    objects.record_blob(index, D1, 3, "image/png", None)
+    objects.record_blob(index, D2, 5, "image/png", None)
+    first = _source(index, "/drop/a.zip", "fa")
+    second = _source(index, "/drop/b.zip", "fb")
+    a, _ = objects.record_occurrence(index, first.id, "c1/img.dat", D1, "media", 3, None, 1)
+    b, _ = objects.record_occurrence(index, second.id, "c9/img.dat", D2, "media", 5, None, 1)
+    objects.record_occurrence(index, second.id, "c9/other.dat", D2, "media", 5, None, 1)
+    objects.record_keys(index, a, [("file_id", "file-1", "dat_map")])  # already has it
+    gained = objects.add_alias(index, "img.dat", "file_id", "file-1", "dat_map", "doc:x")
+    assert gained == [("file_id", "file-1")]  # only b gained it
+    assert sorted(objects.add_alias(index, "img.dat", "size", "", None, "doc:x")) == [
+        ("size", "3"),
+        ("size", "5"),
+    ]
+    assert objects.add_alias(index, "img.dat", "file_id", "file-1", "dat_map", "doc:x") == []
+    keys = index.execute(
+        "SELECT occurrence_id, key_kind, key, extra FROM occurrence_keys ORDER BY 1, 2, 3"
+    ).fetchall()
+    assert [tuple(k) for k in keys] == [
+        (a, "file_id", "file-1", "dat_map"),
+        (a, "size", "3", None),
+        (b, "file_id", "file-1", "dat_map"),
+        (b, "size", "5", None),
+    ]
